@@ -1,0 +1,135 @@
+# causalconv build. `make` builds $(BUILD)/libcausalconv.so (CUDA too when nvcc is found);
+# `make test` runs every suite and ends with one "N passed, N failed" line.
+
+BUILD   ?= build
+CC      ?= gcc
+CXX     ?= g++
+OPT     ?= -O3 -march=native
+CFLAGS  := $(OPT) -std=c11 -fPIC -fopenmp -Wall -Wextra -D_GNU_SOURCE -Icore -Ikernels $(EXTRA_CFLAGS)
+CXXFLAGS:= $(OPT) -std=c++17 -fPIC -fopenmp -Wall -Wextra -Icore -Ikernels $(EXTRA_CFLAGS)
+LDLIBS  := -fopenmp -lopenblas -lm
+
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc))
+NVCCFLAGS := -O3 -std=c++17 -Icore -Ikernels -Xcompiler -fPIC -Xcompiler -Wall \
+             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+
+C_SRCS   := $(wildcard core/*.c) $(wildcard kernels/cpu/*.c)
+CU_SRCS  := $(wildcard kernels/cuda/*.cu)
+EMU_SRCS := $(wildcard kernels/cuda/emu/*.cpp)
+HEADERS  := $(wildcard core/*.h) $(wildcard kernels/*.h) $(wildcard kernels/cpu/*.h) \
+            $(wildcard kernels/cuda/*.h) $(wildcard kernels/cuda/*.cuh) $(wildcard kernels/cuda/emu/*.h)
+
+LIB      := $(BUILD)/libcausalconv.so
+EMU_LIB  := $(BUILD)/emu/libcausalconv.so
+ASAN_LIB := $(BUILD)/asan/libcausalconv.so
+
+ifneq ($(NVCC),)
+  CUDA_FLAGS := -DCC_WITH_CUDA
+  CUDA_OBJS  := $(CU_SRCS:%.cu=$(BUILD)/obj/%.o)
+  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcurand -lcublas -lstdc++
+  $(info [causalconv] nvcc found at $(NVCC): building the CUDA kernels)
+else
+  $(info [causalconv] nvcc not found: CPU-only build (cuda tensors will raise an error))
+endif
+
+.PHONY: all deps test test-c test-lua test-emu test-emu-asan test-full test-cuda bench bench-cuda \
+        gradcheck repl sweep clean emu asan
+all: $(LIB)
+
+# ---- the library -------------------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CUDA_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(C_SRCS:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJS)
+	$(CC) -shared -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
+
+# ---- the emulated CUDA build: the same .cu sources compiled for the CPU ------------------------
+EMU_FLAGS := -DCC_WITH_CUDA -DCC_CUDA_EMU
+$(BUILD)/emu/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(EMU_FLAGS) -c $< -o $@
+
+$(BUILD)/emu/obj/%.o: %.cu $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h -c $< -o $@
+
+$(BUILD)/emu/obj/%.o: %.cpp $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(EMU_FLAGS) -Ikernels/cuda/emu -c $< -o $@
+
+EMU_OBJS := $(C_SRCS:%.c=$(BUILD)/emu/obj/%.o) $(CU_SRCS:%.cu=$(BUILD)/emu/obj/%.o) $(EMU_SRCS:%.cpp=$(BUILD)/emu/obj/%.o)
+$(EMU_LIB): $(EMU_OBJS)
+	$(CXX) -shared -o $@ $^ $(LDLIBS)
+emu: $(EMU_LIB)
+
+# ---- AddressSanitizer variant of the emulated build --------------------------------------------
+ASAN := -fsanitize=address -fno-omit-frame-pointer -O1 -g
+$(BUILD)/asan/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN) $(EMU_FLAGS) -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: %.cu $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: %.cpp $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -c $< -o $@
+
+ASAN_OBJS := $(EMU_OBJS:$(BUILD)/emu/obj/%=$(BUILD)/asan/obj/%)
+$(ASAN_LIB): $(ASAN_OBJS)
+	$(CXX) -shared -fsanitize=address -o $@ $^ $(LDLIBS)
+asan: $(ASAN_LIB)
+
+# ---- C tests -----------------------------------------------------------------------------------
+C_TESTS := $(wildcard tests/c/*.c)
+$(BUILD)/test_c: $(C_TESTS) $(LIB) $(wildcard tests/c/*.h)
+	$(CC) $(CFLAGS) -o $@ $(C_TESTS) -Lbuild -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+
+# ---- test targets ------------------------------------------------------------------------------
+# tests/run.sh runs the suites it is given and prints the one summary line.
+test: $(LIB) $(BUILD)/test_c $(EMU_LIB)
+	@BUILD=$(BUILD) tests/run.sh c lua emu
+
+test-c: $(BUILD)/test_c
+	@BUILD=$(BUILD) tests/run.sh c
+test-lua: $(LIB)
+	@BUILD=$(BUILD) tests/run.sh lua
+test-emu: $(EMU_LIB)
+	@BUILD=$(BUILD) tests/run.sh emu
+test-emu-asan: $(ASAN_LIB)
+	@BUILD=$(BUILD) tests/run.sh emu-asan
+test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB)
+	@BUILD=$(BUILD) tests/run.sh c lua-full emu
+test-cuda: $(LIB)
+	@BUILD=$(BUILD) tests/run.sh gpu
+
+# ---- experiments -------------------------------------------------------------------------------
+gradcheck: $(LIB)
+	luajit experiments/gradcheck.lua $(ARGS)
+sweep: $(LIB)
+	luajit experiments/sweep.lua $(ARGS)
+bench: $(LIB)
+	luajit experiments/bench_torch.lua $(ARGS)
+bench-cuda: $(LIB)
+	luajit experiments/sweep.lua --device cuda $(ARGS)
+repl: $(LIB)
+	@luajit lua/causalconv/repl.lua
+
+# ---- dependencies ------------------------------------------------------------------------------
+DEB_DEPS := luajit lua-busted libopenblas-dev gnuplot-nox python3-numpy
+deps:
+	@missing=""; for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "deps: all present ($(DEB_DEPS))"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "deps: missing:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; fi
+
+clean:
+	rm -rf build

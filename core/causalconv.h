@@ -1,0 +1,213 @@
+/*
+ * causalconv: causal depthwise conv1d kernels (CPU + CUDA) and the tensor core under them.
+ *
+ * This is the one public header. Everything between the CC_API_BEGIN and CC_API_END lines is
+ * plain C declarations with no macros, so the Lua binding hands that block to ffi.cdef as is.
+ *
+ * Conventions
+ *   - Dimension vocabulary: B batch, D channels, L sequence length, W conv width,
+ *     T packed tokens (varlen), N sequences (varlen), S new tokens (update).
+ *   - Outputs first, then inputs, then options. Optional tensors are NULL.
+ *   - Every function that can fail returns cc_status; the message (op, argument, shapes) is kept
+ *     per thread: cc_last_error(). Nothing is written to an output before every argument passed.
+ *   - Dims and positions are 0-based here; the Lua layer converts from 1-based once.
+ *   - Sizes, strides and offsets are int64, strides and offsets counted in elements.
+ *   - Functions returning a new handle (cc_tensor **out) hand ownership to the caller, who
+ *     releases it with cc_tensor_free. Views share the storage, which is refcounted.
+ */
+#ifndef CAUSALCONV_H
+#define CAUSALCONV_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CC_API_BEGIN */
+typedef enum cc_status {
+    CC_OK = 0,
+    CC_ERR_ARGUMENT = 1,    /* a bad value: dim out of range, width out of range, ... */
+    CC_ERR_SHAPE = 2,       /* shapes that do not fit together */
+    CC_ERR_DTYPE = 3,       /* a dtype the op does not take */
+    CC_ERR_DEVICE = 4,      /* mixed devices, or a device that is not there */
+    CC_ERR_MEMORY = 5,      /* allocation failed */
+    CC_ERR_IO = 6,          /* file errors, bad .npy files */
+    CC_ERR_CUDA = 7,        /* an error reported by the CUDA runtime or a kernel launch */
+    CC_ERR_UNSUPPORTED = 8  /* valid request the build cannot serve (e.g. CUDA not built) */
+} cc_status;
+
+typedef enum cc_dtype {
+    CC_F32 = 0,
+    CC_F64 = 1,
+    CC_F16 = 2,
+    CC_BF16 = 3,
+    CC_I32 = 4,
+    CC_I64 = 5
+} cc_dtype;
+
+typedef enum cc_device {
+    CC_CPU = 0,
+    CC_CUDA = 1
+} cc_device;
+
+typedef enum cc_activation {
+    CC_ACT_NONE = 0,
+    CC_ACT_SILU = 1
+} cc_activation;
+
+typedef struct cc_storage cc_storage;
+
+/* A strided view of a refcounted storage. Fields are read-only for users (the Lua binding reads
+   them directly); change them only through the functions below. */
+typedef struct cc_tensor {
+    cc_storage *storage;
+    int64_t offset;          /* in elements, from the storage base */
+    int32_t ndim;            /* 0..8 */
+    int32_t dtype;           /* cc_dtype */
+    int32_t device;          /* cc_device */
+    int32_t device_index;
+    int64_t shape[8];
+    int64_t stride[8];       /* in elements; 0 for expanded dims */
+} cc_tensor;
+
+/* ---- errors, dtypes, threads ---- */
+const char *cc_last_error(void);
+void cc_clear_error(void);
+const char *cc_dtype_name(int dtype);
+int cc_dtype_from_name(const char *name);   /* -1 when unknown */
+int64_t cc_dtype_size(int dtype);
+void cc_set_num_threads(int n);
+int cc_get_num_threads(void);
+/* When on, CPU ops run the plain scalar reference kernels (the test oracle) instead of the fast ones. */
+void cc_set_reference_kernels(int on);
+int cc_get_reference_kernels(void);
+
+/* ---- half-precision scalar conversions (round to nearest even) ---- */
+uint16_t cc_f32_to_f16(float x);
+float cc_f16_to_f32(uint16_t h);
+uint16_t cc_f32_to_bf16(float x);
+float cc_bf16_to_f32(uint16_t h);
+
+/* ---- tensor lifetime ---- */
+cc_status cc_tensor_empty(cc_tensor **out, int ndim, const int64_t *shape, int dtype, int device, int device_index);
+void cc_tensor_free(cc_tensor *t);
+void *cc_tensor_data(const cc_tensor *t);        /* address of element 0 (host or device memory) */
+int64_t cc_tensor_numel(const cc_tensor *t);
+int cc_tensor_is_contiguous(const cc_tensor *t);
+int64_t cc_tensor_storage_bytes(const cc_tensor *t);
+int64_t cc_tensor_version(const cc_tensor *t);   /* bumped by every in-place write to the storage */
+void cc_tensor_bump_version(cc_tensor *t);
+int cc_tensor_same_storage(const cc_tensor *a, const cc_tensor *b);
+int64_t cc_live_storages(void);                  /* storages not yet freed (leak checks) */
+int64_t cc_live_tensors(void);                   /* tensor handles not yet freed */
+
+/* ---- views: new handle, same storage ---- */
+cc_status cc_tensor_alias(cc_tensor **out, const cc_tensor *x);
+cc_status cc_tensor_transpose(cc_tensor **out, const cc_tensor *x, int dim0, int dim1);
+cc_status cc_tensor_permute(cc_tensor **out, const cc_tensor *x, int ndim, const int *dims);
+cc_status cc_tensor_narrow(cc_tensor **out, const cc_tensor *x, int dim, int64_t start, int64_t length);
+cc_status cc_tensor_select(cc_tensor **out, const cc_tensor *x, int dim, int64_t index);
+cc_status cc_tensor_view(cc_tensor **out, const cc_tensor *x, int ndim, const int64_t *shape);   /* one -1 inferred */
+cc_status cc_tensor_expand(cc_tensor **out, const cc_tensor *x, int ndim, const int64_t *shape); /* -1 keeps */
+cc_status cc_tensor_unsqueeze(cc_tensor **out, const cc_tensor *x, int dim);
+cc_status cc_tensor_squeeze(cc_tensor **out, const cc_tensor *x, int dim);   /* dim -1: every size-1 dim */
+cc_status cc_tensor_as_strided(cc_tensor **out, const cc_tensor *x, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset);
+
+/* ---- copies and fills (any dtypes, any strides; copy also crosses devices) ---- */
+cc_status cc_tensor_copy(cc_tensor *dst, const cc_tensor *src);          /* shapes equal */
+cc_status cc_tensor_contiguous(cc_tensor **out, const cc_tensor *x);     /* alias when already contiguous */
+cc_status cc_tensor_clone(cc_tensor **out, const cc_tensor *x);
+cc_status cc_tensor_to(cc_tensor **out, const cc_tensor *x, int dtype, int device, int device_index);
+cc_status cc_tensor_fill(cc_tensor *dst, double value);
+cc_status cc_tensor_arange(cc_tensor *dst, double start, double step);   /* dst 1-D */
+cc_status cc_tensor_get(const cc_tensor *x, const int64_t *index, double *value);
+cc_status cc_tensor_set(cc_tensor *x, const int64_t *index, double value);
+
+/* ---- random numbers: Philox 4x32-10, counter based, identical for any thread count ---- */
+void cc_manual_seed(uint64_t seed);
+uint64_t cc_initial_seed(void);
+cc_status cc_tensor_rand(cc_tensor *dst, double low, double high);       /* uniform [low, high) */
+cc_status cc_tensor_randn(cc_tensor *dst, double mean, double std);
+
+/* ---- .npy files ---- */
+cc_status cc_npy_load(cc_tensor **out, const char *path);
+cc_status cc_npy_save(const cc_tensor *x, const char *path);
+
+/* ---- causal depthwise conv1d (semantics: README, "Causal conv1d") ----
+   x (B, D, L) in either layout, weight (D, W), bias (D), seq_idx (B, L) i32,
+   initial_states / final_states (B, D, W-1). */
+cc_status cc_causal_conv1d_forward(cc_tensor *out, cc_tensor *final_states,
+                                   const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
+                                   const cc_tensor *seq_idx, const cc_tensor *initial_states,
+                                   int activation);
+/* dx (B, D, L), dweight (D, W), dbias (D), dinitial_states (B, D, W-1); dfinal_states (B, D, W-1) in.
+   dweight/dbias are overwritten (accumulated internally in f32, f64 for f64). */
+cc_status cc_causal_conv1d_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor *dbias, cc_tensor *dinitial_states,
+                                    const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
+                                    const cc_tensor *dout, const cc_tensor *seq_idx,
+                                    const cc_tensor *initial_states, const cc_tensor *dfinal_states,
+                                    int activation, int deterministic);
+/* x and out (B, D, S); conv_state (B or pool, D, state_len >= W-1) updated in place;
+   cache_seqlens (B) i32 makes the state a circular buffer; conv_state_indices (B) i32, < 0 = padding row. */
+cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
+                                  const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
+                                  const cc_tensor *cache_seqlens, const cc_tensor *conv_state_indices,
+                                  int activation);
+/* packed: x and out (T, D), cu_seqlens (N+1) i32 or i64, initial_states / final_states (N, D, W-1). */
+cc_status cc_causal_conv1d_varlen_forward(cc_tensor *out, cc_tensor *final_states,
+                                          const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
+                                          const cc_tensor *cu_seqlens, const cc_tensor *initial_states,
+                                          int activation);
+cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor *dbias, cc_tensor *dinitial_states,
+                                           const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
+                                           const cc_tensor *dout, const cc_tensor *cu_seqlens,
+                                           const cc_tensor *initial_states, const cc_tensor *dfinal_states,
+                                           int activation, int deterministic);
+/* states (N, D, state_len): the last state_len tokens of each sequence, zeros before its start. */
+cc_status cc_causal_conv1d_varlen_states(cc_tensor *states, const cc_tensor *x, const cc_tensor *cu_seqlens);
+
+/* ---- tensor ops for autograd (shapes: see core/ops.c). Binary ops take operands already
+   expanded to out's shape; reductions sum x into out, whose shape broadcasts to x's. ---- */
+typedef enum cc_unary_op {
+    CC_UNARY_NEG = 0, CC_UNARY_EXP, CC_UNARY_LOG, CC_UNARY_SQRT, CC_UNARY_RSQRT, CC_UNARY_ABS,
+    CC_UNARY_SIGMOID, CC_UNARY_SILU, CC_UNARY_SOFTPLUS, CC_UNARY_TANH, CC_UNARY_RELU,
+    CC_UNARY_POW_SCALAR, CC_UNARY_ADD_SCALAR, CC_UNARY_MUL_SCALAR, CC_UNARY_RPOW_SCALAR,
+    CC_UNARY_RDIV_SCALAR
+} cc_unary_op;
+typedef enum cc_binary_op {
+    CC_BINARY_ADD = 0, CC_BINARY_SUB, CC_BINARY_MUL, CC_BINARY_DIV
+} cc_binary_op;
+cc_status cc_unary_forward(cc_tensor *out, const cc_tensor *x, int op, double scalar);
+cc_status cc_unary_backward(cc_tensor *dx, const cc_tensor *x, const cc_tensor *dout, int op, double scalar);
+cc_status cc_binary_forward(cc_tensor *out, const cc_tensor *a, const cc_tensor *b, int op);
+cc_status cc_sum_to(cc_tensor *out, const cc_tensor *x, double scale);     /* out = scale * sum of x over broadcast dims */
+cc_status cc_max_dim(cc_tensor *values, cc_tensor *indices, const cc_tensor *x, int dim);  /* keepdim shapes; indices i64 */
+cc_status cc_softmax_forward(cc_tensor *out, const cc_tensor *x, int dim, int log);
+cc_status cc_softmax_backward(cc_tensor *dx, const cc_tensor *out, const cc_tensor *dout, int dim, int log);
+cc_status cc_matmul(cc_tensor *out, const cc_tensor *a, const cc_tensor *b);   /* (..., M, K) @ (..., K, N), same batch dims */
+cc_status cc_index_select(cc_tensor *out, const cc_tensor *x, int dim, const cc_tensor *index);
+cc_status cc_index_add(cc_tensor *out, int dim, const cc_tensor *index, const cc_tensor *src);   /* out[..., index[i], ...] += src */
+cc_status cc_cross_entropy_forward(cc_tensor *loss, const cc_tensor *logits, const cc_tensor *target, int64_t ignore_index);
+cc_status cc_cross_entropy_backward(cc_tensor *dlogits, const cc_tensor *logits, const cc_tensor *target, const cc_tensor *dloss, int64_t ignore_index);
+cc_status cc_rms_norm_forward(cc_tensor *out, cc_tensor *rstd, const cc_tensor *x, const cc_tensor *weight, double eps);
+cc_status cc_rms_norm_backward(cc_tensor *dx, cc_tensor *dweight, const cc_tensor *x, const cc_tensor *weight, const cc_tensor *rstd, const cc_tensor *dout);
+
+/* ---- CUDA device ---- */
+int cc_cuda_is_built(void);         /* compiled with CUDA (real or emulated) */
+int cc_cuda_is_emulated(void);      /* kernels run on the CPU emulation (tests) */
+int cc_cuda_is_available(void);     /* a device can be used now */
+int cc_cuda_device_count(void);
+cc_status cc_cuda_synchronize(void);
+cc_status cc_cuda_device_name(char *buf, int len);
+cc_status cc_cuda_memory_stats(int64_t *allocated, int64_t *reserved, int64_t *peak_allocated, int64_t *num_allocs);
+cc_status cc_cuda_empty_cache(void);
+cc_status cc_cuda_timer_start(void **timer);                  /* records a start event */
+cc_status cc_cuda_timer_stop(void *timer, double *elapsed_ms); /* records the end, waits, frees the timer */
+/* CC_API_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

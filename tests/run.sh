@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the named test suites, prints each one's output, then one line summing them all:
+#   N passed, N failed
+# Suites: c, lua, lua-full, emu, emu-asan, gpu. Exit status 1 when anything failed.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+passed=0
+failed=0
+
+# busted's plainTerminal footer: "12 successes / 0 failures / 0 errors / 0 pending : 0.1 seconds"
+count_busted() {
+    local log=$1 line s f e
+    line=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -n 1)
+    if [ -z "$line" ]; then failed=$((failed + 1)); echo "(no busted summary: counted as 1 failure)"; return; fi
+    s=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $4}'); e=$(echo "$line" | awk '{print $7}')
+    passed=$((passed + s)); failed=$((failed + f + e))
+}
+
+run_busted() {   # name, lib, device, busted args...
+    local name=$1 lib=$2 device=$3; shift 3
+    local log; log=$(mktemp)
+    echo "== $name: busted $* (CAUSALCONV_LIB=$lib, device $device)"
+    CAUSALCONV_LIB=$lib CC_TEST_DEVICE=$device busted "$@" 2>&1 | tee "$log"
+    count_busted "$log"
+    rm -f "$log"
+}
+
+for suite in "$@"; do
+    case $suite in
+    c)
+        log=$(mktemp)
+        echo "== c: $BUILD/test_c"
+        $BUILD/test_c 2>&1 | tee "$log"
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+        if [ -z "$line" ]; then failed=$((failed + 1)); echo "(C runner gave no summary: counted as 1 failure)"
+        else passed=$((passed + $(echo "$line" | awk '{print $1}'))); failed=$((failed + $(echo "$line" | awk '{print $3}'))); fi
+        rm -f "$log" ;;
+    lua)      run_busted lua $BUILD/libcausalconv.so cpu ;;
+    lua-full) run_busted lua-full $BUILD/libcausalconv.so cpu --run=full ;;
+    emu)      run_busted emu $BUILD/emu/libcausalconv.so cuda --run=emu ;;
+    emu-asan)
+        export LD_PRELOAD
+        LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+        ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 run_busted emu-asan $BUILD/asan/libcausalconv.so cuda --run=emu
+        unset LD_PRELOAD ;;
+    gpu)      run_busted gpu $BUILD/libcausalconv.so cuda --run=gpu ;;
+    *) echo "unknown suite $suite"; failed=$((failed + 1)) ;;
+    esac
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
