@@ -51,7 +51,7 @@ $(LIB): $(C_SRCS:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJS)
 	$(CC) -shared -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
 # ---- the emulated CUDA build: the same .cu sources compiled for the CPU ------------------------
-EMU_FLAGS := -DCC_WITH_CUDA -DCC_CUDA_EMU
+EMU_FLAGS := -DCC_WITH_CUDA -DCC_CUDA_EMU -Wno-unknown-pragmas
 $(BUILD)/emu/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EMU_FLAGS) -c $< -o $@
