@@ -1,0 +1,182 @@
+-- causalconv against PyTorch's depthwise conv1d, in one run (make bench, ARGS="..." for options).
+--
+-- For each shape, forward and backward of the causal conv (W=4, f32, SiLU, x (B, D, L)
+-- contiguous) are timed here in Lua through the user-facing calls (cc.causal_conv1d,
+-- cc.causal_conv1d_backward; both allocate their outputs, as PyTorch does), interleaved with a
+-- plain tensor copy of the same bytes; then experiments/bench_torch.py times PyTorch on the
+-- same shape with the same thread count and the same timing rule:
+--   forward  silu(F.conv1d(x, w[:, None, :], b, padding=W-1, groups=D)[..., :L])
+--   backward torch.autograd.grad of that with respect to x, w, b
+-- Without PyTorch it says so and exits 0.
+local shapes = {
+    { B = 1, D = 1024, L = 2048 },
+    { B = 8, D = 1024, L = 2048 },
+    { B = 1, D = 512, L = 8192 },
+    { B = 8, D = 512, L = 8192 },
+}
+local W = 4
+
+local script_dir = (arg and arg[0] or ""):match("^(.*[/\\])") or "./"
+package.path = script_dir .. "../lua/?.lua;" .. script_dir .. "../lua/?/init.lua;"
+    .. script_dir .. "?.lua;" .. package.path
+local util = require("bench_util")
+
+local usage = [[
+usage: luajit experiments/bench_torch.lua [options]
+  --device cpu|cuda   cpu (default): PyTorch CPU; cuda: PyTorch cuDNN on the GPU vs ours
+  --threads N         threads for both libraries (default: the library's default)
+  --repeat N          samples per measurement (default 11); medians are reported
+  --warmup N          calls before timing (default 3)
+  --quick             3 samples after 1 warm-up call
+  --python PATH       the Python with torch (default /usr/bin/python3)
+  --no-pin            do not set OMP_PROC_BIND=close / OMP_PLACES=cores (set unless already set)
+  --csv FILE          also write the numbers to FILE (CSV)
+  --help              this text
+Environment: CAUSALCONV_LIB selects the library (default build/libcausalconv.so).]]
+
+local opts = util.parse_args(arg, {
+    device = "string", threads = "number", ["repeat"] = "number", warmup = "number",
+    quick = "flag", python = "string", ["no-pin"] = "flag", csv = "string", help = "flag",
+}, usage)
+if opts.help then print(usage); os.exit(0) end
+opts.device = opts.device or "cpu"
+if opts.device ~= "cpu" and not opts.device:match("^cuda") then
+    util.die("--device: expected cpu or cuda, got " .. opts.device, 2)
+end
+local python = opts.python or "/usr/bin/python3"
+local nrep = opts["repeat"] or (opts.quick and 3 or 11)
+local warmup = opts.warmup or (opts.quick and 1 or 3)
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- PyTorch first: without it there is nothing to compare, and nothing else needs doing.
+do
+    local probe = io.popen(shell_quote(python) .. " -c 'import torch' 2>&1")
+    local msg = probe and probe:read("*a") or "cannot run " .. python
+    if probe then probe:close() end
+    if msg:match("%S") then
+        print("PyTorch not installed (apt-get install python3-torch): skipping the comparison")
+        os.exit(0)
+    end
+end
+
+if not opts["no-pin"] then util.pin_threads() end
+local cc = require("causalconv")
+local device, emulated = util.select_device(cc, opts.device)
+if emulated then
+    util.die("the library is the CUDA emulation: a speed comparison with PyTorch on a GPU needs a real one", 1)
+end
+if opts.threads then cc.set_num_threads(opts.threads) end
+if cc.manual_seed then cc.manual_seed(20240601) end
+local m = cc.bench.machine(device)
+
+-- Time PyTorch on one shape; returns { fwd = {median=, ...}, bwd = ... } and the '#' lines.
+local function torch_times(s)
+    local cmd = string.format("%s %s --shapes %dx%dx%d --W %d --device %s --threads %d --repeat %d --warmup %d 2>&1",
+        shell_quote(python), shell_quote(script_dir .. "bench_torch.py"), s.B, s.D, s.L, W, device,
+        m.threads, nrep, warmup)
+    local p = assert(io.popen(cmd))
+    local res, notes, all = {}, {}, {}
+    for line in p:lines() do
+        all[#all + 1] = line
+        local op, med, mn, mx, spread, inner =
+            line:match("^RESULT (%a+) %d+ %d+ %d+ %d+ (%S+) (%S+) (%S+) (%S+) (%d+)")
+        if op then
+            res[op] = { median = tonumber(med), min = tonumber(mn), max = tonumber(mx),
+                        spread = tonumber(spread), inner = tonumber(inner) }
+        elseif line:match("^#") then
+            notes[#notes + 1] = line
+        end
+    end
+    p:close()
+    if not (res.fwd and res.bwd) then
+        util.die("bench_torch.py gave no results:\n" .. table.concat(all, "\n"), 1)
+    end
+    return res, notes
+end
+
+-- causalconv through the allocating user-facing calls, inputs rotated like cc.bench.case.
+local function ours(s, op)
+    local esize = 4
+    local B, D, L = s.B, s.D, s.L
+    local topts = { dtype = "f32", device = device }
+    local nbytes = (op == "fwd" and 2 or 3) * B * D * L * esize
+    local sets = cc.bench.rotation_sets(nbytes, device)
+    local weight, bias = cc.randn(D, W, topts), cc.randn(D, topts)
+    local o = { activation = "silu" }
+    local xs, douts = {}, {}
+    for i = 1, sets do
+        xs[i] = cc.randn(B, D, L, topts)
+        if op == "bwd" then douts[i] = cc.randn(B, D, L, topts) end
+    end
+    local fn
+    if op == "fwd" then
+        fn = function(k) cc.causal_conv1d(xs[(k - 1) % sets + 1], weight, bias, o) end
+    else
+        fn = function(k)
+            local i = (k - 1) % sets + 1
+            cc.causal_conv1d_backward(xs[i], weight, bias, douts[i], o)
+        end
+    end
+    local copy_fn, copy_bytes = cc.bench.copy(nbytes, { device = device, sets = sets })
+    local st = cc.bench.compare({ op = fn, copy = copy_fn },
+        { device = device, warmup = warmup, ["repeat"] = nrep })
+    return st.op, cc.bench.gbps(nbytes, st.op.median), cc.bench.gbps(copy_bytes, st.copy.median)
+end
+
+print("# causalconv vs PyTorch: causal depthwise conv1d, W=4, f32, SiLU, x (B, D, L) contiguous")
+print(cc.bench.describe(m))
+print(string.format("# timing:  median of %d samples after %d warm-up calls, each library in its own process,"
+    .. " same thread count; both allocate outputs per call", nrep, warmup))
+print("# bytes:   fwd x+out, bwd x+dout+dx; copy GB/s = dst:copy_(src) moving the same bytes, same run")
+
+local columns = {
+    { "shape", -18 }, { "op", -3 }, { "ours ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" },
+    { "torch ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "speed-up", 8, "%.2fx" },
+    { "ours GB/s", 9, "%.2f" }, { "copy GB/s", 9, "%.2f" }, { "% copy", 6, "%.0f%%" },
+}
+local rows = {}
+local torch_notes
+local bar = cc.bench.progress(#shapes * 2)
+local out_lines = { cc.bench.row(columns, nil) }
+bar:print(out_lines[1])
+for _, s in ipairs(shapes) do
+    local name = string.format("B%d D%d L%d", s.B, s.D, s.L)
+    bar:start(name .. " causalconv")
+    local mine = {}
+    for _, op in ipairs({ "fwd", "bwd" }) do
+        local st, g, cg = ours(s, op)
+        mine[op] = { st = st, gbps = g, copy = cg }
+        collectgarbage()
+    end
+    bar:step(name .. " torch")
+    local t, notes = torch_times(s)
+    torch_notes = torch_notes or notes
+    for _, op in ipairs({ "fwd", "bwd" }) do
+        local r = {
+            shape = name, op = op, ms = mine[op].st.median, spread = mine[op].st.spread,
+            torch_ms = t[op].median, torch_spread = t[op].spread, gbps = mine[op].gbps,
+            copy_gbps = mine[op].copy,
+        }
+        r.speedup = r.torch_ms / r.ms
+        r.pct = 100 * r.gbps / r.copy_gbps
+        rows[#rows + 1] = r
+        bar:print(cc.bench.row(columns, { r.shape, op, r.ms, 100 * r.spread, r.torch_ms,
+            100 * r.torch_spread, r.speedup, r.gbps, r.copy_gbps, r.pct }))
+    end
+    bar:step()
+end
+bar:finish()
+for _, line in ipairs(torch_notes or {}) do print(line) end
+
+if opts.csv then
+    local f = assert(io.open(opts.csv, "w"))
+    f:write("# ", m.date, "; ", m.gpu or m.cpu, "; threads ", m.threads, "; ", tostring(m.lib), "\n")
+    f:write("shape,op,ours_ms,ours_spread,torch_ms,torch_spread,speedup,ours_gbps,copy_gbps,pct_copy\n")
+    for _, r in ipairs(rows) do
+        f:write(string.format("%s,%s,%.6f,%.4f,%.6f,%.4f,%.3f,%.4f,%.4f,%.2f\n", r.shape, r.op, r.ms,
+            r.spread, r.torch_ms, r.torch_spread, r.speedup, r.gbps, r.copy_gbps, r.pct))
+    end
+    f:close()
+    print("# csv:     " .. opts.csv)
+end

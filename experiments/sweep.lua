@@ -1,0 +1,181 @@
+-- Shape sweep of the causal conv1d ops: time, GB/s of compulsory traffic, and that bandwidth as a
+-- share of a plain tensor copy of the same bytes, measured in the same run, interleaved with the op.
+--
+--   luajit experiments/sweep.lua [options]          (or: make sweep ARGS="...")
+--   luajit experiments/sweep.lua --help
+--
+-- Edit `cases` below to sweep your own shapes. Fields: op ("fwd", "bwd", "update", "varlen"),
+-- B, D, L, W, dtype ("f32", "bf16", "f16", "f64"; x, weight and bias), layout ("cf" channel-first
+-- (B, D, L) buffer, "cl" channel-last (B, L, D) buffer viewed as (B, D, L)), device (default:
+-- --device), act ("silu" default, or "none").
+--   update: L is S, the new tokens per call; state_len (default W - 1) is the conv_state length.
+--   varlen: B sequences of unequal lengths packed into L tokens in all (x is (L, D)).
+-- Bytes counted (compulsory traffic): fwd and varlen read x, write out; bwd reads x and dout,
+-- writes dx; update reads x, reads and writes conv_state, writes out. Every op adds its weight and
+-- bias reads (and dweight, dbias writes for bwd).
+local cases = {
+    -- the target shape: f32, W=4, SiLU, B=8 D=1024 L=2048, both layouts, forward and backward
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cl" },
+    { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf" },
+    { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cl" },
+    -- one sequence; a long one
+    { op = "fwd", B = 1, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf" },
+    { op = "fwd", B = 1, D = 512, L = 8192, W = 4, dtype = "f32", layout = "cf" },
+    { op = "bwd", B = 1, D = 512, L = 8192, W = 4, dtype = "f32", layout = "cl" },
+    -- other widths, no activation
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 2, dtype = "f32", layout = "cf", act = "none" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 8, dtype = "f32", layout = "cl" },
+    -- bf16 (computed in f32)
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cf" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cl" },
+    { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cl" },
+    -- decode: one and four new tokens per call
+    { op = "update", B = 16, D = 2048, L = 1, W = 4, dtype = "f32" },
+    { op = "update", B = 16, D = 2048, L = 4, W = 4, dtype = "f32", state_len = 8 },
+    -- packed variable-length sequences
+    { op = "varlen", B = 8, D = 1024, L = 16384, W = 4, dtype = "f32" },
+}
+
+local script_dir = (arg and arg[0] or ""):match("^(.*[/\\])") or "./"
+package.path = script_dir .. "../lua/?.lua;" .. script_dir .. "../lua/?/init.lua;"
+    .. script_dir .. "?.lua;" .. package.path
+local util = require("bench_util")
+
+local usage = [[
+usage: luajit experiments/sweep.lua [options]
+  --device cpu|cuda   device for cases that name none (default cpu). With cuda and no GPU it
+                      stops ("no CUDA device available"), unless the library is the CPU emulation
+                      (CAUSALCONV_LIB=build/emu/libcausalconv.so): then it runs small shapes,
+                      labelled EMULATED (not meaningful for speed)
+  --op OPS            only these ops, comma separated (fwd,bwd,update,varlen)
+  --dtype DTYPES      only these dtypes (f32,bf16,...)
+  --layout LAYOUTS    only these layouts (cf,cl)
+  --case PATTERN      only cases whose name matches this Lua pattern
+  --quick             3 samples after 1 warm-up call (a smoke run)
+  --repeat N          samples per case (default 11); the median is reported
+  --warmup N          calls before timing (default 3)
+  --threads N         OpenMP threads (default: the library's, i.e. OMP_NUM_THREADS or all cores)
+  --no-pin            do not set OMP_PROC_BIND=close / OMP_PLACES=cores (set unless already set)
+  --csv FILE          also write every number to FILE (CSV)
+  --plot FILE.png     bar chart of GB/s per case next to the copy GB/s (needs gnuplot)
+  --help              this text
+Environment: CAUSALCONV_LIB selects the library (default build/libcausalconv.so).]]
+
+local opts = util.parse_args(arg, {
+    device = "string", op = "string", dtype = "string", layout = "string", case = "string",
+    quick = "flag", ["repeat"] = "number", warmup = "number", threads = "number",
+    ["no-pin"] = "flag", csv = "string", plot = "string", help = "flag",
+}, usage)
+if opts.help then print(usage); os.exit(0) end
+opts.device = opts.device or "cpu"
+if opts.device ~= "cpu" and not opts.device:match("^cuda") then
+    util.die("--device: expected cpu or cuda, got " .. opts.device, 2)
+end
+
+if not opts["no-pin"] then util.pin_threads() end
+local cc = require("causalconv")
+local device, emulated = util.select_device(cc, opts.device)
+if opts.threads then cc.set_num_threads(opts.threads) end
+if cc.manual_seed then cc.manual_seed(20240601) end
+
+local nrep = opts["repeat"] or (opts.quick and 3 or 11)
+local warmup = opts.warmup or (opts.quick and 1 or 3)
+
+local function set_of(list)
+    if not list then return nil end
+    local s = {}
+    for v in list:gmatch("[^,%s]+") do s[v] = true end
+    return s
+end
+local want_op, want_dtype, want_layout = set_of(opts.op), set_of(opts.dtype), set_of(opts.layout)
+
+-- Select, fill in defaults, shrink for the emulation, name.
+local run = {}
+for _, c0 in ipairs(cases) do
+    local c = {}
+    for k, v in pairs(c0) do c[k] = v end
+    c.W = c.W or 4
+    c.dtype = c.dtype or "f32"
+    c.act = c.act or "silu"
+    c.device = c.device or device
+    if c.op == "varlen" then c.layout = "cl" end
+    if c.op == "update" then c.layout = "cf" end
+    c.layout = c.layout or "cf"
+    if emulated then c.B, c.D, c.L = math.min(c.B, 2), math.min(c.D, 64), math.min(c.L, 256) end
+    c.name = cc.bench.case_name(c)
+    if (not want_op or want_op[c.op]) and (not want_dtype or want_dtype[c.dtype])
+        and (not want_layout or want_layout[c.layout])
+        and (not opts.case or c.name:match(opts.case)) then
+        run[#run + 1] = c
+    end
+end
+if #run == 0 then util.die("no case matches the filters", 2) end
+
+local m = cc.bench.machine(device)
+print("# causalconv shape sweep" .. (emulated and " -- EMULATED CUDA: not meaningful for speed" or ""))
+print(cc.bench.describe(m))
+print(string.format("# timing:  median of %d samples after %d warm-up calls; spread = IQR / median;"
+    .. " op and copy interleaved", nrep, warmup))
+print("# bytes:   fwd/varlen x+out, bwd x+dout+dx, update x+out+2*state; plus weight, bias (and grads)")
+print("# copy:    dst:copy_(src) moving the same bytes (read + write), same device, same run")
+if device == "cpu" then
+    local fn, bytes = cc.bench.memcpy(64 * 2 ^ 20)
+    local s = cc.bench.time(fn, { warmup = 2, ["repeat"] = 5 })
+    print(string.format("# memcpy:  %.1f GB/s (64 MiB, 1 thread; a sanity check of the copy baseline)",
+        cc.bench.gbps(bytes, s.median)))
+end
+
+local columns = {
+    { "case", -44 }, { "ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "GB/s", 7, "%.2f" },
+    { "copy GB/s", 9, "%.2f" }, { "% copy", 6, "%.0f%%" },
+}
+print(cc.bench.row(columns, nil))
+
+local results = {}
+local bar = cc.bench.progress(#run)
+for i, c in ipairs(run) do
+    bar:start(c.name)
+    local bench_case = cc.bench.case(c)
+    local copy_fn, copy_bytes = cc.bench.copy(bench_case.bytes, { device = c.device, sets = bench_case.sets })
+    local st = cc.bench.compare({ op = bench_case.fn, copy = copy_fn },
+        { device = c.device, warmup = warmup, ["repeat"] = nrep })
+    local r = {
+        case = c, ms = st.op.median, min = st.op.min, max = st.op.max, spread = st.op.spread,
+        gbps = cc.bench.gbps(bench_case.bytes, st.op.median),
+        copy_gbps = cc.bench.gbps(copy_bytes, st.copy.median),
+        copy_spread = st.copy.spread, bytes = bench_case.bytes, inner = st.op.inner,
+    }
+    r.pct = 100 * r.gbps / r.copy_gbps
+    results[i] = r
+    bench_case = nil
+    collectgarbage()
+    bar:print(cc.bench.row(columns, { c.name, r.ms, 100 * r.spread, r.gbps, r.copy_gbps, r.pct }))
+    bar:step()
+end
+bar:finish()
+if emulated then print("# EMULATED: the CUDA kernels ran on the CPU emulation; these times say nothing about a GPU") end
+
+if opts.csv then
+    local f = assert(io.open(opts.csv, "w"))
+    f:write("# ", m.date, "; ", m.cpu, "; ", m.gpu or "", emulated and " EMULATED" or "", "; threads ",
+        m.threads, "; ", tostring(m.lib), "\n")
+    f:write("case,op,B,D,L,W,dtype,layout,device,act,ms_median,ms_min,ms_max,spread,bytes,gbps,",
+        "copy_gbps,copy_spread,pct_copy,calls_per_sample,samples,threads\n")
+    for _, r in ipairs(results) do
+        local c = r.case
+        f:write(string.format("%s,%s,%d,%d,%d,%d,%s,%s,%s,%s,%.6f,%.6f,%.6f,%.4f,%d,%.4f,%.4f,%.4f,%.2f,%d,%d,%d\n",
+            c.name, c.op, c.B, c.D, c.L, c.W, c.dtype, c.layout, c.device, c.act, r.ms, r.min, r.max,
+            r.spread, r.bytes, r.gbps, r.copy_gbps, r.copy_spread, r.pct, r.inner, nrep, m.threads))
+    end
+    f:close()
+    print("# csv:     " .. opts.csv)
+end
+
+if opts.plot then
+    for _, r in ipairs(results) do r.name = r.case.name end
+    local ok, err = cc.bench.plot(opts.plot, results,
+        string.format("causalconv %s, %s, %d threads, %s", device,
+            emulated and "EMULATED" or (m.gpu or m.cpu), m.threads, m.date:sub(1, 10)))
+    if ok then print("# plot:    " .. opts.plot) else io.stderr:write("sweep: --plot: ", err, "\n") end
+end
