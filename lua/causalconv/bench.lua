@@ -32,6 +32,7 @@ if not pcall(ffi.typeof, "cc_bench_timespec") then
         int cc_bench_clock_gettime(int clk, cc_bench_timespec *tp) __asm__("clock_gettime");
         int cc_bench_isatty(int fd) __asm__("isatty");
         void *cc_bench_memcpy(void *dst, const void *src, size_t n) __asm__("memcpy");
+        char *cc_bench_realpath(const char *path, char *resolved) __asm__("realpath");
     ]]
 end
 
@@ -85,6 +86,13 @@ local function read_file(path)
     local s = f:read("*a")
     f:close()
     return s
+end
+
+-- Absolute path with no "..", or the path as given when it cannot be resolved.
+local function realpath(path)
+    local buf = ffi.new("char[4096]")
+    if path and ffi.C.cc_bench_realpath(path, buf) ~= nil then return ffi.string(buf) end
+    return path
 end
 
 local function gbps(bytes, ms)
@@ -386,10 +394,10 @@ local function install(cc)
             "set boxwidth 0.9",
             "set ylabel 'GB/s (compulsory bytes / median time)'",
             "set yrange [0:*]",
-            "set xtics rotate by -35 scale 0 noenhanced",
-            "set bmargin 12",
-            "set rmargin 8",
-            "set key top right",
+            "set xtics rotate by 30 right scale 0 noenhanced",
+            "set bmargin 13",
+            "set lmargin 14",
+            "set key outside top center horizontal",
             "set grid ytics",
             string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'tensor copy, same bytes', "
                 .. "'' using ($1-0.15):3:(sprintf('%%.0f%%%%', $5)) with labels offset 0,0.8 notitle",
@@ -422,7 +430,7 @@ local function install(cc)
         m.load = (read_file("/proc/loadavg") or "?"):match("^(%S+ %S+ %S+)") or "?"
         local C = require("causalconv.ffi").C
         m.threads = C.cc_get_num_threads()
-        m.lib = require("causalconv.ffi").libpath
+        m.lib = realpath(cc.libpath)
         m.omp_proc_bind = os.getenv("OMP_PROC_BIND") or "unset"
         m.device = device or "cpu"
         if m.device:match("^cuda") then
