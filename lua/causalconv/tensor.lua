@@ -894,7 +894,7 @@ return function(cc)
             out[1] = strs[0]
         elseif n == 1 then
             local line = {}
-            local per_line = math.max(1, floor((LINE_WIDTH - 1) / (width + 2)))
+            local per_line = math.max(1, floor((LINE_WIDTH + 1) / (width + 2)))
             local items = {}
             for j = 1, shown[1] do
                 items[#items + 1] = cell(j - 1)
@@ -910,7 +910,7 @@ return function(cc)
         else
             local rows, cols = shown[n - 1], shown[n]
             local ncols_all = cols + (cut[n] and 1 or 0)
-            local per_chunk = math.max(1, floor((LINE_WIDTH - 1) / (width + 2)))
+            local per_chunk = math.max(1, floor((LINE_WIDTH + 1) / (width + 2)))
             local function matrix(base)   -- base: offset of the slice in host
                 local col_items = {}
                 for c = 1, cols do

@@ -10,6 +10,9 @@
 --       same dtype, same shape, bitwise equal values (so -0 ~= 0 and NaN == same NaN).
 -- Failure messages give the max abs diff, its 1-based index, both values and the first few
 -- mismatches.
+--   expect_error(fn, text)            fn() must raise an error whose message contains text
+--       (plain) and starts with the calling spec's file:line, i.e. the binding blamed the
+--       user's line. Write fn on the same line as the expect_error call. Returns the message.
 local assert = require "luassert"
 local say = require "say"
 local cc = require "causalconv"
@@ -154,3 +157,16 @@ say:set("assertion.tensor_equal.positive", "%s")
 say:set("assertion.tensor_equal.negative", "Expected the tensors to differ")
 assert:register("assertion", "tensor_near", tensor_near, "assertion.tensor_near.positive", "assertion.tensor_near.negative")
 assert:register("assertion", "tensor_equal", tensor_equal, "assertion.tensor_equal.positive", "assertion.tensor_equal.negative")
+
+function expect_error(fn, text)
+    local caller = debug.getinfo(2, "Sl")
+    local ok, err = pcall(fn)
+    assert(not ok, "expected an error containing: " .. text)
+    err = tostring(err)
+    assert(err:find(text, 1, true), "error message\n  " .. err .. "\ndoes not contain\n  " .. text)
+    local file, line = err:match("^([^:]+):(%d+): ")
+    local spec = caller.short_src:match("[^/]+$")
+    assert(file and file:match("[^/]+$") == spec and tonumber(line) == caller.currentline,
+           string.format("error should point at %s:%d, got: %s", spec, caller.currentline, err))
+    return err
+end
