@@ -28,6 +28,7 @@ void cc_test_fail(const char *file, int line, const char *fmt, ...)
     printf("  FAIL %s:%d: ", file, line);
     vprintf(fmt, ap);
     printf("\n");
+    fflush(stdout);   /* visible even if a later check crashes */
     va_end(ap);
 }
 
