@@ -91,7 +91,7 @@ asan: $(ASAN_LIB)
 # ---- C tests -----------------------------------------------------------------------------------
 C_TESTS := $(wildcard tests/c/*.c)
 $(BUILD)/test_c: $(C_TESTS) $(LIB) $(wildcard tests/c/*.h)
-	$(CC) $(CFLAGS) -o $@ $(C_TESTS) -Lbuild -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(C_TESTS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
 
 # ---- test targets ------------------------------------------------------------------------------
 # tests/run.sh runs the suites it is given and prints the one summary line.
