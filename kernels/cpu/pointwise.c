@@ -45,18 +45,17 @@ void cc_st_block_f(void *p, int dtype, int64_t s, const float *src, int64_t n)
 
 /* ---- scalar math, once in f32 and once in f64 ---- */
 
+/* exp of -|x| never overflows; the select is branch-free, so random signs cost nothing */
 static inline float sigmoid_f(float x)
 {
-    if (x >= 0) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);               /* no overflow for very negative x */
-    return e / (1.0f + e);
+    float e = expf(-fabsf(x)), r = 1.0f / (1.0f + e);
+    return x >= 0 ? r : e * r;
 }
 
 static inline double sigmoid_d(double x)
 {
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
+    double e = exp(-fabs(x)), r = 1.0 / (1.0 + e);
+    return x >= 0 ? r : e * r;
 }
 
 static inline float unary_f(int op, float x, float s)
@@ -159,35 +158,59 @@ static inline double binary_d(int op, double a, double b)
     }
 }
 
-/* ---- compute on contiguous buffers: y = f(u[, v]) ---- */
+/* ---- compute on contiguous buffers: y = f(u[, v]) ----
+   The loops are instantiated per op (op is a constant after inlining), so each one is a plain
+   loop without a switch inside; "switch (op)" below only picks the loop. */
+
+static inline __attribute__((always_inline)) void loop_f(int kind, int op, float *y, const float *u, const float *v,
+                                                         float s, int64_t n)
+{
+    if (kind == CC_PW_UNARY)
+        for (int64_t i = 0; i < n; i++) y[i] = unary_f(op, u[i], s);
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = v[i] * unary_grad_f(op, u[i], s);
+}
+
+static inline __attribute__((always_inline)) void loop_d(int kind, int op, double *y, const double *u, const double *v,
+                                                         double s, int64_t n)
+{
+    if (kind == CC_PW_UNARY)
+        for (int64_t i = 0; i < n; i++) y[i] = unary_d(op, u[i], s);
+    else if (kind == CC_PW_UNARY_BACKWARD)
+        for (int64_t i = 0; i < n; i++) y[i] = v[i] * unary_grad_d(op, u[i], s);
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = binary_d(op, u[i], v[i]);
+}
+
+#define UNARY_OPS(X) X(CC_UNARY_NEG) X(CC_UNARY_EXP) X(CC_UNARY_LOG) X(CC_UNARY_SQRT) X(CC_UNARY_RSQRT) \
+    X(CC_UNARY_ABS) X(CC_UNARY_SIGMOID) X(CC_UNARY_SILU) X(CC_UNARY_SOFTPLUS) X(CC_UNARY_TANH) X(CC_UNARY_RELU) \
+    X(CC_UNARY_POW_SCALAR) X(CC_UNARY_ADD_SCALAR) X(CC_UNARY_MUL_SCALAR) X(CC_UNARY_RPOW_SCALAR) X(CC_UNARY_RDIV_SCALAR)
 
 static void compute_f(const cc_pointwise_args *a, float *y, const float *u, const float *v, int64_t n)
 {
     float s = (float)a->scalar;
-    if (a->kind == CC_PW_UNARY)
-        for (int64_t i = 0; i < n; i++) y[i] = unary_f(a->op, u[i], s);
-    else
-        for (int64_t i = 0; i < n; i++) y[i] = v[i] * unary_grad_f(a->op, u[i], s);
+    int bwd = a->kind == CC_PW_UNARY_BACKWARD;
+#define CASE_F(OP) case OP: bwd ? loop_f(CC_PW_UNARY_BACKWARD, OP, y, u, v, s, n) : loop_f(CC_PW_UNARY, OP, y, u, v, s, n); break;
+    switch (a->op) { UNARY_OPS(CASE_F) }
+#undef CASE_F
 }
 
 static void compute_d(const cc_pointwise_args *a, double *y, const double *u, const double *v, int64_t n)
 {
     double s = a->scalar;
-    switch (a->kind) {
-    case CC_PW_UNARY:
-        for (int64_t i = 0; i < n; i++) y[i] = unary_d(a->op, u[i], s);
-        break;
-    case CC_PW_UNARY_BACKWARD:
-        for (int64_t i = 0; i < n; i++) y[i] = v[i] * unary_grad_d(a->op, u[i], s);
-        break;
-    default:
-        switch (a->op) {   /* hoisted so each loop vectorises */
-        case CC_BINARY_ADD: for (int64_t i = 0; i < n; i++) y[i] = u[i] + v[i]; break;
-        case CC_BINARY_SUB: for (int64_t i = 0; i < n; i++) y[i] = u[i] - v[i]; break;
-        case CC_BINARY_MUL: for (int64_t i = 0; i < n; i++) y[i] = u[i] * v[i]; break;
-        default:            for (int64_t i = 0; i < n; i++) y[i] = u[i] / v[i]; break;
+    if (a->kind == CC_PW_BINARY) {
+        switch (a->op) {
+        case CC_BINARY_ADD: loop_d(CC_PW_BINARY, CC_BINARY_ADD, y, u, v, s, n); break;
+        case CC_BINARY_SUB: loop_d(CC_PW_BINARY, CC_BINARY_SUB, y, u, v, s, n); break;
+        case CC_BINARY_MUL: loop_d(CC_PW_BINARY, CC_BINARY_MUL, y, u, v, s, n); break;
+        default:            loop_d(CC_PW_BINARY, CC_BINARY_DIV, y, u, v, s, n); break;
         }
+        return;
     }
+    int bwd = a->kind == CC_PW_UNARY_BACKWARD;
+#define CASE_D(OP) case OP: bwd ? loop_d(CC_PW_UNARY_BACKWARD, OP, y, u, v, s, n) : loop_d(CC_PW_UNARY, OP, y, u, v, s, n); break;
+    switch (a->op) { UNARY_OPS(CASE_D) }
+#undef CASE_D
 }
 
 #define PW_CHUNK 8192   /* elements per parallel work item */

@@ -10,12 +10,13 @@ static void softmax_row(double *buf, int64_t n, int take_log)
 {
     double m = -INFINITY, s = 0.0;
     for (int64_t i = 0; i < n; i++) m = buf[i] > m || isnan(buf[i]) ? buf[i] : m;
-    for (int64_t i = 0; i < n; i++) s += exp(buf[i] - m);
     if (take_log) {
+        for (int64_t i = 0; i < n; i++) s += exp(buf[i] - m);
         double ls = log(s);
         for (int64_t i = 0; i < n; i++) buf[i] = (buf[i] - m) - ls;
     } else {
-        for (int64_t i = 0; i < n; i++) buf[i] = exp(buf[i] - m) / s;
+        for (int64_t i = 0; i < n; i++) { buf[i] = exp(buf[i] - m); s += buf[i]; }
+        for (int64_t i = 0; i < n; i++) buf[i] /= s;
     }
 }
 
