@@ -114,4 +114,79 @@ return function(cc)
             if type(p) == "table" then cc.zero_grad(p, opts) end
         end
     end
+
+    -- ---- causal conv: the conv module's functions, recorded ----------------------------------
+    -- The backward calls the conv backward kernel once for all inputs; the gradient of
+    -- final_states (when they reached the loss) goes in as dfinal_states.
+
+    -- a gradient the conv backward can read: no stride-0 (expanded) dims, x's layout kept
+    local function dense(g)
+        if g == nil then return nil end
+        local h = g._h
+        for d = 0, h.ndim - 1 do
+            if h.stride[d] == 0 and h.shape[d] > 1 then return g:clone() end
+        end
+        return g
+    end
+
+    local function zeros_like(t)
+        local z = t:clone()
+        check(C.cc_tensor_fill(z._h, 0))
+        return z
+    end
+
+    local function conv_node(op, raw_backward, outs, x, weight, bias, init, saved_extra, opts)
+        local saved = { x = x, weight = weight, bias = bias, initial_states = init }
+        for k, v in pairs(saved_extra) do saved[k] = v end
+        tape.record(op, { "x", "weight", "bias", "initial_states" }, { x, weight, bias, init }, outs,
+            function(ctx, gout, gfinal)
+                local s = ctx.saved
+                return raw_backward(s, dense(gout) or zeros_like(outs[1]), dense(gfinal), opts.activation, ctx.needs[4])
+            end, saved)
+    end
+
+    local raw_conv = cc.causal_conv1d
+    local raw_conv_backward = cc.causal_conv1d_backward
+    if raw_conv then
+        function cc.causal_conv1d(x, weight, bias, opts)
+            local init = opts and opts.initial_states
+            if not tape.needs_grad(x, weight, bias, init) then return raw_conv(x, weight, bias, opts) end
+            local out, final = raw_conv(x, weight, bias, opts)
+            conv_node("causal_conv1d", function(s, dout, dfinal, act, want_dinit)
+                return raw_conv_backward(s.x, s.weight, s.bias, dout, {
+                    activation = act, seq_idx = s.seq_idx, initial_states = s.initial_states,
+                    dfinal_states = dfinal, return_dinitial_states = want_dinit })
+            end, { out, final }, x, weight, bias, init, { seq_idx = opts.seq_idx }, opts)
+            if final then return out, final end
+            return out
+        end
+    end
+
+    local raw_varlen = cc.causal_conv1d_varlen
+    local raw_varlen_backward = cc.causal_conv1d_varlen_backward
+    if raw_varlen then
+        function cc.causal_conv1d_varlen(x, weight, bias, cu_seqlens, opts)
+            local init = opts and opts.initial_states
+            if not tape.needs_grad(x, weight, bias, init) then return raw_varlen(x, weight, bias, cu_seqlens, opts) end
+            local out, final = raw_varlen(x, weight, bias, cu_seqlens, opts)
+            conv_node("causal_conv1d_varlen", function(s, dout, dfinal, act, want_dinit)
+                return raw_varlen_backward(s.x, s.weight, s.bias, dout, s.cu_seqlens, {
+                    activation = act, initial_states = s.initial_states, dfinal_states = dfinal,
+                    return_dinitial_states = want_dinit })
+            end, { out, final }, x, weight, bias, init, { cu_seqlens = cu_seqlens }, opts)
+            if final then return out, final end
+            return out
+        end
+    end
+
+    -- decode steps have no backward: a gradient that reaches one is an error naming the input
+    local raw_update = cc.causal_conv1d_update
+    if raw_update then
+        function cc.causal_conv1d_update(x, conv_state, weight, bias, opts)
+            local out = raw_update(x, conv_state, weight, bias, opts)
+            tape.record("causal_conv1d_update", { "x", "conv_state", "weight", "bias" },
+                { x, conv_state, weight, bias }, { out }, nil)
+            return out
+        end
+    end
 end

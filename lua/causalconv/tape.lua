@@ -162,9 +162,9 @@ local function walk(root_node, root_index, grad, retain)
         local n = table.remove(stack)
         nodes[#nodes + 1] = n
         if n.freed then
-            raise(string.format("backward: op '%s' is part of a graph that was already freed by an earlier "
-                .. "backward: call backward(grad, {retain_graph = true}) the first time to walk it again",
-                n.op))
+            raise(string.format("backward through a graph that was already freed (op '%s' dropped its saved "
+                .. "tensors after an earlier backward): call backward(grad, {retain_graph = true}) the first "
+                .. "time to walk it again", n.op))
         end
         for i = 1, #n.names do
             local e = n.edges[i]
