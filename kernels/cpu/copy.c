@@ -102,6 +102,42 @@ static void walk(const geom *g, row_fn row, const void *ctx, char *dst, int64_t 
     }
 }
 
+/* When src's two innermost dims are transposed against dst's (a transpose or a channel-last
+   layout made contiguous), rows of dst are columns of src; going tile by tile keeps both sides'
+   cache lines in use. */
+#define TILE 32
+
+static int transposed_inner(const geom *g)
+{
+    int nd = g->nd;
+    return nd >= 2 && g->ds[nd - 1] == 1 && g->ss[nd - 2] == 1 && g->ss[nd - 1] != 1 &&
+           g->shape[nd - 1] >= TILE && g->shape[nd - 2] >= TILE;
+}
+
+static void walk_tiled(const geom *g, row_fn row, const void *ctx, char *dst, int64_t dsize, const char *src, int64_t ssize)
+{
+    int nd = g->nd;
+    int64_t rows = g->shape[nd - 2], cols = g->shape[nd - 1];
+    int64_t numel = geom_numel(g), outer = numel / (rows * cols);
+    int64_t trows = (rows + TILE - 1) / TILE, tcols = (cols + TILE - 1) / TILE, tiles = outer * trows * tcols;
+    #pragma omp parallel for schedule(static) if (numel >= PARALLEL_MIN)
+    for (int64_t k = 0; k < tiles; k++) {
+        int64_t o = k / (trows * tcols), t = k % (trows * tcols);
+        int64_t r0 = t / tcols * TILE, c0 = t % tcols * TILE;
+        int64_t od = 0, os = 0;
+        for (int i = nd - 3; i >= 0; i--) {
+            int64_t idx = o % g->shape[i];
+            o /= g->shape[i];
+            od += idx * g->ds[i];
+            os += idx * g->ss[i];
+        }
+        int64_t r1 = r0 + TILE < rows ? r0 + TILE : rows, n = c0 + TILE < cols ? TILE : cols - c0;
+        for (int64_t r = r0; r < r1; r++)
+            row(ctx, dst + (od + r * g->ds[nd - 2] + c0) * dsize, src + (os + r + c0 * g->ss[nd - 1]) * ssize,
+                n, 1, g->ss[nd - 1]);
+    }
+}
+
 /* ---- same-dtype rows --------------------------------------------------------------------- */
 
 static void row_same(const void *ctx, char *dst, const char *src, int64_t n, int64_t ds, int64_t ss)
@@ -211,14 +247,16 @@ int cc_cpu_copy(const cc_copy_args *a)
     geom g;
     coalesce(&g, a->ndim, a->shape, a->dst_stride, a->src_stride);
     int64_t dsize = cc_dtype_size(a->dst_dtype), ssize = cc_dtype_size(a->src_dtype);
+    void (*visit)(const geom *, row_fn, const void *, char *, int64_t, const char *, int64_t) =
+        transposed_inner(&g) ? walk_tiled : walk;
     if (a->dst_dtype == a->src_dtype) {
-        walk(&g, row_same, &dsize, (char *)a->dst, dsize, (const char *)a->src, ssize);
+        visit(&g, row_same, &dsize, (char *)a->dst, dsize, (const char *)a->src, ssize);
         return CC_OK;
     }
     conv_ctx c = { a->src_dtype, a->dst_dtype, VIA_FLOAT };
     if (a->dst_dtype == CC_F64 || (is_int(a->dst_dtype) && a->src_dtype == CC_F64)) c.via = VIA_DOUBLE;
     else if (is_int(a->dst_dtype) && is_int(a->src_dtype)) c.via = VIA_INT64;
-    walk(&g, row_convert, &c, (char *)a->dst, dsize, (const char *)a->src, ssize);
+    visit(&g, row_convert, &c, (char *)a->dst, dsize, (const char *)a->src, ssize);
     return CC_OK;
 }
 

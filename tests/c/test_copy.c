@@ -94,7 +94,8 @@ static int copy_matches(cc_tensor *dst, const cc_tensor *src)
     return ok;
 }
 
-/* layouts: 0 both dense, 1 src permuted, 2 dst narrowed + src expanded, 3 0-d, 4 large permuted (parallel) */
+/* layouts: 0 both dense, 1 src permuted, 2 dst narrowed + src expanded, 3 0-d, 4 large transposed
+   (parallel, tiled), 5 batched transpose with a narrowed dst (tiled, ragged tiles) */
 static int check_pair(int sdt, int ddt, int layout)
 {
     cc_tensor *sb = NULL, *db = NULL, *s = NULL, *d = NULL;
@@ -135,6 +136,15 @@ static int check_pair(int sdt, int ddt, int layout)
         cc_tensor_free(r);
         break;
     }
+    case 5: {
+        cc_tensor *n;
+        cc_tensor_empty(&sb, 3, SHAPE(2, 70, 45), sdt, CC_CPU, 0);
+        cc_tensor_empty(&db, 3, SHAPE(2, 45, 73), ddt, CC_CPU, 0);
+        cc_tensor_transpose(&s, sb, 1, 2);
+        cc_tensor_narrow(&n, db, 2, 3, 70);
+        d = n;
+        break;
+    }
     default:
         cc_tensor_empty(&sb, 2, SHAPE(301, 700), sdt, CC_CPU, 0);
         cc_tensor_empty(&db, 2, SHAPE(700, 301), ddt, CC_CPU, 0);
@@ -155,7 +165,7 @@ static int check_pair(int sdt, int ddt, int layout)
 TEST_GROUP(copy_all_pairs)
 {
     int64_t s0 = cc_live_storages(), t0 = cc_live_tensors();
-    for (int layout = 0; layout < 5; layout++)
+    for (int layout = 0; layout < 6; layout++)
         for (int sdt = CC_F32; sdt <= CC_I64; sdt++)
             for (int ddt = CC_F32; ddt <= CC_I64; ddt++)
                 CHECK_MSG(check_pair(sdt, ddt, layout), "copy %s -> %s, layout %d", cc_dtype_name(sdt), cc_dtype_name(ddt), layout);
