@@ -34,7 +34,7 @@ else
   $(info [causalconv] nvcc not found: CPU-only build (cuda tensors will raise an error))
 endif
 
-.PHONY: all deps test test-c test-lua test-emu test-emu-asan test-full test-cuda bench bench-cuda \
+.PHONY: all deps test test-c test-lua test-emu test-emu-asan emu-selftest test-full test-cuda bench bench-cuda \
         gradcheck repl sweep clean emu asan
 all: $(LIB)
 
@@ -88,6 +88,18 @@ $(ASAN_LIB): $(ASAN_OBJS)
 	$(CXX) -shared -fsanitize=address -o $@ $^ $(LDLIBS)
 asan: $(ASAN_LIB)
 
+# ---- emulator self-test: kernels exercising the emulation, checked against plain loops ----------
+EMU_SELFTEST  := $(BUILD)/emu/selftest
+ASAN_SELFTEST := $(BUILD)/asan/selftest
+$(EMU_SELFTEST): tests/emu/selftest.cu $(EMU_LIB)
+	$(CXX) $(CXXFLAGS) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $< -x none -o $@ \
+	    -L$(BUILD)/emu -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+$(ASAN_SELFTEST): tests/emu/selftest.cu $(ASAN_LIB)
+	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $< -x none -o $@ \
+	    -L$(BUILD)/asan -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+emu-selftest: $(EMU_SELFTEST)
+	@BUILD=$(BUILD) tests/run.sh emu-self
+
 # ---- C tests -----------------------------------------------------------------------------------
 C_TESTS := $(wildcard tests/c/*.c)
 $(BUILD)/test_c: $(C_TESTS) $(LIB) $(wildcard tests/c/*.h)
@@ -95,17 +107,17 @@ $(BUILD)/test_c: $(C_TESTS) $(LIB) $(wildcard tests/c/*.h)
 
 # ---- test targets ------------------------------------------------------------------------------
 # tests/run.sh runs the suites it is given and prints the one summary line.
-test: $(LIB) $(BUILD)/test_c $(EMU_LIB)
-	@BUILD=$(BUILD) tests/run.sh c lua emu
+test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST)
+	@BUILD=$(BUILD) tests/run.sh c lua emu-self emu
 
 test-c: $(BUILD)/test_c
 	@BUILD=$(BUILD) tests/run.sh c
 test-lua: $(LIB)
 	@BUILD=$(BUILD) tests/run.sh lua
-test-emu: $(EMU_LIB)
-	@BUILD=$(BUILD) tests/run.sh emu
-test-emu-asan: $(ASAN_LIB)
-	@BUILD=$(BUILD) tests/run.sh emu-asan
+test-emu: $(EMU_LIB) $(EMU_SELFTEST)
+	@BUILD=$(BUILD) tests/run.sh emu-self emu
+test-emu-asan: $(ASAN_LIB) $(ASAN_SELFTEST)
+	@BUILD=$(BUILD) tests/run.sh emu-self-asan emu-asan
 test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB)
 	@BUILD=$(BUILD) tests/run.sh c lua-full emu
 test-cuda: $(LIB)

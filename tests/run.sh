@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the named test suites, prints each one's output, then one line summing them all:
 #   N passed, N failed
-# Suites: c, lua, lua-full, emu, emu-asan, gpu. Exit status 1 when anything failed.
+# Suites: c, lua, lua-full, emu, emu-self (the emulator's self-test), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -26,16 +26,23 @@ run_busted() {   # name, lib, device, busted args...
     rm -f "$log"
 }
 
+run_counted() {   # name, program...: a program that ends with its own "N passed, N failed" line
+    local name=$1 log; shift
+    log=$(mktemp)
+    echo "== $name: $*"
+    "$@" 2>&1 | tee "$log"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -z "$line" ]; then failed=$((failed + 1)); echo "($name gave no summary: counted as 1 failure)"
+    else passed=$((passed + $(echo "$line" | awk '{print $1}'))); failed=$((failed + $(echo "$line" | awk '{print $3}'))); fi
+    rm -f "$log"
+}
+
 for suite in "$@"; do
     case $suite in
-    c)
-        log=$(mktemp)
-        echo "== c: $BUILD/test_c"
-        $BUILD/test_c 2>&1 | tee "$log"
-        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
-        if [ -z "$line" ]; then failed=$((failed + 1)); echo "(C runner gave no summary: counted as 1 failure)"
-        else passed=$((passed + $(echo "$line" | awk '{print $1}'))); failed=$((failed + $(echo "$line" | awk '{print $3}'))); fi
-        rm -f "$log" ;;
+    c)        run_counted c $BUILD/test_c ;;
+    emu-self) run_counted emu-self $BUILD/emu/selftest ;;
+    emu-self-asan)
+        ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 CC_EMU_SELFTEST_QUICK=1 run_counted emu-self-asan $BUILD/asan/selftest ;;
     lua)      run_busted lua $BUILD/libcausalconv.so cpu ;;
     lua-full) run_busted lua-full $BUILD/libcausalconv.so cpu --run=full ;;
     emu)      run_busted emu $BUILD/emu/libcausalconv.so cuda --run=emu ;;

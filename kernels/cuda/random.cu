@@ -2,7 +2,7 @@
  *
  * One generator, created on first use and bound to the library's stream; each call sets the seed
  * and the counter offset the caller passes, so results depend only on (seed, offset, n), as on
- * the CPU backend. cuRAND's uniforms lie in (0, 1]; rand maps u to low + (high - low) * (1 - u),
+ * the CPU backend (whose values they do not match: cuRAND lays out its stream its own way). cuRAND's uniforms lie in (0, 1]; rand maps u to low + (high - low) * (1 - u),
  * which lies in [low, high). cuRAND's normals come in pairs from an aligned buffer, so an odd
  * count or an odd address goes through a scratch buffer.
  */
@@ -38,7 +38,10 @@ int position(const char *op, uint64_t seed, uint64_t offset)
         st = curand_check(curandSetStream(generator, cc_cuda_stream()), op, "curandSetStream");
     }
     if (st == CC_OK) st = curand_check(curandSetPseudoRandomGeneratorSeed(generator, seed), op, "curandSetPseudoRandomGeneratorSeed");
-    if (st == CC_OK) st = curand_check(curandSetGeneratorOffset(generator, offset), op, "curandSetGeneratorOffset");
+    /* offset counts Philox blocks of four 32-bit words, as the caller reserves them (n/4 blocks for
+       f32, n/2 for f64); cuRAND counts values, at most one word each for f32, two for f64. So 4x
+       the block offset starts past every value an earlier call drew. */
+    if (st == CC_OK) st = curand_check(curandSetGeneratorOffset(generator, offset * 4), op, "curandSetGeneratorOffset");
     return st;
 }
 

@@ -111,6 +111,9 @@ struct Block {
     int live;           /* threads not done (started or not) */
     int at_block;       /* threads waiting at __syncthreads */
     int cur;            /* the thread running now */
+    uint3 *thread_idx;  /* &threadIdx of this OS thread */
+    unsigned dim_x, dim_y;
+    bool flat;          /* blockDim.y == blockDim.z == 1 */
     std::vector<uint8_t> state;
     std::vector<Fiber *> fiber;       /* the fiber a waiting thread sleeps on */
     std::vector<uint32_t> wait_mask;  /* a warp waiter's mask */
@@ -152,11 +155,17 @@ std::unordered_map<const void *, int> max_dynamic_smem;   /* set by cudaFuncSetA
 
 void fiber_main();
 
-void set_thread_index(int t)
+/* threadIdx of thread t of block b (its address cached: TLS lookups cost more than the kernel). */
+inline void set_thread_index(Block &b, int t)
 {
-    threadIdx.x = (unsigned)t % blockDim.x;
-    threadIdx.y = ((unsigned)t / blockDim.x) % blockDim.y;
-    threadIdx.z = (unsigned)t / (blockDim.x * blockDim.y);
+    uint3 *idx = b.thread_idx;
+    if (b.flat) {
+        idx->x = (unsigned)t;
+        return;
+    }
+    idx->x = (unsigned)t % b.dim_x;
+    idx->y = ((unsigned)t / b.dim_x) % b.dim_y;
+    idx->z = (unsigned)t / (b.dim_x * b.dim_y);
 }
 
 /* Switches from `from` to `to`; to_base/to_size describe the stack `to` runs on (for ASan). */
@@ -270,7 +279,7 @@ void fiber_main()
             int t = b.next_start++;
             b.state[t] = T_RUNNING;
             b.cur = t;
-            set_thread_index(t);
+            set_thread_index(b, t);
             b.body(b.ctx);
             b.state[t] = T_DONE;
             b.live--;
@@ -352,7 +361,7 @@ void run_block(Worker &w)
         for (size_t i = 0; i < b.released.size() && !b.error[0]; i++) {
             int t = b.released[i];
             b.cur = t;
-            set_thread_index(t);
+            set_thread_index(b, t);
             to_fiber(w, b.fiber[t]);
         }
     }
@@ -379,6 +388,11 @@ void block_setup(Worker &w, int nthreads, body_fn body, void *ctx)
     b.live = nthreads;
     b.at_block = 0;
     b.cur = -1;
+    b.thread_idx = &threadIdx;
+    b.dim_x = blockDim.x;
+    b.dim_y = blockDim.y;
+    b.flat = blockDim.y == 1 && blockDim.z == 1;
+    threadIdx = uint3{0, 0, 0};
     b.state.assign(nthreads, T_UNSTARTED);
     b.fiber.assign(nthreads, nullptr);
     b.wait_mask.assign(nthreads, 0);
