@@ -85,10 +85,13 @@ return function(cc)
         return a
     end
 
+    -- new storage goes through tensor.lua's allocator wrapper, which counts the bytes for the
+    -- Lua GC and collects and retries once when memory runs out
+    local new_storage = cc._new_storage
+
     local function new(shape, dtype, like)
         local h = like._h
-        check(C.cc_tensor_empty(box, #shape, int64s(shape), dtype or h.dtype, h.device, h.device_index))
-        return wrap(box[0])
+        return new_storage(C.cc_tensor_empty, #shape, int64s(shape), dtype or h.dtype, h.device, h.device_index)
     end
 
     local function zeros(shape, dtype, like)
@@ -109,16 +112,12 @@ return function(cc)
 
     local function r_contiguous(t)
         if C.cc_tensor_is_contiguous(t._h) ~= 0 then return t end
-        check(C.cc_tensor_contiguous(box, t._h))
-        return wrap(box[0])
+        return new_storage(C.cc_tensor_contiguous, t._h)
     end
 
     local function r_reshape(t, shape) return r_view(r_contiguous(t), shape) end
 
-    local function r_clone(t)
-        check(C.cc_tensor_clone(box, t._h))
-        return wrap(box[0])
-    end
+    local function r_clone(t) return new_storage(C.cc_tensor_clone, t._h) end
 
     local function r_transpose(t, d0, d1)
         check(C.cc_tensor_transpose(box, t._h, d0, d1))
@@ -138,8 +137,7 @@ return function(cc)
     end
 
     local function r_convert(t, dtype, device, device_index)
-        check(C.cc_tensor_to(box, t._h, dtype, device, device_index or t._h.device_index))
-        return wrap(box[0])
+        return new_storage(C.cc_tensor_to, t._h, dtype, device, device_index or t._h.device_index)
     end
 
     local function numel(t) return tonumber(C.cc_tensor_numel(t._h)) end

@@ -210,6 +210,10 @@ end)
 
 describe("differentiable causal conv #cuda", function()
     local function R(...) return cc.randn({ ... }, { dtype = "f64", device = TEST_DEVICE }) end
+    -- tiny shapes, hundreds of calls: one thread keeps OpenMP barriers out of the run time
+    local threads
+    setup(function() threads = cc.get_num_threads(); cc.set_num_threads(1) end)
+    teardown(function() cc.set_num_threads(threads) end)
 
     it("gradients for x, weight, bias, initial_states and through final_states (channel-last)", function()
         local B, D, L, W = 2, 3, 6, 4
