@@ -92,7 +92,7 @@ float cc_bf16_to_f32(uint16_t h);
 /* ---- tensor lifetime ---- */
 cc_status cc_tensor_empty(cc_tensor **out, int ndim, const int64_t *shape, int dtype, int device, int device_index);
 void cc_tensor_free(cc_tensor *t);
-void *cc_tensor_data(const cc_tensor *t);        /* address of element 0 (host or device memory) */
+void *cc_tensor_data(const cc_tensor *t);        /* address of element 0 (host or device memory); NULL when empty */
 int64_t cc_tensor_numel(const cc_tensor *t);
 int cc_tensor_is_contiguous(const cc_tensor *t);
 int64_t cc_tensor_storage_bytes(const cc_tensor *t);
@@ -112,13 +112,14 @@ cc_status cc_tensor_view(cc_tensor **out, const cc_tensor *x, int ndim, const in
 cc_status cc_tensor_expand(cc_tensor **out, const cc_tensor *x, int ndim, const int64_t *shape); /* -1 keeps */
 cc_status cc_tensor_unsqueeze(cc_tensor **out, const cc_tensor *x, int dim);
 cc_status cc_tensor_squeeze(cc_tensor **out, const cc_tensor *x, int dim);   /* dim -1: every size-1 dim */
+/* offset is absolute (elements from the storage base); strides >= 0; the view must stay inside the storage */
 cc_status cc_tensor_as_strided(cc_tensor **out, const cc_tensor *x, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset);
 
 /* ---- copies and fills (any dtypes, any strides; copy also crosses devices) ---- */
 cc_status cc_tensor_copy(cc_tensor *dst, const cc_tensor *src);          /* shapes equal */
 cc_status cc_tensor_contiguous(cc_tensor **out, const cc_tensor *x);     /* alias when already contiguous */
 cc_status cc_tensor_clone(cc_tensor **out, const cc_tensor *x);
-cc_status cc_tensor_to(cc_tensor **out, const cc_tensor *x, int dtype, int device, int device_index);
+cc_status cc_tensor_to(cc_tensor **out, const cc_tensor *x, int dtype, int device, int device_index); /* alias when nothing changes */
 cc_status cc_tensor_fill(cc_tensor *dst, double value);
 cc_status cc_tensor_arange(cc_tensor *dst, double start, double step);   /* dst 1-D */
 cc_status cc_tensor_get(const cc_tensor *x, const int64_t *index, double *value);
