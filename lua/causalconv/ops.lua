@@ -30,16 +30,11 @@ return function(cc)
     local shape_of, shape_str = tape.shape_of, tape.shape_str
     local box = ffi.new("cc_tensor*[1]")
 
-    local function is_tensor(v) return type(v) == "table" and rawget(v, "_h") ~= nil end
-
+    local is_tensor = cc.is_tensor
     local describe = cc._show
 
-    local function dtype_name(t) return ffi.string(C.cc_dtype_name(t._h.dtype)) end
-
-    local function is_float(t)
-        local d = tonumber(t._h.dtype)
-        return d <= 3
-    end
+    local function dtype_name(t) return cc._dtype_name(t._h.dtype) end
+    local function is_float(t) return cc._is_float(t._h.dtype) end
 
     -- argument checks: raise naming the op, the argument, what was expected and what came
     local function want_tensor(op, arg, v)
@@ -64,17 +59,8 @@ return function(cc)
         end
     end
 
-    -- 1-based / negative dim -> 0-based
-    local function dim0(op, arg, d, ndim)
-        if type(d) ~= "number" or d % 1 ~= 0 then
-            raise(string.format("%s: %s: expected an integer dim, got %s", op, arg, tostring(d)))
-        end
-        local r = d < 0 and ndim + d or d - 1
-        if r < 0 or r >= ndim then
-            raise(string.format("%s: %s: expected a dim in [1, %d] or [-%d, -1], got %d", op, arg, ndim, ndim, d))
-        end
-        return r
-    end
+    -- 1-based / negative dim of x -> 0-based (tensor.lua's rule and message)
+    local function dim0(op, x, d) return Tensor._dim(x, d, "dim", op) end
 
     -- ---- raw tensor helpers (no recording, C calls only) ----------------------------------
 
@@ -335,9 +321,9 @@ return function(cc)
         if dims == nil then
             for i = 0, #shape - 1 do set[i] = true end
         elseif type(dims) == "number" then
-            set[dim0(op, "dim", dims, #shape)] = true
+            set[dim0(op, x, dims)] = true
         elseif type(dims) == "table" then
-            for _, d in ipairs(dims) do set[dim0(op, "dim", d, #shape)] = true end
+            for _, d in ipairs(dims) do set[dim0(op, x, d)] = true end
         else
             raise(string.format("%s: dim: expected nil, a dim or a list of dims, got %s", op, type(dims)))
         end
@@ -388,7 +374,7 @@ return function(cc)
             return v, i
         end
         local shape = shape_of(x)
-        local d = dim0("max", "dim", dim, #shape)
+        local d = dim0("max", x, dim)
         local kept = {}
         for i = 1, #shape do kept[i] = (i - 1 == d) and 1 or shape[i] end
         local values = new(kept, nil, x)
@@ -428,7 +414,7 @@ return function(cc)
 
     local function softmax_op(name, log, x, dim)
         want_float(name, "x", x)
-        local d = dim0(name, "dim", dim or -1, x._h.ndim)
+        local d = dim0(name, x, dim or -1)
         local out = new(shape_of(x), nil, x)
         check(C.cc_softmax_forward(out._h, x._h, d, log))
         if tape.needs_grad(x) then
@@ -549,7 +535,7 @@ return function(cc)
         end
         local first = want_tensor("cat", "tensors[1]", list[1])
         local nd = first._h.ndim
-        local d = dim0("cat", "dim", dim or 1, nd)
+        local d = dim0("cat", first, dim or 1)
         local shape = shape_of(first)
         local total = 0
         local names = {}
@@ -592,7 +578,7 @@ return function(cc)
     -- pieces of size `size` along dim (the last may be smaller), or of the sizes in a list
     function cc.split(x, size, dim)
         want_tensor("split", "x", x)
-        local d = dim0("split", "dim", dim or 1, x._h.ndim)
+        local d = dim0("split", x, dim or 1)
         local len = tonumber(x._h.shape[d])
         local sizes = {}
         if type(size) == "number" then
@@ -642,7 +628,7 @@ return function(cc)
         if type(n) ~= "number" or n < 1 or n % 1 ~= 0 then
             raise("chunk: n: expected a positive integer, got " .. tostring(n))
         end
-        local d = dim0("chunk", "dim", dim or 1, x._h.ndim)
+        local d = dim0("chunk", x, dim or 1)
         local len = tonumber(x._h.shape[d])
         return cc.split(x, math.max(1, math.ceil(len / n)), dim or 1)
     end
@@ -656,7 +642,7 @@ return function(cc)
         if index._h.ndim ~= 1 or is_float(index) then
             raise("index_select: index: expected a 1-D i32 or i64 tensor of 0-based positions, got " .. describe(index))
         end
-        local d = dim0("index_select", "dim", dim, x._h.ndim)
+        local d = dim0("index_select", x, dim)
         local shape = shape_of(x)
         local xshape = shape_of(x)
         shape[d + 1] = tonumber(index._h.shape[0])

@@ -185,8 +185,8 @@ describe("reductions #cuda", function()
 
     it("rejects bad dims with 1-based messages", function()
         local x = T({ { 1, 2 } })
-        expect_error(function() local _ = x:sum(3) end, "sum: dim: expected a dim in [1, 2] or [-2, -1], got 3")
-        expect_error(function() local _ = x:softmax(0) end, "softmax: dim: expected a dim in [1, 2] or [-2, -1], got 0")
+        expect_error(function() local _ = x:sum(3) end, "sum: dim 3 out of range for a 2-d tensor (expected 1..2 or -2..-1)")
+        expect_error(function() local _ = x:softmax(0) end, "softmax: dim 0 out of range for a 2-d tensor (expected 1..2 or -2..-1; dims are 1-based)")
     end)
 end)
 
