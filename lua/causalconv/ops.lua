@@ -255,10 +255,10 @@ return function(cc)
     local function check_operands(name, a, b)
         local ta, tb = is_tensor(a), is_tensor(b)
         if not ta and type(a) ~= "number" then
-            raise(string.format("%s: a: expected a tensor or a number, got %s", name, type(a)))
+            raise(string.format("%s: a: expected a tensor or a number, got %s", name, describe(a)))
         end
         if not tb and type(b) ~= "number" then
-            raise(string.format("%s: b: expected a tensor or a number, got %s", name, type(b)))
+            raise(string.format("%s: b: expected a tensor or a number, got %s", name, describe(b)))
         end
         if not ta and not tb then
             raise(string.format("%s: expected at least one tensor operand, got two numbers", name))
@@ -277,7 +277,7 @@ return function(cc)
         local ta, tb = check_operands("sub", a, b)
         if ta and tb then return binary_tensors("sub", B.SUB, a, b) end
         if ta then return unary("sub", U.ADD_SCALAR, a, -b) end
-        return unary("sub", U.ADD_SCALAR, neg(b), a)
+        return unary("sub", U.ADD_SCALAR, neg(want_float("sub", "b", b)), a)
     end
 
     function cc.mul(a, b)
