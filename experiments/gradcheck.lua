@@ -249,20 +249,24 @@ for _, layout in ipairs { "cl", "cf" } do
     end
 end
 
--- seq_idx: packed sequences in each row, with padding tokens (-1) at the end of row 2
-local function seq_case(W, layout, silu)
+-- seq_idx: packed sequences in each row, with padding tokens (-1) at the end of row 2; optionally
+-- with initial and final states as well
+local function seq_case(W, layout, silu, with_states)
     local Lq = 9
     local seq = cc.tensor({ { 0, 0, 0, 1, 1, 1, 1, 1, 2 }, { 0, 0, 0, 0, 0, 3, 3, -1, -1 } },
         { dtype = "i32", device = DEV })
-    gc(string.format("causal_conv1d %s W=%d %s seq_idx + padding", layout, W, silu and "silu" or "noact"),
-        function(x, w, b)
-            return cc.causal_conv1d(x, w, b, { activation = act_name(silu), seq_idx = seq })
-        end, { conv_x(2, D, Lq, layout, false), leaf({ D, W }, 0.5), leaf({ D }) },
-        { names = { "x", "weight", "bias" } })
+    gc(string.format("causal_conv1d %s W=%d %s seq_idx + padding%s", layout, W, silu and "silu" or "noact",
+        with_states and " + states" or ""),
+        function(x, w, b, s0)
+            return cc.causal_conv1d(x, w, b, { activation = act_name(silu), seq_idx = seq, initial_states = s0,
+                return_final_states = with_states })
+        end, { conv_x(2, D, Lq, layout, false), leaf({ D, W }, 0.5), leaf({ D }), with_states and leaf({ 2, D, W - 1 }) or nil },
+        { names = { "x", "weight", "bias", "initial_states" } })
 end
 seq_case(4, "cl", true)
 seq_case(3, "cf", false)
-if not quick then seq_case(2, "cl", false) seq_case(7, "cf", true) end
+seq_case(4, "cl", true, true)
+if not quick then seq_case(2, "cl", false) seq_case(7, "cf", true) seq_case(3, "cf", false, true) end
 
 -- varlen: packed (T, D) tokens, cu_seqlens, initial and final states per sequence
 local function varlen_case(W, silu, with_init, with_final)

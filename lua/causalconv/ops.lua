@@ -855,7 +855,7 @@ return function(cc)
     for _, name in ipairs { "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "rsqrt", "abs",
                             "sigmoid", "silu", "softplus", "tanh", "relu", "sum", "mean", "max", "softmax",
                             "log_softmax", "matmul", "linear", "split", "chunk", "index_select",
-                            "cross_entropy", "mse_loss", "rms_norm" } do
+                            "cross_entropy", "mse_loss", "rms_norm", "embedding" } do
         Tensor[name] = cc[name]
     end
 
