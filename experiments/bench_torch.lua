@@ -168,6 +168,7 @@ for _, s in ipairs(shapes) do
 end
 bar:finish()
 for _, line in ipairs(torch_notes or {}) do print(line) end
+print("# load average at the end: " .. cc.bench.load())
 
 if opts.csv then
     local f = assert(io.open(opts.csv, "w"))

@@ -154,6 +154,7 @@ for i, c in ipairs(run) do
     bar:step()
 end
 bar:finish()
+print("# load average at the end: " .. cc.bench.load())
 if emulated then print("# EMULATED: the CUDA kernels ran on the CPU emulation; these times say nothing about a GPU") end
 
 if opts.csv then

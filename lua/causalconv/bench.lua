@@ -427,9 +427,8 @@ local function install(cc)
         if cpuinfo:match("^processor%s*:") then ncpu = ncpu + 1 end
         m.cpus = ncpu
         m.l3 = (read_file("/sys/devices/system/cpu/cpu0/cache/index3/size") or "?"):gsub("%s+$", "")
-        m.load = (read_file("/proc/loadavg") or "?"):match("^(%S+ %S+ %S+)") or "?"
-        local C = require("causalconv.ffi").C
-        m.threads = C.cc_get_num_threads()
+        m.load = bench.load()
+        m.threads = cc.get_num_threads()
         m.lib = realpath(cc.libpath)
         m.omp_proc_bind = os.getenv("OMP_PROC_BIND") or "unset"
         m.device = device or "cpu"
@@ -438,6 +437,11 @@ local function install(cc)
             if cc.cuda.is_available() then m.gpu = cc.cuda.device_name() end
         end
         return m
+    end
+
+    -- The 1-, 5- and 15-minute load averages, as "a b c".
+    function bench.load()
+        return (read_file("/proc/loadavg") or "?"):match("^(%S+ %S+ %S+)") or "?"
     end
 
     -- The machine as header lines, each prefixed with "# ".
@@ -449,6 +453,11 @@ local function install(cc)
             string.format("# threads: %d (OMP_PROC_BIND=%s)", m.threads, m.omp_proc_bind),
             "# library: " .. tostring(m.lib),
         }
+        local load1 = tonumber(m.load:match("^(%S+)"))
+        if load1 and m.cpus > 0 and load1 > 0.75 * m.cpus then
+            lines[#lines + 1] = string.format("# WARNING: load average %.1f on %d CPUs: other processes compete for"
+                .. " the cores and memory; expect noisy, pessimistic numbers", load1, m.cpus)
+        end
         if m.device:match("^cuda") then
             local gpu = m.gpu or "none"
             if m.emulated then gpu = gpu .. " -- EMULATED on the CPU: timings are not meaningful for speed" end
