@@ -169,7 +169,8 @@ local function install(cc)
     end
 
     -- A plain tensor copy moving nbytes in all (nbytes/2 read, nbytes/2 written), on opts.device,
-    -- rotating over opts.sets source/destination pairs. Returns fn, bytes actually moved.
+    -- rotating over opts.sets source/destination pairs. Returns fn, bytes actually moved, and
+    -- the tensors {src = {...}, dst = {...}}.
     function bench.copy(nbytes, opts)
         opts = opts or {}
         local dtype = opts.dtype or "f32"
@@ -187,7 +188,7 @@ local function install(cc)
             local s = (k - 1) % nsets + 1
             dst[s]:copy_(src[s])
         end
-        return fn, 2 * n * esize
+        return fn, 2 * n * esize, { src = src, dst = dst }
     end
 
     -- memcpy of nbytes/2 bytes (nbytes moved) on one thread: a sanity check for the copy baseline.
@@ -198,13 +199,13 @@ local function install(cc)
         return function() ffi.C.cc_bench_memcpy(dst, src, n) end, 2 * n
     end
 
-    -- A one-line progress bar on stdout. Drawn only when stdout is a terminal (opts.force draws
-    -- it anyway), so logs and pipes get the results and nothing else. bar:print(line) prints a
+    -- A one-line progress bar on opts.stream (default stdout). Drawn only when that stream is a
+    -- terminal (opts.force draws it anyway), so logs and pipes get the results and nothing else. bar:print(line) prints a
     -- result line above the bar; bar:finish() erases the bar, leaving the cursor on a clean line.
     function bench.progress(n, opts)
         opts = opts or {}
         local out = opts.stream or io.stdout
-        local live = opts.force or isatty(1)
+        local live = opts.force or (out == io.stdout and isatty(1)) or (out == io.stderr and isatty(2))
         local t0 = now()
         local bar = { i = 0, n = n, label = "" }
         local function clock(s)

@@ -1,0 +1,145 @@
+-- cc.bench: statistics against hand-computed values, the timing loop's call pattern, the copy
+-- baseline's byte count and data, the conv cases' byte counts, and the output helpers.
+local cc = require "causalconv"
+
+describe("cc.bench.stats", function()
+    it("gives median, quartiles, min, max and the relative IQR", function()
+        local s = cc.bench.stats({ 5, 1, 4, 2, 3 })
+        assert.are.equal(3, s.median)
+        assert.are.equal(1, s.min)
+        assert.are.equal(5, s.max)
+        assert.are.equal(2, s.p25)
+        assert.are.equal(4, s.p75)
+        assert.are.equal(3, s.mean)
+        assert.are.equal(5, s.n)
+        assert.is_true(math.abs(s.spread - 2 / 3) < 1e-12)
+    end)
+
+    it("interpolates the median of an even count and takes one sample", function()
+        assert.are.equal(2.5, cc.bench.stats({ 4, 1, 3, 2 }).median)
+        local one = cc.bench.stats({ 7 })
+        assert.are.equal(7, one.median)
+        assert.are.equal(0, one.spread)
+    end)
+end)
+
+describe("cc.bench.gbps", function()
+    it("divides bytes by milliseconds into 1e9 bytes per second", function()
+        assert.are.equal(2, cc.bench.gbps(4e6, 2))
+    end)
+end)
+
+describe("cc.bench.compare", function()
+    it("warms up, then interleaves the functions sample by sample, alternating the order", function()
+        local log = {}
+        local function rec(name)
+            return function(k) log[#log + 1] = name .. k end
+        end
+        local st = cc.bench.compare({ a = rec("a"), b = rec("b") },
+            { warmup = 2, ["repeat"] = 3, min_sample_ms = 0 })
+        -- warm-up (2 calls) and the calibration call per function, then samples a b, b a, a b
+        assert.are.same({ "a1", "a2", "a3", "b1", "b2", "b3", "a4", "b4", "b5", "a5", "a6", "b6" }, log)
+        assert.are.equal(3, st.a.n)
+        assert.are.equal(1, st.a.inner)
+        assert.is_true(st.b.median >= 0)
+    end)
+
+    it("repeats a short call within one sample to last min_sample_ms", function()
+        local st = cc.bench.time(function() end, { warmup = 1, ["repeat"] = 2, min_sample_ms = 0.5 })
+        assert.is_true(st.inner > 1)
+        assert.is_true(st.median < 0.5)
+    end)
+end)
+
+describe("cc.bench.copy", function()
+    it("moves the bytes it reports and really copies, one set per call", function()
+        local fn, bytes, t = cc.bench.copy(4096, { sets = 2 })
+        assert.are.equal(4096, bytes)
+        assert.are.equal(512, t.src[1]:numel())
+        t.dst[1]:fill_(0)
+        t.dst[2]:fill_(0)
+        fn(1)
+        assert.tensor_equal(t.dst[1], t.src[1])
+        assert.tensor_equal(t.dst[2], cc.zeros(512))
+        fn(2)
+        assert.tensor_equal(t.dst[2], t.src[2])
+    end)
+end)
+
+describe("cc.bench.case", function()
+    local function small(op, extra)
+        local c = { op = op, B = 2, D = 8, L = 16, W = 4, dtype = "f32", layout = "cf", sets = 1 }
+        for k, v in pairs(extra or {}) do c[k] = v end
+        return c
+    end
+
+    it("counts compulsory bytes per op (f32, weight and bias included)", function()
+        local w = (8 * 4 + 8) * 4
+        assert.are.equal(2 * 2 * 8 * 16 * 4 + w, cc.bench.case(small("fwd")).bytes)
+        assert.are.equal(3 * 2 * 8 * 16 * 4 + 2 * w, cc.bench.case(small("bwd", { layout = "cl" })).bytes)
+        assert.are.equal((2 * 2 * 8 * 1 + 2 * 2 * 8 * 3) * 4 + w,
+            cc.bench.case(small("update", { L = 1 })).bytes)
+        assert.are.equal(2 * 64 * 8 * 4 + w, cc.bench.case(small("varlen", { B = 3, L = 64 })).bytes)
+        assert.are.equal(2 * 2 * 8 * 16 * 2 + w / 2, cc.bench.case(small("fwd", { dtype = "bf16" })).bytes)
+    end)
+
+    it("builds a call that runs for every op and layout", function()
+        for _, c in ipairs({ small("fwd"), small("fwd", { layout = "cl", act = "none" }), small("bwd"),
+                             small("bwd", { layout = "cl" }), small("update", { L = 2, state_len = 5 }),
+                             small("varlen", { B = 3, L = 64 }) }) do
+            local case = cc.bench.case(c)
+            case.fn(1)
+            case.fn(2)
+            assert.are.equal(1, case.sets)
+        end
+    end)
+
+    it("rotates enough sets to leave the cache, within 1..64", function()
+        assert.are.equal(64, cc.bench.rotation_sets(1024, "cpu"))
+        assert.are.equal(1, cc.bench.rotation_sets(2 ^ 40, "cpu"))
+        assert.are.equal(4, cc.bench.rotation_sets(64 * 2 ^ 20, "cuda"))
+    end)
+
+    it("names cases after their shape", function()
+        assert.are.equal("fwd f32 cf B2 D8 L16 W4 silu", cc.bench.case_name(
+            { op = "fwd", dtype = "f32", layout = "cf", B = 2, D = 8, L = 16, W = 4, act = "silu" }))
+        assert.are.equal("update bf16 B2 D8 S1 W4 state3", cc.bench.case_name(
+            { op = "update", dtype = "bf16", B = 2, D = 8, L = 1, W = 4, act = "none" }))
+    end)
+
+    it("rejects an unknown op", function()
+        assert.has_error(function() cc.bench.case(small("sideways")) end)
+    end)
+end)
+
+describe("cc.bench output helpers", function()
+    it("aligns table rows", function()
+        local cols = { { "case", -6 }, { "ms", 7, "%.2f" } }
+        assert.are.equal("case         ms", cc.bench.row(cols, nil))
+        assert.are.equal("abc        1.50", cc.bench.row(cols, { "abc", 1.5 }))
+    end)
+
+    it("draws no progress bar when the stream is not a terminal", function()
+        local path = os.tmpname()
+        local f = assert(io.open(path, "w"))
+        local bar = cc.bench.progress(2, { stream = f })
+        bar:start("one")
+        bar:print("row 1")
+        bar:step()
+        bar:finish()
+        f:close()
+        f = assert(io.open(path, "r"))
+        local text = f:read("*a")
+        f:close()
+        os.remove(path)
+        assert.are.equal("row 1\n", text)
+    end)
+
+    it("describes the machine with the library path and thread count", function()
+        local m = cc.bench.machine("cpu")
+        assert.are.equal(cc.get_num_threads(), m.threads)
+        local text = cc.bench.describe(m)
+        assert.is_truthy(text:find("# threads: " .. m.threads, 1, true))
+        assert.is_truthy(text:find("# library: ", 1, true))
+    end)
+end)
