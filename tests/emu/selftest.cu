@@ -160,6 +160,29 @@ __global__ void axpy(float *y, const float *x, float a, int n)
     if (i < n) y[i] += a * x[i];
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* Bugs AddressSanitizer must catch in the emulation (each runs in a child process that it kills). */
+__global__ void smem_overrun(float *out)
+{
+    __shared__ float s[32];
+    s[threadIdx.x] = 1.0f;   /* launched with 33 threads */
+    __syncthreads();
+    out[threadIdx.x] = s[threadIdx.x];
+}
+
+__global__ void dyn_smem_overrun(float *out)
+{
+    CC_DYNAMIC_SMEM(float, s);
+    s[threadIdx.x] = 2.0f;   /* one thread more than the floats given */
+    out[0] = s[0];
+}
+
+__global__ void write_n(float *out, int n)
+{
+    if ((int)threadIdx.x < n) out[threadIdx.x] = 1.0f;
+}
+#endif
+
 /* ---- tests --------------------------------------------------------------------------------------- */
 
 template <typename T> static T *dev_copy(const std::vector<T> &h)
@@ -671,6 +694,37 @@ static void test_device()
     CHECK(cc_cuda_timer_stop(t, &ms) == CC_OK && ms > 0, "elapsed %g ms", ms);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Runs bug(buf) in a child process; true when the child died (ASan reported and stopped it). */
+static bool dies(void (*bug)(float *))
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        void *p = nullptr;
+        cc_cuda_alloc(&p, 1000 * sizeof(float), 0);
+        bug((float *)p);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_asan()
+{
+    CHECK(dies([](float *p) { CC_LAUNCH(smem_overrun, 1, 33, 0, p); }), "__shared__ overrun not caught");
+    CHECK(dies([](float *p) { CC_LAUNCH(dyn_smem_overrun, 1, 65, 64 * sizeof(float), p); }), "dynamic smem overrun not caught");
+    CHECK(dies([](float *p) { CC_LAUNCH(write_n, 1, 1001, 0, p, 1001); }), "write past a 1000-float tensor not caught");
+    CHECK(dies([](float *p) { cc_cuda_free(p, 0); CC_LAUNCH(write_n, 1, 32, 0, p, 32); }), "use after free not caught");
+    CHECK(!dies([](float *p) { CC_LAUNCH(write_n, 1, 1000, 0, p, 1000); }), "a correct kernel died");
+}
+#endif
+
 /* Prints what a barrier-free launch and a barrier-heavy one cost per thread. */
 static void measure()
 {
@@ -701,6 +755,9 @@ int main()
         {"indices", test_indices}, {"errors", test_errors}, {"templates", test_templates},
         {"allocator", test_allocator}, {"copy", test_copy}, {"fill_arange", test_fill_arange},
         {"random", test_random}, {"cublas", test_cublas}, {"device", test_device},
+#if defined(__SANITIZE_ADDRESS__)
+        {"asan", test_asan},
+#endif
     };
     for (auto &t : tests) {
         long f0 = failed;
