@@ -91,13 +91,15 @@ local function on_error(e)
     return e
 end
 
+local function pack(...) return { n = select("#", ...), ... } end
+
 local function run(fn)
-    local res = { xpcall(fn, on_error) }
+    local res = pack(xpcall(fn, on_error))
     if not res[1] then
         print(res[2])
         return
     end
-    print_results(#res - 1, unpack(res, 2, table.maxn(res)))
+    print_results(res.n - 1, unpack(res, 2, res.n))
 end
 
 -- True when the chunk failed only because it ended too early.
