@@ -79,7 +79,8 @@ Views     x:transpose(d1, d2) x:t() x:permute(...) x:narrow(dim, start, len) x:s
 Copies    x:contiguous() x:clone() x:to("f64" | "cuda" | {dtype=, device=}) x:cuda() x:cpu()
           x:copy_(y) x:fill_(v) x:zero_()
 Files     cc.load_npy(path), cc.save_npy(x, path) / x:save_npy(path)
-Random    cc.manual_seed(s), cc.initial_seed(); threads: cc.set_num_threads(n), cc.get_num_threads()]]
+Random    cc.manual_seed(s), cc.initial_seed(); threads: cc.set_num_threads(n), cc.get_num_threads()
+REPL      _ is the last result; reload() re-reads the Lua modules; `rlwrap make repl` adds line editing]]
 
 -- Prints a short guide, then the functions other modules added.
 function cc.help()
