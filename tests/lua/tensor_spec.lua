@@ -509,8 +509,15 @@ describe("printing", function()
     end)
 
     it("prints device tensors #cuda", function()
+        local dev = TEST_DEVICE == "cpu" and "cpu" or "cuda:0"
         local s = tostring(cc.ones(2, { device = TEST_DEVICE }))
-        assert.equal(" 1  1\n[causalconv.Tensor f32 " .. (TEST_DEVICE == "cpu" and "cpu" or "cuda:0") .. " of size 2]", s)
+        assert.equal(" 1  1\n[causalconv.Tensor f32 " .. dev .. " of size 2]", s)
+        cc.manual_seed(5)
+        local big = cc.randn(4, 30, 20, { dtype = "f16" })
+        local on_device = tostring(big:to(TEST_DEVICE):transpose(1, 3))
+        local on_cpu = tostring(big:transpose(1, 3))
+        assert.equal((on_cpu:gsub(" cpu of size", " " .. dev .. " of size")), on_device)
+        assert.truthy(on_device:find("...", 1, true))
     end)
 end)
 
