@@ -19,7 +19,13 @@
 --                                           (defaults f32, cpu, 0); rejects unknown keys.
 --   cc._dtype(name, fname) / cc._device(name, fname) -> C codes; cc._dtype_name(code).
 --   cc._is_float(code)                    -> true for f32/f64/f16/bf16.
+--   cc._show(v)                           -> a short description of any value for messages.
+--   cc._new_storage(cfn, ...)             -> cfn(out, ...) for a C function that allocates a
+--                                           new storage; counts its bytes for the pull-style GC
+--                                           and retries once after a collection on CC_ERR_MEMORY.
+--   cc._new_view(cfn, ...)                -> cfn(out, ...) for a C function that makes a view.
 --   cc.Tensor.wrap(h)                     -> takes ownership of a new cc_tensor* handle.
+--   cc.Tensor.mt                          -> the metatable of every tensor.
 --   cc.is_tensor(v)
 -- Every method that can fail validates its arguments here first, so the messages name the
 -- Lua-side argument with 1-based numbers; the C checks stay as the second line of defence.
