@@ -5,21 +5,21 @@ BUILD   ?= build
 CC      ?= gcc
 CXX     ?= g++
 OPT     ?= -O3 -march=native
-CFLAGS  := $(OPT) -std=c11 -fPIC -fopenmp -Wall -Wextra -D_GNU_SOURCE -Icore -Ikernels $(EXTRA_CFLAGS)
-CXXFLAGS:= $(OPT) -std=c++17 -fPIC -fopenmp -Wall -Wextra -Icore -Ikernels $(EXTRA_CFLAGS)
+CFLAGS  := $(OPT) -MMD -MP -std=c11 -fPIC -fopenmp -Wall -Wextra -D_GNU_SOURCE -Icore -Ikernels $(EXTRA_CFLAGS)
+CXXFLAGS:= $(OPT) -MMD -MP -std=c++17 -fPIC -fopenmp -Wall -Wextra -Icore -Ikernels $(EXTRA_CFLAGS)
 LDLIBS  := -fopenmp -lopenblas -lm
+# never unloaded: LuaJIT dlcloses it at exit while libgomp's idle workers still spin in its code
+SOFLAGS := -shared -Wl,-z,nodelete
 
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc))
-NVCCFLAGS := -O3 -std=c++17 -Icore -Ikernels -Xcompiler -fPIC -Xcompiler -Wall \
+NVCCFLAGS := -O3 -MMD -MP -std=c++17 -Icore -Ikernels -Xcompiler -fPIC -Xcompiler -Wall \
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 
 C_SRCS   := $(wildcard core/*.c) $(wildcard kernels/cpu/*.c)
 CU_SRCS  := $(wildcard kernels/cuda/*.cu)
 EMU_SRCS := $(wildcard kernels/cuda/emu/*.cpp)
-HEADERS  := $(wildcard core/*.h) $(wildcard kernels/*.h) $(wildcard kernels/cpu/*.h) \
-            $(wildcard kernels/cuda/*.h) $(wildcard kernels/cuda/*.cuh) $(wildcard kernels/cuda/emu/*.h)
 
 LIB      := $(BUILD)/libcausalconv.so
 EMU_LIB  := $(BUILD)/emu/libcausalconv.so
@@ -39,53 +39,53 @@ endif
 all: $(LIB)
 
 # ---- the library -------------------------------------------------------------------------------
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CUDA_FLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cu $(HEADERS)
+$(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(LIB): $(C_SRCS:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJS)
-	$(CC) -shared -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
+	$(CC) $(SOFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
 # ---- the emulated CUDA build: the same .cu sources compiled for the CPU ------------------------
 EMU_FLAGS := -DCC_WITH_CUDA -DCC_CUDA_EMU -Wno-unknown-pragmas
-$(BUILD)/emu/obj/%.o: %.c $(HEADERS)
+$(BUILD)/emu/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EMU_FLAGS) -c $< -o $@
 
-$(BUILD)/emu/obj/%.o: %.cu $(HEADERS)
+$(BUILD)/emu/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h -c $< -o $@
 
-$(BUILD)/emu/obj/%.o: %.cpp $(HEADERS)
+$(BUILD)/emu/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(EMU_FLAGS) -Ikernels/cuda/emu -c $< -o $@
 
 EMU_OBJS := $(C_SRCS:%.c=$(BUILD)/emu/obj/%.o) $(CU_SRCS:%.cu=$(BUILD)/emu/obj/%.o) $(EMU_SRCS:%.cpp=$(BUILD)/emu/obj/%.o)
 $(EMU_LIB): $(EMU_OBJS)
-	$(CXX) -shared -o $@ $^ $(LDLIBS)
+	$(CXX) $(SOFLAGS) -o $@ $^ $(LDLIBS)
 emu: $(EMU_LIB)
 
 # ---- AddressSanitizer variant of the emulated build --------------------------------------------
 ASAN := -fsanitize=address -fno-omit-frame-pointer -O1 -g
-$(BUILD)/asan/obj/%.o: %.c $(HEADERS)
+$(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ASAN) $(EMU_FLAGS) -c $< -o $@
 
-$(BUILD)/asan/obj/%.o: %.cu $(HEADERS)
+$(BUILD)/asan/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h -c $< -o $@
 
-$(BUILD)/asan/obj/%.o: %.cpp $(HEADERS)
+$(BUILD)/asan/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -c $< -o $@
 
 ASAN_OBJS := $(EMU_OBJS:$(BUILD)/emu/obj/%=$(BUILD)/asan/obj/%)
 $(ASAN_LIB): $(ASAN_OBJS)
-	$(CXX) -shared -fsanitize=address -o $@ $^ $(LDLIBS)
+	$(CXX) $(SOFLAGS) -fsanitize=address -o $@ $^ $(LDLIBS)
 asan: $(ASAN_LIB)
 
 # ---- emulator self-test: kernels exercising the emulation, checked against plain loops ----------
@@ -145,3 +145,6 @@ deps:
 
 clean:
 	rm -rf build
+
+# header dependencies written by the compilers (-MMD)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
