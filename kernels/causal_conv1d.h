@@ -74,6 +74,7 @@ int cc_cpu_causal_conv1d_varlen_states(const cc_conv1d_states_args *a);
 int cc_cpu_causal_conv1d_forward_ref(const cc_conv1d_args *a);
 int cc_cpu_causal_conv1d_backward_ref(const cc_conv1d_args *a);
 int cc_cpu_causal_conv1d_update_ref(const cc_conv1d_update_args *a);
+int cc_cpu_causal_conv1d_varlen_states_ref(const cc_conv1d_states_args *a);
 
 int cc_cuda_causal_conv1d_forward(const cc_conv1d_args *a);
 int cc_cuda_causal_conv1d_backward(const cc_conv1d_args *a);

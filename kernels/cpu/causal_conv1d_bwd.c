@@ -1,0 +1,316 @@
+/* Fast CPU backward of the causal depthwise conv1d, dense (B rows) and varlen (N packed rows).
+   x, dout, dx (B, D, L); weight, dweight (D, W); bias, dbias (D); seq_idx (B, L);
+   initial / dinitial / dfinal states (rows, D, W-1).
+
+   Same tasks as the forward (CV_CHUNK positions of one row x a block of channels). A task needs
+   xe on [t0 - ext, t0 + n + ext) and dout on [t0, t0 + n + ext): it recomputes gz (the gradient of
+   the pre-activation) on its W-1 right-halo positions instead of exchanging them, then
+   dx[p] = sum_k w[k] gz[p + ext - k]. dweight / dbias: each task writes its f32 partial sums to
+   its own slot of a scratch array; the slots are summed afterwards in task order (f64), so the
+   result is identical for any thread count. f64 x runs the reference kernel. */
+#include "conv_common.h"
+
+#define CF_CB 64   /* channels per channel-first task */
+#define CL_CB 128  /* channels per channel-last task */
+#define CL_LT 32   /* positions per channel-last sub-tile */
+
+/* Index of the tap masks: position t0 + u, u in [-ext, CV_CHUNK + ext), lives at MI(u). */
+#define MSTRIDE (CV_CHUNK + 32)
+#define MI(u) ((u) + 16)
+
+/* m[k * MSTRIDE + MI(u)]: tap k of output t0+u reads its own segment; m[W * MSTRIDE + MI(u)]:
+   t0+u is padding. Built for u in [0, nu) (positions with a gz), zero for the other u in
+   [-ext, nall), whose gz is zero anyway. */
+static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, int64_t nu, int64_t nall, uint8_t *m)
+{
+    int64_t W = a->W, ext = W - 1;
+    for (int64_t k = 0; k <= W; k++)
+        for (int64_t u = -ext; u < nall; u++) m[k * MSTRIDE + MI(u)] = 0;
+    for (int64_t u = 0; u < nu; u++) {
+        int32_t st = cv_seg(a, row, t0 + u);
+        for (int64_t k = 0; k < W; k++) m[k * MSTRIDE + MI(u)] = cv_seg(a, row, t0 + u - ext + k) == st;
+        m[W * MSTRIDE + MI(u)] = st < 0;
+    }
+}
+
+/* dfinal_states[j] of (row, c) if final_states took xe[len - ext + j], else 0. */
+static float dfinal_at(const cc_conv1d_args *a, const cv_row *row, int64_t c, int64_t j)
+{
+    if (!a->dfinal_states || !cv_final_keeps(a, row, row->len - (a->W - 1) + j)) return 0.0f;
+    return cv_load_f(a->dfinal_states, a->state_dtype, cv_off3(a->dfinal_states_stride, row->s, c, j));
+}
+
+/* ---- channel-first: one channel row at a time, vectorised along L ---- */
+
+/* y[u] = bias + sum_k w[k] x[u + k] (masked taps dropped), u < n. */
+static void pre_cf(float *restrict y, const float *restrict x, const float *restrict w, float bias, int64_t n,
+                   int64_t W, const uint8_t *m)
+{
+    if (!m && W == 4) {
+        float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+        for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2] + w3 * x[i + 3];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) y[i] = bias;
+    for (int64_t k = 0; k < W; k++) {
+        float wk = w[k];
+        if (m) {
+            const uint8_t *mk = m + k * MSTRIDE + MI(0);
+            for (int64_t i = 0; i < n; i++) y[i] += mk[i] ? wk * x[i + k] : 0.0f;
+        } else {
+            for (int64_t i = 0; i < n; i++) y[i] += wk * x[i + k];
+        }
+    }
+}
+
+/* dx[i] = sum_k w[k] g[i + ext - k] for i in [lo, n), g indexed from u = -ext (g[u] at gb[ext + u]). */
+static void dx_cf(float *restrict dx, const float *restrict gb, const float *restrict w, int64_t lo, int64_t n,
+                  int64_t W, const uint8_t *m)
+{
+    int64_t ext = W - 1;
+    if (!m && W == 4) {
+        float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+        for (int64_t i = lo; i < n; i++) {
+            const float *g = gb + ext + i;   /* g[j] = gz[i + j] */
+            dx[i] = w3 * g[0] + w2 * g[1] + w1 * g[2] + w0 * g[3];
+        }
+        return;
+    }
+    for (int64_t i = lo; i < n; i++) dx[i] = 0.0f;
+    for (int64_t k = W - 1; k >= 0; k--) {
+        float wk = w[k];
+        const float *g = gb + ext + ext - k;   /* g[i] = gz[i + ext - k] */
+        if (m) {
+            const uint8_t *mk = m + k * MSTRIDE + MI(ext - k);
+            for (int64_t i = lo; i < n; i++) dx[i] += mk[i] ? wk * g[i] : 0.0f;
+        } else {
+            for (int64_t i = lo; i < n; i++) dx[i] += wk * g[i];
+        }
+    }
+}
+
+static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
+                   int64_t c0, int64_t c1, float *scr, float *part)
+{
+    int64_t W = a->W, ext = W - 1, n = row->len - t0;
+    if (n > CV_CHUNK) n = CV_CHUNK;
+    if (n < 0) n = 0;
+    int64_t nu = row->len - t0 < n + ext ? row->len - t0 : n + ext;   /* positions with a gz */
+    if (nu < 0) nu = 0;
+    int64_t lo = t0 == 0 ? -ext : 0;                                  /* chunk 0 also feeds dinitial */
+    float *xs = scr;                          /* xe[t0 - ext .. t0 + n + ext) */
+    float *gb = xs + CV_CHUNK + 32;           /* gz[t0 - ext .. t0 + n + ext), zeros outside [0, nu) */
+    float *pre = gb + CV_CHUNK + 48;          /* pre[t0 .. t0 + nu) */
+    float *dxb = pre + CV_CHUNK + 16;         /* dxe[t0 - ext .. t0 + n) at dxb[ext + i] */
+    uint8_t *m = (uint8_t *)(dxb + CV_CHUNK + 16);
+    const uint8_t *mk = a->seq_idx ? m : NULL;
+    if (a->seq_idx) build_masks(a, row, t0, nu, n + ext, m);
+    for (int64_t c = c0; c < c1; c++) {
+        const float *w = cw->w + c * W;
+        cv_load_xe(xs, a, row, c, t0 - ext, n + 2 * ext);
+        float *g = gb + ext;
+        for (int64_t u = -ext; u < 0; u++) g[u] = 0.0f;
+        cv_load_row(g, cv_at(a->dout, a->x_dtype, cv_off3(a->dout_stride, row->b, c, row->start + t0)),
+                    a->x_dtype, a->dout_stride[2], nu);
+        for (int64_t u = nu; u < n + ext; u++) g[u] = 0.0f;
+        if (a->silu) {
+            pre_cf(pre, xs, w, cw->b[c], nu, W, mk);
+            cv_dsilu_row(g, pre, nu);
+        }
+        if (a->seq_idx) {
+            const uint8_t *pad = m + W * MSTRIDE + MI(0);
+            for (int64_t u = 0; u < nu; u++) g[u] = pad[u] ? 0.0f : g[u];
+        }
+        float *dx = dxb + ext;
+        dx_cf(dx, gb, w, lo, n, W, mk);
+        for (int64_t j = 0; j < ext; j++) {
+            int64_t i = row->len - ext + j - t0;
+            if (i >= lo && i < n) dx[i] += dfinal_at(a, row, c, j);
+        }
+        cv_store_row(cv_at_mut(a->dx, a->x_dtype, cv_off3(a->dx_stride, row->b, c, row->start + t0)),
+                     a->x_dtype, a->dx_stride[2], dx, n);
+        if (lo < 0 && a->dinitial_states)
+            cv_store_row(cv_at_mut(a->dinitial_states, a->state_dtype, cv_off3(a->dinitial_states_stride, row->s, c, 0)),
+                         a->state_dtype, a->dinitial_states_stride[2], dx - ext, ext);
+        /* partial dweight / dbias of this chunk: positions t0 .. t0+n-1 only */
+        float *pc = part + (c - c0) * (W + 1);
+        for (int64_t k = 0; k < W; k++) {
+            float s = 0.0f;
+            const float *xk = xs + k;
+            if (mk) {
+                const uint8_t *mkk = m + k * MSTRIDE + MI(0);
+                #pragma omp simd reduction(+:s)
+                for (int64_t u = 0; u < n; u++) s += mkk[u] ? g[u] * xk[u] : 0.0f;
+            } else {
+                #pragma omp simd reduction(+:s)
+                for (int64_t u = 0; u < n; u++) s += g[u] * xk[u];
+            }
+            pc[k] = s;
+        }
+        float s = 0.0f;
+        #pragma omp simd reduction(+:s)
+        for (int64_t u = 0; u < n; u++) s += g[u];
+        pc[W] = s;
+    }
+}
+
+/* ---- channel-last: tiles of CL_LT positions x cb channels, vectorised across channels ---- */
+
+static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int64_t c0, int64_t cb,
+                      int64_t p0, int64_t rows)
+{
+    int64_t ext = a->W - 1;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t p = p0 + r;
+        float *dst = xs + r * CL_CB;
+        if (p >= 0 && p < row->len)
+            cv_load_row(dst, cv_at(a->x, a->x_dtype, cv_off3(a->x_stride, row->b, c0, row->start + p)),
+                        a->x_dtype, a->x_stride[1], cb);
+        else if (p < 0 && p >= -ext && a->initial_states)
+            cv_load_row(dst, cv_at(a->initial_states, a->state_dtype,
+                                   cv_off3(a->initial_states_stride, row->s, c0, ext + p)),
+                        a->state_dtype, a->initial_states_stride[1], cb);
+        else
+            for (int64_t c = 0; c < cb; c++) dst[c] = 0.0f;
+    }
+}
+
+static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
+                   int64_t c0, int64_t c1, float *scr, float *part)
+{
+    int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
+    if (n > CV_CHUNK) n = CV_CHUNK;
+    if (n < 0) n = 0;
+    int64_t rows = CL_LT + 2 * 15;
+    float *xs = scr;                       /* xe[p0 - ext .. p0 + lt + ext), rows of CL_CB */
+    float *gs = xs + rows * CL_CB;         /* gz[p0 - ext .. p0 + lt + ext) */
+    float *dxs = gs + rows * CL_CB;        /* dxe[p0 - ext .. p0 + lt) */
+    float *acc = dxs + rows * CL_CB;       /* (W + 1) x CL_CB partial sums */
+    uint8_t *m = (uint8_t *)(acc + 17 * CL_CB);
+    int64_t nu_task = row->len - t0 < n + ext ? row->len - t0 : n + ext;
+    if (nu_task < 0) nu_task = 0;
+    if (a->seq_idx) build_masks(a, row, t0, nu_task, n + ext, m);
+    for (int64_t i = 0; i < (W + 1) * CL_CB; i++) acc[i] = 0.0f;
+    int64_t tt = 0;
+    do {
+        int64_t lt = n - tt < CL_LT ? n - tt : CL_LT;
+        int64_t p0 = t0 + tt;
+        int64_t nu = row->len - p0 < lt + ext ? row->len - p0 : lt + ext;
+        if (nu < 0) nu = 0;
+        int64_t lo = p0 == 0 ? -ext : 0;
+        load_tile(xs, a, row, c0, cb, p0 - ext, lt + 2 * ext);
+        /* gz rows: row ext + u holds position p0 + u */
+        for (int64_t u = -ext; u < lt + ext; u++) {
+            float *g = gs + (ext + u) * CL_CB;
+            int64_t mu = tt + u;   /* mask index (relative to t0) */
+            if (u < 0 || u >= nu || (a->seq_idx && m[W * MSTRIDE + MI(mu)])) {
+                for (int64_t c = 0; c < cb; c++) g[c] = 0.0f;
+                continue;
+            }
+            cv_load_row(g, cv_at(a->dout, a->x_dtype, cv_off3(a->dout_stride, row->b, c0, row->start + p0 + u)),
+                        a->x_dtype, a->dout_stride[1], cb);
+            if (a->silu) {
+                float *pr = dxs;   /* free until the dx pass */
+                for (int64_t c = 0; c < cb; c++) pr[c] = cw->b[c0 + c];
+                for (int64_t k = 0; k < W; k++) {
+                    if (a->seq_idx && !m[k * MSTRIDE + MI(mu)]) continue;
+                    const float *wk = cw->wt + k * D + c0, *xk = xs + (u + k) * CL_CB;
+                    for (int64_t c = 0; c < cb; c++) pr[c] += wk[c] * xk[c];
+                }
+                cv_dsilu_row(g, pr, cb);
+            }
+        }
+        /* dxe rows i in [lo, lt): row ext + i */
+        for (int64_t i = lo; i < lt; i++) {
+            float *d = dxs + (ext + i) * CL_CB;
+            for (int64_t c = 0; c < cb; c++) d[c] = 0.0f;
+            for (int64_t k = W - 1; k >= 0; k--) {
+                int64_t u = i + ext - k;   /* output position p0 + u reads this input with tap k */
+                if (a->seq_idx && !m[k * MSTRIDE + MI(tt + u)]) continue;
+                const float *wk = cw->wt + k * D + c0, *g = gs + (ext + u) * CL_CB;
+                for (int64_t c = 0; c < cb; c++) d[c] += wk[c] * g[c];
+            }
+            int64_t j = p0 + i - (row->len - ext);
+            if (a->dfinal_states && j >= 0 && j < ext)
+                for (int64_t c = 0; c < cb; c++) d[c] += dfinal_at(a, row, c0 + c, j);
+        }
+        for (int64_t i = 0; i < lt; i++)
+            cv_store_row(cv_at_mut(a->dx, a->x_dtype, cv_off3(a->dx_stride, row->b, c0, row->start + p0 + i)),
+                         a->x_dtype, a->dx_stride[1], dxs + (ext + i) * CL_CB, cb);
+        if (lo < 0 && a->dinitial_states)
+            for (int64_t i = -ext; i < 0; i++)
+                cv_store_row(cv_at_mut(a->dinitial_states, a->state_dtype,
+                                       cv_off3(a->dinitial_states_stride, row->s, c0, ext + i)),
+                             a->state_dtype, a->dinitial_states_stride[1], dxs + (ext + i) * CL_CB, cb);
+        /* partial sums over this sub-tile's own positions */
+        for (int64_t u = 0; u < lt; u++) {
+            const float *g = gs + (ext + u) * CL_CB;
+            for (int64_t k = 0; k < W; k++) {
+                if (a->seq_idx && !m[k * MSTRIDE + MI(tt + u)]) continue;
+                float *ak = acc + k * CL_CB;
+                const float *xk = xs + (u + k) * CL_CB;
+                for (int64_t c = 0; c < cb; c++) ak[c] += g[c] * xk[c];
+            }
+            float *ab = acc + W * CL_CB;
+            for (int64_t c = 0; c < cb; c++) ab[c] += g[c];
+        }
+        tt += CL_LT;
+    } while (tt < n);
+    for (int64_t c = 0; c < cb; c++)
+        for (int64_t k = 0; k <= W; k++) part[c * (W + 1) + k] = acc[k * CL_CB + c];
+}
+
+int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
+{
+    if (a->x_dtype == CC_F64) return cc_cpu_causal_conv1d_backward_ref(a);
+    int64_t D = a->D, W = a->W;
+    int cl = cv_channel_last(a);
+    int64_t cb = cl ? CL_CB : CF_CB, ncb = (D + cb - 1) / cb;
+    int64_t mask_floats = ((W + 1) * MSTRIDE + 3) / 4;
+    int64_t per_thread = (cl ? (3 * (CL_LT + 30) + 17) * CL_CB : 4 * CV_CHUNK + 112) + mask_floats;
+    cv_plan plan;
+    cv_weights cw;
+    int nthreads;
+    if (cv_plan_make(&plan, a) != CC_OK) return CC_ERR_MEMORY;
+    if (cv_weights_make(&cw, a) != CC_OK) {
+        cv_plan_free(&plan);
+        return CC_ERR_MEMORY;
+    }
+    /* partial sums: part[(task * D + c) * (W + 1) + k], k = W for the bias */
+    float *part = malloc((size_t)(plan.ntasks * D * (W + 1) + 1) * sizeof(float));
+    float *scratch = cv_scratch(per_thread, &nthreads);
+    if (!part || !scratch) {
+        free(part);
+        free(scratch);
+        free(cw.w);
+        cv_plan_free(&plan);
+        return CC_ERR_MEMORY;
+    }
+    #pragma omp parallel
+    {
+        float *scr = scratch + omp_get_thread_num() * per_thread;
+        #pragma omp for schedule(dynamic)
+        for (int64_t i = 0; i < plan.ntasks * ncb; i++) {
+            int64_t task = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
+            cv_row row = cv_get_row(a, plan.row[task]);
+            float *pt = part + (task * D + c0) * (W + 1);
+            if (cl) bwd_cl(a, &cw, &row, plan.chunk[task], c0, c1, scr, pt);
+            else bwd_cf(a, &cw, &row, plan.chunk[task], c0, c1, scr, pt);
+        }
+        /* fixed-order reduction of the partial sums, one channel per iteration */
+        #pragma omp for schedule(static)
+        for (int64_t c = 0; c < D; c++) {
+            double s[17] = {0};
+            for (int64_t task = 0; task < plan.ntasks; task++)
+                for (int64_t k = 0; k <= W; k++) s[k] += part[(task * D + c) * (W + 1) + k];
+            for (int64_t k = 0; k < W; k++)
+                cv_store_d(a->dweight, a->weight_dtype, c * a->dweight_stride[0] + k * a->dweight_stride[1], s[k]);
+            if (a->dbias) cv_store_d(a->dbias, a->bias_dtype, c * a->dbias_stride, s[W]);
+        }
+    }
+    free(part);
+    free(scratch);
+    free(cw.w);
+    cv_plan_free(&plan);
+    return CC_OK;
+}

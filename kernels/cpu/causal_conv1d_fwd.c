@@ -1,0 +1,209 @@
+/* Fast CPU forward of the causal depthwise conv1d, dense (B rows) and varlen (N packed rows).
+   x and out (B, D, L), weight (D, W), bias (D), seq_idx (B, L), states (rows, D, W-1).
+
+   Work: tasks of CV_CHUNK positions of one row times a block of channels, spread by OpenMP.
+   Each task converts its input to f32 in per-thread scratch (any dtype, any strides), runs a
+   branch-free tap loop (unrolled for W = 2, 3, 4) and converts back. Channel-first x vectorises
+   along L; channel-last x vectorises across channels. seq_idx becomes per-position tap masks
+   built once per task. f64 x runs the reference kernel, which computes in f64. */
+#include "conv_common.h"
+
+#define CF_CB 64   /* channels per channel-first task */
+#define CL_CB 128  /* channels per channel-last task */
+#define CL_LT 32   /* positions per channel-last sub-tile */
+
+/* Tap masks of positions t0 .. t0+n-1: m[k * CV_CHUNK + i] = 1 when tap k of position t0+i reads
+   its own segment; m[W * CV_CHUNK + i] = 1 when position t0+i is padding. */
+static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, int64_t n, uint8_t *m)
+{
+    int64_t W = a->W, ext = W - 1;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t st = cv_seg(a, row, t0 + i);
+        for (int64_t k = 0; k < W; k++) m[k * CV_CHUNK + i] = cv_seg(a, row, t0 + i - ext + k) == st;
+        m[W * CV_CHUNK + i] = st < 0;
+    }
+}
+
+/* y[i] = bias + sum_k w[k] x[i + k], i < n (x holds n + W - 1 values). */
+static void conv_dense(float *restrict y, const float *restrict x, const float *restrict w, float bias,
+                       int64_t n, int64_t W)
+{
+    switch (W) {
+    case 2: {
+        float w0 = w[0], w1 = w[1];
+        for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1];
+        break;
+    }
+    case 3: {
+        float w0 = w[0], w1 = w[1], w2 = w[2];
+        for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2];
+        break;
+    }
+    case 4: {
+        float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+        for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2] + w3 * x[i + 3];
+        break;
+    }
+    default:
+        for (int64_t i = 0; i < n; i++) y[i] = bias;
+        for (int64_t k = 0; k < W; k++) {
+            float wk = w[k];
+            for (int64_t i = 0; i < n; i++) y[i] += wk * x[i + k];
+        }
+    }
+}
+
+/* As conv_dense, taking only the taps whose mask is set. */
+static void conv_masked(float *restrict y, const float *restrict x, const float *restrict w, float bias,
+                        int64_t n, int64_t W, const uint8_t *restrict m)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = bias;
+    for (int64_t k = 0; k < W; k++) {
+        float wk = w[k];
+        const uint8_t *mk = m + k * CV_CHUNK;
+        for (int64_t i = 0; i < n; i++) y[i] += mk[i] ? wk * x[i + k] : 0.0f;
+    }
+}
+
+/* Channel-first task: positions [t0, t0+n) of row, channels [c0, c1), one channel row at a time. */
+static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
+                   int64_t c0, int64_t c1, float *scr)
+{
+    int64_t W = a->W, ext = W - 1, n = row->len - t0;
+    if (n > CV_CHUNK) n = CV_CHUNK;
+    if (n < 0) n = 0;
+    float *xs = scr;                             /* xe[t0 - ext .. t0 + n) */
+    float *ys = xs + CV_CHUNK + 16;              /* out[t0 .. t0 + n) */
+    uint8_t *m = (uint8_t *)(ys + CV_CHUNK);     /* (W + 1) * CV_CHUNK */
+    if (a->seq_idx) build_masks(a, row, t0, n, m);
+    for (int64_t c = c0; c < c1; c++) {
+        cv_load_xe(xs, a, row, c, t0 - ext, n + ext);
+        if (a->seq_idx) conv_masked(ys, xs, cw->w + c * W, cw->b[c], n, W, m);
+        else conv_dense(ys, xs, cw->w + c * W, cw->b[c], n, W);
+        if (a->silu) cv_silu_row(ys, n);
+        if (a->seq_idx) {
+            const uint8_t *pad = m + W * CV_CHUNK;
+            for (int64_t i = 0; i < n; i++) ys[i] = pad[i] ? 0.0f : ys[i];
+        }
+        cv_store_row(cv_at_mut(a->out, a->x_dtype, cv_off3(a->out_stride, row->b, c, row->start + t0)),
+                     a->x_dtype, a->out_stride[2], ys, n);
+        if (a->final_states && t0 + n == row->len) cv_write_final_states(a, row, c);
+    }
+}
+
+/* Loads the (rows x cb) tile xe[p0 .. p0 + rows) of channels [c0, c0+cb) into xs, row stride CL_CB. */
+static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int64_t c0, int64_t cb,
+                      int64_t p0, int64_t rows)
+{
+    int64_t ext = a->W - 1;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t p = p0 + r;
+        float *dst = xs + r * CL_CB;
+        if (p >= 0 && p < row->len)
+            cv_load_row(dst, cv_at(a->x, a->x_dtype, cv_off3(a->x_stride, row->b, c0, row->start + p)),
+                        a->x_dtype, a->x_stride[1], cb);
+        else if (p < 0 && p >= -ext && a->initial_states)
+            cv_load_row(dst, cv_at(a->initial_states, a->state_dtype,
+                                   cv_off3(a->initial_states_stride, row->s, c0, ext + p)),
+                        a->state_dtype, a->initial_states_stride[1], cb);
+        else
+            for (int64_t c = 0; c < cb; c++) dst[c] = 0.0f;
+    }
+}
+
+/* One output position of a channel-last tile: y[c] = b[c] + sum_k wt[k][c] x[k][c]. */
+static void conv_row_cl(float *restrict y, const float *restrict x, const float *restrict wt, const float *restrict b,
+                        int64_t D, int64_t cb, int64_t W, const uint8_t *mrow)
+{
+    if (!mrow && W == 4) {
+        const float *w0 = wt, *w1 = wt + D, *w2 = wt + 2 * D, *w3 = wt + 3 * D;
+        const float *x0 = x, *x1 = x + CL_CB, *x2 = x + 2 * CL_CB, *x3 = x + 3 * CL_CB;
+        for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
+        return;
+    }
+    if (!mrow && W == 3) {
+        const float *w0 = wt, *w1 = wt + D, *w2 = wt + 2 * D;
+        const float *x0 = x, *x1 = x + CL_CB, *x2 = x + 2 * CL_CB;
+        for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c];
+        return;
+    }
+    if (!mrow && W == 2) {
+        const float *w0 = wt, *w1 = wt + D;
+        const float *x0 = x, *x1 = x + CL_CB;
+        for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c];
+        return;
+    }
+    for (int64_t c = 0; c < cb; c++) y[c] = b[c];
+    for (int64_t k = 0; k < W; k++) {
+        if (mrow && !mrow[k * CV_CHUNK]) continue;   /* a whole row of one tap is masked at once */
+        const float *wk = wt + k * D, *xk = x + k * CL_CB;
+        for (int64_t c = 0; c < cb; c++) y[c] += wk[c] * xk[c];
+    }
+}
+
+/* Channel-last task: positions [t0, t0+n) of row, channels [c0, c1), in sub-tiles of CL_LT rows. */
+static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
+                   int64_t c0, int64_t c1, float *scr)
+{
+    int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
+    if (n > CV_CHUNK) n = CV_CHUNK;
+    if (n < 0) n = 0;
+    float *xs = scr;                                  /* (CL_LT + 15) x CL_CB */
+    float *ys = xs + (CL_LT + 16) * CL_CB;            /* CL_LT x CL_CB */
+    uint8_t *m = (uint8_t *)(ys + CL_LT * CL_CB);     /* (W + 1) * CV_CHUNK */
+    if (a->seq_idx) build_masks(a, row, t0, n, m);
+    for (int64_t tt = 0; tt < n; tt += CL_LT) {
+        int64_t lt = n - tt < CL_LT ? n - tt : CL_LT;
+        load_tile(xs, a, row, c0, cb, t0 + tt - ext, lt + ext);
+        for (int64_t t = 0; t < lt; t++) {
+            float *y = ys + t * CL_CB;
+            if (a->seq_idx && m[W * CV_CHUNK + tt + t]) {
+                for (int64_t c = 0; c < cb; c++) y[c] = 0.0f;
+                continue;
+            }
+            conv_row_cl(y, xs + t * CL_CB, cw->wt + c0, cw->b + c0, D, cb, W, a->seq_idx ? m + tt + t : NULL);
+            if (a->silu) cv_silu_row(y, cb);
+        }
+        for (int64_t t = 0; t < lt; t++)
+            cv_store_row(cv_at_mut(a->out, a->x_dtype, cv_off3(a->out_stride, row->b, c0, row->start + t0 + tt + t)),
+                         a->x_dtype, a->out_stride[1], ys + t * CL_CB, cb);
+    }
+    if (a->final_states && t0 + n == row->len)
+        for (int64_t c = c0; c < c1; c++) cv_write_final_states(a, row, c);
+}
+
+int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
+{
+    if (a->x_dtype == CC_F64) return cc_cpu_causal_conv1d_forward_ref(a);
+    int64_t D = a->D, W = a->W;
+    int cl = cv_channel_last(a);
+    int64_t cb = cl ? CL_CB : CF_CB, ncb = (D + cb - 1) / cb;
+    int64_t mask_floats = ((W + 1) * CV_CHUNK + 3) / 4;
+    int64_t per_thread = (cl ? (2 * CL_LT + 16) * CL_CB : 2 * CV_CHUNK + 16) + mask_floats;
+    cv_plan plan;
+    cv_weights cw;
+    int nthreads;
+    if (cv_plan_make(&plan, a) != CC_OK) return CC_ERR_MEMORY;
+    if (cv_weights_make(&cw, a) != CC_OK) {
+        cv_plan_free(&plan);
+        return CC_ERR_MEMORY;
+    }
+    float *scratch = cv_scratch(per_thread, &nthreads);
+    if (!scratch) {
+        free(cw.w);
+        cv_plan_free(&plan);
+        return CC_ERR_MEMORY;
+    }
+    #pragma omp parallel for schedule(dynamic)
+    for (int64_t i = 0; i < plan.ntasks * ncb; i++) {
+        int64_t task = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
+        float *scr = scratch + omp_get_thread_num() * per_thread;
+        cv_row row = cv_get_row(a, plan.row[task]);
+        if (cl) fwd_cl(a, &cw, &row, plan.chunk[task], c0, c1, scr);
+        else fwd_cf(a, &cw, &row, plan.chunk[task], c0, c1, scr);
+    }
+    free(scratch);
+    free(cw.w);
+    cv_plan_free(&plan);
+    return CC_OK;
+}

@@ -1,0 +1,377 @@
+/* Shared by the CPU causal conv1d kernels (reference and fast): element loads and stores in any
+   dtype, the bit-exact copy rule for states, and the "rows" view that lets one kernel serve the
+   dense batch (row = batch b) and the packed varlen layout (row = sequence n). */
+#ifndef CC_CPU_CONV_COMMON_H
+#define CC_CPU_CONV_COMMON_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "causalconv.h"
+#include "half.h"
+#include "causal_conv1d.h"
+#include <omp.h>
+
+/* ---- scalar element access: p is the base pointer, i an element offset (may be negative) ---- */
+
+static inline double cv_load_d(const void *p, int dtype, int64_t i)
+{
+    switch (dtype) {
+    case CC_F32: return ((const float *)p)[i];
+    case CC_F64: return ((const double *)p)[i];
+    case CC_F16: return cc_f16_to_f32_inline(((const uint16_t *)p)[i]);
+    default:     return cc_bf16_to_f32_inline(((const uint16_t *)p)[i]);
+    }
+}
+
+static inline float cv_load_f(const void *p, int dtype, int64_t i)
+{
+    switch (dtype) {
+    case CC_F32: return ((const float *)p)[i];
+    case CC_F64: return (float)((const double *)p)[i];
+    case CC_F16: return cc_f16_to_f32_inline(((const uint16_t *)p)[i]);
+    default:     return cc_bf16_to_f32_inline(((const uint16_t *)p)[i]);
+    }
+}
+
+/* 16-bit results always round through f32, so the reference (which computes in f64) and the fast
+   kernels (f32) round identically once their f32 values agree. */
+static inline void cv_store_d(void *p, int dtype, int64_t i, double v)
+{
+    switch (dtype) {
+    case CC_F32: ((float *)p)[i] = (float)v; break;
+    case CC_F64: ((double *)p)[i] = v; break;
+    case CC_F16: ((uint16_t *)p)[i] = cc_f32_to_f16_inline((float)v); break;
+    default:     ((uint16_t *)p)[i] = cc_f32_to_bf16_inline((float)v); break;
+    }
+}
+
+static inline void cv_store_f(void *p, int dtype, int64_t i, float v)
+{
+    switch (dtype) {
+    case CC_F32: ((float *)p)[i] = v; break;
+    case CC_F64: ((double *)p)[i] = v; break;
+    case CC_F16: ((uint16_t *)p)[i] = cc_f32_to_f16_inline(v); break;
+    default:     ((uint16_t *)p)[i] = cc_f32_to_bf16_inline(v); break;
+    }
+}
+
+static inline int64_t cv_dtype_size(int dtype)
+{
+    return dtype == CC_F64 ? 8 : dtype == CC_F32 ? 4 : 2;
+}
+
+/* The one rule for values that are copied, not computed (final states, conv_state, varlen_states):
+   bitwise when the dtypes match, otherwise through f64 (f32 for 16-bit targets). Reference and
+   fast kernels both use it, so their states agree bit for bit. */
+static inline void cv_copy_elem(void *dst, int dst_dtype, int64_t di, const void *src, int src_dtype, int64_t si)
+{
+    if (dst_dtype == src_dtype) {
+        int64_t es = cv_dtype_size(dst_dtype);
+        memcpy((char *)dst + di * es, (const char *)src + si * es, (size_t)es);
+    } else {
+        cv_store_d(dst, dst_dtype, di, cv_load_d(src, src_dtype, si));
+    }
+}
+
+static inline void cv_zero_elem(void *dst, int dtype, int64_t i)
+{
+    memset((char *)dst + i * cv_dtype_size(dtype), 0, (size_t)cv_dtype_size(dtype));
+}
+
+/* Byte address of element offset i of a typed base pointer. */
+static inline const void *cv_at(const void *p, int dtype, int64_t i)
+{
+    return (const char *)p + i * cv_dtype_size(dtype);
+}
+
+static inline void *cv_at_mut(void *p, int dtype, int64_t i)
+{
+    return (char *)p + i * cv_dtype_size(dtype);
+}
+
+/* ---- rows: dense rows are the B batch rows (positions 0..L-1, states indexed by b); varlen rows
+   are the N packed sequences (positions cu[n]..cu[n+1]-1 of the single batch row, states by n). */
+typedef struct cv_row {
+    int64_t b;       /* batch index into x / out / dout / dx / seq_idx */
+    int64_t start;   /* first position of the row on the L axis */
+    int64_t len;     /* tokens in the row */
+    int64_t s;       /* index into the state tensors (initial, final, dinitial, dfinal) */
+} cv_row;
+
+static inline int64_t cv_cu_at(const cc_conv1d_args *a, int64_t n)
+{
+    return a->cu_seqlens_dtype == CC_I64 ? ((const int64_t *)a->cu_seqlens)[n]
+                                         : (int64_t)((const int32_t *)a->cu_seqlens)[n];
+}
+
+static inline int64_t cv_num_rows(const cc_conv1d_args *a)
+{
+    return a->cu_seqlens ? a->N : a->B;
+}
+
+static inline cv_row cv_get_row(const cc_conv1d_args *a, int64_t r)
+{
+    cv_row row;
+    if (a->cu_seqlens) {
+        row.b = 0;
+        row.start = cv_cu_at(a, r);
+        row.len = cv_cu_at(a, r + 1) - row.start;
+    } else {
+        row.b = r;
+        row.start = 0;
+        row.len = a->L;
+    }
+    row.s = r;
+    return row;
+}
+
+/* Segment id of position p of a row (seq_idx rows are dense, so start == 0). Positions before the
+   row (p < 0: initial state or zero padding) belong to the segment of position 0. Rows without
+   seq_idx are one segment, id 0. */
+static inline int32_t cv_seg(const cc_conv1d_args *a, const cv_row *row, int64_t p)
+{
+    if (!a->seq_idx || row->len == 0) return 0;
+    if (p < 0) p = 0;
+    return a->seq_idx[row->b * a->seq_idx_stride[0] + p * a->seq_idx_stride[1]];
+}
+
+/* Whether final_states[j] (position p = len-(W-1)+j) takes xe[p]: p must be in the segment of the
+   row's last token and that segment must not be padding. Always true without seq_idx. */
+static inline int cv_final_keeps(const cc_conv1d_args *a, const cv_row *row, int64_t p)
+{
+    if (!a->seq_idx || row->len == 0) return 1;
+    int32_t last = cv_seg(a, row, row->len - 1);
+    return last >= 0 && cv_seg(a, row, p) == last;
+}
+
+/* Writes final_states[row.s, c, :] from the raw inputs (x or initial_states, never through a
+   compute type), applying the seq_idx rule. */
+static inline void cv_write_final_states(const cc_conv1d_args *a, const cv_row *row, int64_t c)
+{
+    int64_t ext = a->W - 1;
+    const int64_t *fs = a->final_states_stride;
+    for (int64_t j = 0; j < ext; j++) {
+        int64_t p = row->len - ext + j;
+        int64_t di = row->s * fs[0] + c * fs[1] + j * fs[2];
+        if (!cv_final_keeps(a, row, p)) {
+            cv_zero_elem(a->final_states, a->state_dtype, di);
+        } else if (p >= 0) {
+            int64_t si = row->b * a->x_stride[0] + c * a->x_stride[1] + (row->start + p) * a->x_stride[2];
+            cv_copy_elem(a->final_states, a->state_dtype, di, a->x, a->x_dtype, si);
+        } else if (a->initial_states) {
+            const int64_t *is = a->initial_states_stride;
+            cv_copy_elem(a->final_states, a->state_dtype, di, a->initial_states, a->state_dtype,
+                         row->s * is[0] + c * is[1] + (ext + p) * is[2]);
+        } else {
+            cv_zero_elem(a->final_states, a->state_dtype, di);
+        }
+    }
+}
+
+/* Circular-buffer slot: a true modulo, so negative cache_seqlens count back from the end. */
+static inline int64_t cv_mod(int64_t v, int64_t m)
+{
+    return ((v % m) + m) % m;
+}
+
+/* ---- fast-kernel plumbing ---- */
+
+/* The unit of work of the fast kernels along L, and of their dweight / dbias partial sums. A
+   constant, so the summation order never depends on the thread count. */
+#define CV_CHUNK 512
+
+/* Work list: task i covers positions [chunk[i], chunk[i] + CV_CHUNK) of row row[i]. Every row gets
+   at least one task, so empty rows still write their final states / dinitial states. */
+typedef struct cv_plan {
+    int64_t ntasks;
+    int64_t *row;
+    int64_t *chunk;
+} cv_plan;
+
+static inline int cv_plan_make(cv_plan *p, const cc_conv1d_args *a)
+{
+    int64_t R = cv_num_rows(a), n = 0;
+    for (int64_t r = 0; r < R; r++) {
+        int64_t len = cv_get_row(a, r).len;
+        n += len > 0 ? (len + CV_CHUNK - 1) / CV_CHUNK : 1;
+    }
+    p->ntasks = n;
+    p->row = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    p->chunk = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    if (!p->row || !p->chunk) {
+        free(p->row);
+        free(p->chunk);
+        return CC_ERR_MEMORY;
+    }
+    int64_t i = 0;
+    for (int64_t r = 0; r < R; r++) {
+        int64_t len = cv_get_row(a, r).len;
+        int64_t t0 = 0;
+        do {
+            p->row[i] = r;
+            p->chunk[i++] = t0;
+            t0 += CV_CHUNK;
+        } while (t0 < len);
+    }
+    return CC_OK;
+}
+
+static inline void cv_plan_free(cv_plan *p)
+{
+    free(p->row);
+    free(p->chunk);
+}
+
+/* Layout choice of the fast kernels: channel-last when channels are closer in memory than
+   positions (vectorise across channels), channel-first otherwise (vectorise along L). */
+static inline int cv_channel_last(const cc_conv1d_args *a)
+{
+    int64_t s1 = a->x_stride[1] < 0 ? -a->x_stride[1] : a->x_stride[1];
+    int64_t s2 = a->x_stride[2] < 0 ? -a->x_stride[2] : a->x_stride[2];
+    return s1 < s2;
+}
+
+/* Weights and bias in f32, both as [c][k] (channel-first) and transposed [k][c] (channel-last). */
+typedef struct cv_weights {
+    float *w;    /* (D, W) */
+    float *wt;   /* (W, D) */
+    float *b;    /* (D), zeros without bias */
+} cv_weights;
+
+static inline int cv_weights_make(cv_weights *cw, const cc_conv1d_args *a)
+{
+    int64_t D = a->D, W = a->W;
+    cw->w = malloc((size_t)(2 * D * W + D + 1) * sizeof(float));
+    if (!cw->w) return CC_ERR_MEMORY;
+    cw->wt = cw->w + D * W;
+    cw->b = cw->wt + D * W;
+    for (int64_t c = 0; c < D; c++) {
+        for (int64_t k = 0; k < W; k++) {
+            float v = cv_load_f(a->weight, a->weight_dtype, c * a->weight_stride[0] + k * a->weight_stride[1]);
+            cw->w[c * W + k] = v;
+            cw->wt[k * D + c] = v;
+        }
+        cw->b[c] = a->bias ? cv_load_f(a->bias, a->bias_dtype, c * a->bias_stride) : 0.0f;
+    }
+    return CC_OK;
+}
+
+/* n elements at src (element stride `stride`, any dtype) into f32 dst. */
+static inline void cv_load_row(float *restrict dst, const void *restrict src, int dtype, int64_t stride, int64_t n)
+{
+    switch (dtype) {
+    case CC_F32: {
+        const float *restrict s = src;
+        if (stride == 1) for (int64_t i = 0; i < n; i++) dst[i] = s[i];
+        else for (int64_t i = 0; i < n; i++) dst[i] = s[i * stride];
+        break;
+    }
+    case CC_F64: {
+        const double *restrict s = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i * stride];
+        break;
+    }
+    case CC_F16: {
+        const uint16_t *restrict s = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = cc_f16_to_f32_inline(s[i * stride]);
+        break;
+    }
+    default: {
+        const uint16_t *restrict s = src;
+        if (stride == 1) for (int64_t i = 0; i < n; i++) dst[i] = cc_bf16_to_f32_inline(s[i]);
+        else for (int64_t i = 0; i < n; i++) dst[i] = cc_bf16_to_f32_inline(s[i * stride]);
+        break;
+    }
+    }
+}
+
+static inline void cv_store_row(void *restrict dst, int dtype, int64_t stride, const float *restrict src, int64_t n)
+{
+    switch (dtype) {
+    case CC_F32: {
+        float *restrict d = dst;
+        if (stride == 1) for (int64_t i = 0; i < n; i++) d[i] = src[i];
+        else for (int64_t i = 0; i < n; i++) d[i * stride] = src[i];
+        break;
+    }
+    case CC_F64: {
+        double *restrict d = dst;
+        for (int64_t i = 0; i < n; i++) d[i * stride] = src[i];
+        break;
+    }
+    case CC_F16: {
+        uint16_t *restrict d = dst;
+        for (int64_t i = 0; i < n; i++) d[i * stride] = cc_f32_to_f16_inline(src[i]);
+        break;
+    }
+    default: {
+        uint16_t *restrict d = dst;
+        for (int64_t i = 0; i < n; i++) d[i * stride] = cc_f32_to_bf16_inline(src[i]);
+        break;
+    }
+    }
+}
+
+/* Row (b, c) of a (B, D, L)-strided tensor as element offset of position p. */
+static inline int64_t cv_off3(const int64_t *st, int64_t b, int64_t c, int64_t p)
+{
+    return b * st[0] + c * st[1] + p * st[2];
+}
+
+/* Fills dst[i] (i < n) with xe[p0 + i] of (row, c) in f32: x inside the row, the initial state
+   (or 0) before it, 0 past its end. */
+static inline void cv_load_xe(float *restrict dst, const cc_conv1d_args *a, const cv_row *row, int64_t c,
+                              int64_t p0, int64_t n)
+{
+    int64_t ext = a->W - 1, i = 0;
+    for (; i < n && p0 + i < 0; i++) {
+        int64_t p = p0 + i;
+        dst[i] = (a->initial_states && p >= -ext)
+                     ? cv_load_f(a->initial_states, a->state_dtype,
+                                 cv_off3(a->initial_states_stride, row->s, c, ext + p))
+                     : 0.0f;
+    }
+    int64_t hi = n;
+    if (p0 + hi > row->len) hi = row->len - p0;
+    if (hi > i) {
+        cv_load_row(dst + i, cv_at(a->x, a->x_dtype, cv_off3(a->x_stride, row->b, c, row->start + p0 + i)),
+                    a->x_dtype, a->x_stride[2], hi - i);
+        i = hi;
+    }
+    for (; i < n; i++) dst[i] = 0.0f;
+}
+
+/* Per-thread scratch: one block of `per_thread` floats for each possible OpenMP thread,
+   allocated before any output is written. */
+static inline float *cv_scratch(int64_t per_thread, int *nthreads)
+{
+    *nthreads = omp_get_max_threads();
+    return malloc((size_t)(per_thread * *nthreads) * sizeof(float));
+}
+
+/* glibc declares the libmvec vector variants of expf only under -ffast-math; this declaration
+   lets the `omp simd` loops below call them (_ZGVdN8v_expf / _ZGVeN16v_expf on x86-64). */
+__attribute__((simd("notinbranch"))) float expf(float);
+
+/* y = silu(y) = y / (1 + exp(-y)) in f32. */
+__attribute__((optimize("no-math-errno")))
+static inline void cv_silu_row(float *restrict y, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + expf(-y[i]));
+}
+
+/* g *= silu'(pre) = s * (1 + pre * (1 - s)), s = sigmoid(pre). */
+__attribute__((optimize("no-math-errno")))
+static inline void cv_dsilu_row(float *restrict g, const float *restrict pre, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-pre[i]));
+        g[i] *= s * (1.0f + pre[i] * (1.0f - s));
+    }
+}
+
+#endif
