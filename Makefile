@@ -125,15 +125,15 @@ test-cuda: $(LIB)
 
 # ---- experiments -------------------------------------------------------------------------------
 gradcheck: $(LIB)
-	luajit experiments/gradcheck.lua $(ARGS)
+	CAUSALCONV_LIB=$(LIB) luajit experiments/gradcheck.lua $(ARGS)
 sweep: $(LIB)
-	luajit experiments/sweep.lua $(ARGS)
+	CAUSALCONV_LIB=$(LIB) luajit experiments/sweep.lua $(ARGS)
 bench: $(LIB)
-	luajit experiments/bench_torch.lua $(ARGS)
+	CAUSALCONV_LIB=$(LIB) luajit experiments/bench_torch.lua $(ARGS)
 bench-cuda: $(LIB)
-	luajit experiments/sweep.lua --device cuda $(ARGS)
+	CAUSALCONV_LIB=$(LIB) luajit experiments/sweep.lua --device cuda $(ARGS)
 repl: $(LIB)
-	@luajit lua/causalconv/repl.lua
+	@CAUSALCONV_LIB=$(LIB) luajit lua/causalconv/repl.lua
 
 # ---- dependencies ------------------------------------------------------------------------------
 DEB_DEPS := luajit lua-busted libopenblas-dev gnuplot-nox python3-numpy
