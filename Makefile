@@ -118,8 +118,8 @@ test-emu: $(EMU_LIB) $(EMU_SELFTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self emu
 test-emu-asan: $(ASAN_LIB) $(ASAN_SELFTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self-asan emu-asan
-test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB)
-	@BUILD=$(BUILD) tests/run.sh c lua-full emu
+test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST)
+	@BUILD=$(BUILD) tests/run.sh c lua-full emu-self emu
 test-cuda: $(LIB)
 	@BUILD=$(BUILD) tests/run.sh gpu
 
