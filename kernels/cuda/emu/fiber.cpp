@@ -99,6 +99,7 @@ struct Fiber {
     Context ctx;
     char *base;     /* usable stack [base, base + size), a guard page below */
     size_t size;
+    size_t skew;    /* the stack starts this far below base + size */
 };
 
 enum : uint8_t { T_UNSTARTED, T_RUNNING, T_BLOCK_WAIT, T_WARP_WAIT, T_DONE };
@@ -202,7 +203,7 @@ void fiber_reset(Fiber *f)
     __asan_unpoison_memory_region(f->base, f->size);   /* frames abandoned after an error */
 #endif
 #if CC_EMU_FAST_SWITCH
-    uintptr_t top = ((uintptr_t)(f->base + f->size)) & ~(uintptr_t)15;
+    uintptr_t top = ((uintptr_t)(f->base + f->size - f->skew)) & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)(top - 80);
     uint32_t mxcsr;
     uint16_t fpcw;
@@ -216,7 +217,7 @@ void fiber_reset(Fiber *f)
 #else
     getcontext(&f->ctx.uc);
     f->ctx.uc.uc_stack.ss_sp = f->base;
-    f->ctx.uc.uc_stack.ss_size = f->size;
+    f->ctx.uc.uc_stack.ss_size = f->size - f->skew;
     f->ctx.uc.uc_link = nullptr;
     makecontext(&f->ctx.uc, fiber_main, 0);
 #endif
@@ -236,6 +237,9 @@ Fiber *fiber_get(Worker &w)
     Fiber *f = new Fiber();
     f->base = m + page;
     f->size = kStackBytes;
+    /* Stack tops at equal offsets in same-sized mappings fall into the same cache sets, and a
+       barrier touches every fiber's top in turn: spread them over 64 KiB in 1088-byte steps. */
+    f->skew = (w.all.size() * 1088) % 65536;
     fiber_reset(f);
     w.all.push_back(f);
     return f;
@@ -573,9 +577,9 @@ void launch(const void *kernel, dim3 grid, dim3 block, size_t smem_bytes, body_f
     }
     int64_t nblocks = (int64_t)grid.x * grid.y * grid.z;
     std::atomic<bool> failed(false);
-    /* Blocks in parallel only when there is enough work to share; never under ASan, where
-       __shared__ arrays are process-wide globals. */
-    bool parallel = !CC_EMU_ASAN && nblocks > 1 && (uint64_t)nblocks * nthreads >= 16384;
+    /* Blocks in parallel only when there is enough work to pay for waking the OpenMP team (test
+       launches mostly are not); never under ASan, where __shared__ arrays are process-wide. */
+    bool parallel = !CC_EMU_ASAN && nblocks > 1 && (uint64_t)nblocks * nthreads >= (1u << 17);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (int64_t i = 0; i < nblocks; i++) {
         if (failed.load(std::memory_order_relaxed)) continue;
