@@ -271,7 +271,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     cv_plan plan;
     cv_weights cw;
     int nthreads;
-    if (cv_plan_make(&plan, a) != CC_OK) return CC_ERR_MEMORY;
+    if (cv_plan_make(&plan, a, (4 * omp_get_max_threads() + ncb - 1) / ncb) != CC_OK) return CC_ERR_MEMORY;
     if (cv_weights_make(&cw, a) != CC_OK) {
         cv_plan_free(&plan);
         return CC_ERR_MEMORY;
@@ -290,12 +290,21 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     {
         float *scr = scratch + omp_get_thread_num() * per_thread;
         #pragma omp for schedule(dynamic)
-        for (int64_t i = 0; i < plan.ntasks * ncb; i++) {
-            int64_t task = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
-            cv_row row = cv_get_row(a, plan.row[task]);
-            float *pt = part + (task * D + c0) * (W + 1);
-            if (cl) bwd_cl(a, &cw, &row, plan.chunk[task], c0, c1, scr, pt);
-            else bwd_cf(a, &cw, &row, plan.chunk[task], c0, c1, scr, pt);
+        for (int64_t i = 0; i < plan.nseg * ncb; i++) {
+            int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
+            int64_t first = plan.seg[sg], last = plan.seg[sg + 1];
+            cv_row row = cv_get_row(a, plan.row[first]);
+            if (cl || a->seq_idx) {   /* chunk by chunk (channel-first: the masks are shared) */
+                for (int64_t k = first; k < last; k++) {
+                    float *pt = part + (k * D + c0) * (W + 1);
+                    if (cl) bwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr, pt);
+                    else bwd_cf(a, &cw, &row, plan.chunk[k], c0, c1, scr, pt);
+                }
+            } else {                  /* channel by channel: one long stream per channel row */
+                for (int64_t c = c0; c < c1; c++)
+                    for (int64_t k = first; k < last; k++)
+                        bwd_cf(a, &cw, &row, plan.chunk[k], c, c + 1, scr, part + (k * D + c) * (W + 1));
+            }
         }
         /* fixed-order reduction of the partial sums, one channel per iteration */
         #pragma omp for schedule(static)

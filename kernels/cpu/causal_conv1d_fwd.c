@@ -9,8 +9,9 @@
 #include "conv_common.h"
 
 #define CF_CB 64   /* channels per channel-first task */
-#define CL_CB 128  /* channels per channel-last task */
+#define CL_CB 1024  /* channels per channel-last task */
 #define CL_LT 32   /* positions per channel-last sub-tile */
+#define CL_PF 24    /* channel-last software prefetch distance, in positions */
 
 /* Tap masks of positions t0 .. t0+n-1: m[k * CV_CHUNK + i] = 1 when tap k of position t0+i reads
    its own segment; m[W * CV_CHUNK + i] = 1 when position t0+i is padding. */
@@ -24,25 +25,51 @@ static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, 
     }
 }
 
-/* y[i] = bias + sum_k w[k] x[i + k], i < n (x holds n + W - 1 values). */
+/* y[i] = act(bias + sum_k w[k] x[i + k]), i < n (x holds n + W - 1 values); SiLU fused into the
+   tap loop for W <= 4 so the chunk is passed over once. */
+__attribute__((optimize("no-math-errno")))
 static void conv_dense(float *restrict y, const float *restrict x, const float *restrict w, float bias,
-                       int64_t n, int64_t W)
+                       int64_t n, int64_t W, int silu)
 {
     switch (W) {
     case 2: {
         float w0 = w[0], w1 = w[1];
-        for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1];
-        break;
+        if (silu) {
+            #pragma omp simd
+            for (int64_t i = 0; i < n; i++) {
+                float v = bias + w0 * x[i] + w1 * x[i + 1];
+                y[i] = v / (1.0f + expf(-v));
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1];
+        }
+        return;
     }
     case 3: {
         float w0 = w[0], w1 = w[1], w2 = w[2];
-        for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2];
-        break;
+        if (silu) {
+            #pragma omp simd
+            for (int64_t i = 0; i < n; i++) {
+                float v = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2];
+                y[i] = v / (1.0f + expf(-v));
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2];
+        }
+        return;
     }
     case 4: {
         float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
-        for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2] + w3 * x[i + 3];
-        break;
+        if (silu) {
+            #pragma omp simd
+            for (int64_t i = 0; i < n; i++) {
+                float v = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2] + w3 * x[i + 3];
+                y[i] = v / (1.0f + expf(-v));
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2] + w3 * x[i + 3];
+        }
+        return;
     }
     default:
         for (int64_t i = 0; i < n; i++) y[i] = bias;
@@ -50,6 +77,7 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
             float wk = w[k];
             for (int64_t i = 0; i < n; i++) y[i] += wk * x[i + k];
         }
+        if (silu) cv_silu_row(y, n);
     }
 }
 
@@ -65,7 +93,10 @@ static void conv_masked(float *restrict y, const float *restrict x, const float 
     }
 }
 
-/* Channel-first task: positions [t0, t0+n) of row, channels [c0, c1), one channel row at a time. */
+/* Channel-first task: positions [t0, t0+n) of row, channels [c0, c1), one channel row at a time.
+   f32 rows with unit position stride are read and written in place (the first W-1 positions of
+   a row, whose taps reach the initial state, through a small scratch); anything else goes
+   through f32 scratch. */
 static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                    int64_t c0, int64_t c1, float *scr)
 {
@@ -75,18 +106,32 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     float *xs = scr;                             /* xe[t0 - ext .. t0 + n) */
     float *ys = xs + CV_CHUNK + 16;              /* out[t0 .. t0 + n) */
     uint8_t *m = (uint8_t *)(ys + CV_CHUNK);     /* (W + 1) * CV_CHUNK */
+    int direct = !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1 && a->out_stride[2] == 1;
     if (a->seq_idx) build_masks(a, row, t0, n, m);
     for (int64_t c = c0; c < c1; c++) {
-        cv_load_xe(xs, a, row, c, t0 - ext, n + ext);
-        if (a->seq_idx) conv_masked(ys, xs, cw->w + c * W, cw->b[c], n, W, m);
-        else conv_dense(ys, xs, cw->w + c * W, cw->b[c], n, W);
-        if (a->silu) cv_silu_row(ys, n);
-        if (a->seq_idx) {
-            const uint8_t *pad = m + W * CV_CHUNK;
-            for (int64_t i = 0; i < n; i++) ys[i] = pad[i] ? 0.0f : ys[i];
+        const float *w = cw->w + c * W;
+        int64_t o = cv_off3(a->out_stride, row->b, c, row->start + t0);
+        if (direct) {
+            float *y = (float *)a->out + o;
+            int64_t head = t0 < ext ? (ext - t0 < n ? ext - t0 : n) : 0;   /* outputs that see p < 0 */
+            if (head > 0) {
+                cv_load_xe(xs, a, row, c, t0 - ext, head + ext);
+                conv_dense(y, xs, w, cw->b[c], head, W, a->silu);
+            }
+            conv_dense(y + head, (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 + head - ext),
+                       w, cw->b[c], n - head, W, a->silu);
+        } else {
+            cv_load_xe(xs, a, row, c, t0 - ext, n + ext);
+            if (a->seq_idx) {
+                conv_masked(ys, xs, w, cw->b[c], n, W, m);
+                if (a->silu) cv_silu_row(ys, n);
+                const uint8_t *pad = m + W * CV_CHUNK;
+                for (int64_t i = 0; i < n; i++) ys[i] = pad[i] ? 0.0f : ys[i];
+            } else {
+                conv_dense(ys, xs, w, cw->b[c], n, W, a->silu);
+            }
+            cv_store_row(cv_at_mut(a->out, a->x_dtype, o), a->x_dtype, a->out_stride[2], ys, n);
         }
-        cv_store_row(cv_at_mut(a->out, a->x_dtype, cv_off3(a->out_stride, row->b, c, row->start + t0)),
-                     a->x_dtype, a->out_stride[2], ys, n);
         if (a->final_states && t0 + n == row->len) cv_write_final_states(a, row, c);
     }
 }
@@ -111,37 +156,54 @@ static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int
     }
 }
 
-/* One output position of a channel-last tile: y[c] = b[c] + sum_k wt[k][c] x[k][c]. */
-static void conv_row_cl(float *restrict y, const float *restrict x, const float *restrict wt, const float *restrict b,
-                        int64_t D, int64_t cb, int64_t W, const uint8_t *mrow)
+/* One output position of a channel-last tile: y[c] = act(b[c] + sum_k wt[k][c] x[k][c]), where
+   input row k starts at x + k * xrs; SiLU fused for unmasked W <= 4. */
+__attribute__((optimize("no-math-errno")))
+static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs, const float *restrict wt,
+                        const float *restrict b, int64_t D, int64_t cb, int64_t W, const uint8_t *mrow, int silu)
 {
-    if (!mrow && W == 4) {
+    if (!mrow && W <= 4 && W >= 2) {
         const float *w0 = wt, *w1 = wt + D, *w2 = wt + 2 * D, *w3 = wt + 3 * D;
-        const float *x0 = x, *x1 = x + CL_CB, *x2 = x + 2 * CL_CB, *x3 = x + 3 * CL_CB;
-        for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
-        return;
-    }
-    if (!mrow && W == 3) {
-        const float *w0 = wt, *w1 = wt + D, *w2 = wt + 2 * D;
-        const float *x0 = x, *x1 = x + CL_CB, *x2 = x + 2 * CL_CB;
-        for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c];
-        return;
-    }
-    if (!mrow && W == 2) {
-        const float *w0 = wt, *w1 = wt + D;
-        const float *x0 = x, *x1 = x + CL_CB;
-        for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c];
+        const float *x0 = x, *x1 = x + xrs, *x2 = x + 2 * xrs, *x3 = x + 3 * xrs;
+        if (W == 4 && silu) {
+            #pragma omp simd
+            for (int64_t c = 0; c < cb; c++) {
+                float v = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
+                y[c] = v / (1.0f + expf(-v));
+            }
+        } else if (W == 4) {
+            for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
+        } else if (W == 3 && silu) {
+            #pragma omp simd
+            for (int64_t c = 0; c < cb; c++) {
+                float v = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c];
+                y[c] = v / (1.0f + expf(-v));
+            }
+        } else if (W == 3) {
+            for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c];
+        } else if (silu) {
+            #pragma omp simd
+            for (int64_t c = 0; c < cb; c++) {
+                float v = b[c] + w0[c] * x0[c] + w1[c] * x1[c];
+                y[c] = v / (1.0f + expf(-v));
+            }
+        } else {
+            for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c];
+        }
         return;
     }
     for (int64_t c = 0; c < cb; c++) y[c] = b[c];
     for (int64_t k = 0; k < W; k++) {
         if (mrow && !mrow[k * CV_CHUNK]) continue;   /* a whole row of one tap is masked at once */
-        const float *wk = wt + k * D, *xk = x + k * CL_CB;
+        const float *wk = wt + k * D, *xk = x + k * xrs;
         for (int64_t c = 0; c < cb; c++) y[c] += wk[c] * xk[c];
     }
+    if (silu) cv_silu_row(y, cb);
 }
 
-/* Channel-last task: positions [t0, t0+n) of row, channels [c0, c1), in sub-tiles of CL_LT rows. */
+/* Channel-last task: positions [t0, t0+n) of row, channels [c0, c1), in sub-tiles of CL_LT rows.
+   f32 with unit channel strides reads x rows and writes out rows in place; otherwise (and for
+   the sub-tile whose taps reach p < 0) rows go through f32 scratch. */
 static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                    int64_t c0, int64_t c1, float *scr)
 {
@@ -151,22 +213,35 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     float *xs = scr;                                  /* (CL_LT + 15) x CL_CB */
     float *ys = xs + (CL_LT + 16) * CL_CB;            /* CL_LT x CL_CB */
     uint8_t *m = (uint8_t *)(ys + CL_LT * CL_CB);     /* (W + 1) * CV_CHUNK */
+    int direct = a->x_dtype == CC_F32 && a->x_stride[1] == 1 && a->out_stride[1] == 1;
     if (a->seq_idx) build_masks(a, row, t0, n, m);
     for (int64_t tt = 0; tt < n; tt += CL_LT) {
-        int64_t lt = n - tt < CL_LT ? n - tt : CL_LT;
-        load_tile(xs, a, row, c0, cb, t0 + tt - ext, lt + ext);
+        int64_t lt = n - tt < CL_LT ? n - tt : CL_LT, p0 = t0 + tt;
+        int in_place = direct && p0 >= ext;
+        const float *xr = xs;
+        int64_t xrs = CL_CB;
+        if (in_place) {
+            xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p0 - ext);
+            xrs = a->x_stride[2];
+        } else {
+            load_tile(xs, a, row, c0, cb, p0 - ext, lt + ext);
+        }
         for (int64_t t = 0; t < lt; t++) {
-            float *y = ys + t * CL_CB;
+            float *y = in_place ? (float *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0 + t)
+                                : ys + t * CL_CB;
+            if (in_place)   /* the rows ahead: a short strided stream the hardware prefetcher misses */
+                for (int64_t c = 0; c < cb; c += 16) __builtin_prefetch(xr + (t + ext + CL_PF) * xrs + c);
             if (a->seq_idx && m[W * CV_CHUNK + tt + t]) {
                 for (int64_t c = 0; c < cb; c++) y[c] = 0.0f;
                 continue;
             }
-            conv_row_cl(y, xs + t * CL_CB, cw->wt + c0, cw->b + c0, D, cb, W, a->seq_idx ? m + tt + t : NULL);
-            if (a->silu) cv_silu_row(y, cb);
+            conv_row_cl(y, xr + t * xrs, xrs, cw->wt + c0, cw->b + c0, D, cb, W, a->seq_idx ? m + tt + t : NULL,
+                        a->silu);
         }
-        for (int64_t t = 0; t < lt; t++)
-            cv_store_row(cv_at_mut(a->out, a->x_dtype, cv_off3(a->out_stride, row->b, c0, row->start + t0 + tt + t)),
-                         a->x_dtype, a->out_stride[1], ys + t * CL_CB, cb);
+        if (!in_place)
+            for (int64_t t = 0; t < lt; t++)
+                cv_store_row(cv_at_mut(a->out, a->x_dtype, cv_off3(a->out_stride, row->b, c0, row->start + p0 + t)),
+                             a->x_dtype, a->out_stride[1], ys + t * CL_CB, cb);
     }
     if (a->final_states && t0 + n == row->len)
         for (int64_t c = c0; c < c1; c++) cv_write_final_states(a, row, c);
@@ -183,7 +258,7 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
     cv_plan plan;
     cv_weights cw;
     int nthreads;
-    if (cv_plan_make(&plan, a) != CC_OK) return CC_ERR_MEMORY;
+    if (cv_plan_make(&plan, a, (4 * omp_get_max_threads() + ncb - 1) / ncb) != CC_OK) return CC_ERR_MEMORY;
     if (cv_weights_make(&cw, a) != CC_OK) {
         cv_plan_free(&plan);
         return CC_ERR_MEMORY;
@@ -195,12 +270,19 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         return CC_ERR_MEMORY;
     }
     #pragma omp parallel for schedule(dynamic)
-    for (int64_t i = 0; i < plan.ntasks * ncb; i++) {
-        int64_t task = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
+    for (int64_t i = 0; i < plan.nseg * ncb; i++) {
+        int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
+        int64_t first = plan.seg[sg], last = plan.seg[sg + 1];
         float *scr = scratch + omp_get_thread_num() * per_thread;
-        cv_row row = cv_get_row(a, plan.row[task]);
-        if (cl) fwd_cl(a, &cw, &row, plan.chunk[task], c0, c1, scr);
-        else fwd_cf(a, &cw, &row, plan.chunk[task], c0, c1, scr);
+        cv_row row = cv_get_row(a, plan.row[first]);
+        if (cl) {
+            for (int64_t k = first; k < last; k++) fwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr);
+        } else if (a->seq_idx) {   /* chunk by chunk: the tap masks are shared by the channels */
+            for (int64_t k = first; k < last; k++) fwd_cf(a, &cw, &row, plan.chunk[k], c0, c1, scr);
+        } else {                   /* channel by channel: one long stream per channel row */
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t k = first; k < last; k++) fwd_cf(a, &cw, &row, plan.chunk[k], c, c + 1, scr);
+        }
     }
     free(scratch);
     free(cw.w);

@@ -182,15 +182,30 @@ static inline int64_t cv_mod(int64_t v, int64_t m)
    constant, so the summation order never depends on the thread count. */
 #define CV_CHUNK 512
 
-/* Work list: task i covers positions [chunk[i], chunk[i] + CV_CHUNK) of row row[i]. Every row gets
-   at least one task, so empty rows still write their final states / dinitial states. */
+/* Work list: task i covers positions [chunk[i], chunk[i] + CV_CHUNK) of row row[i] and owns
+   partial-sum slot i. Every row gets at least one task, so empty rows still write their final
+   states / dinitial states. Consecutive tasks of one row are grouped into segments of up to
+   CV_SEG tasks, segment s = tasks seg[s] .. seg[s+1]-1: the unit a thread takes, long enough
+   for the hardware prefetchers to stream each channel row, short enough to give every thread
+   work (at least min_segments when there are that many tasks). Segments only schedule: sums
+   are kept per task, so results do not depend on them. */
+#define CV_SEG 16
+
 typedef struct cv_plan {
-    int64_t ntasks;
+    int64_t ntasks, nseg;
     int64_t *row;
     int64_t *chunk;
+    int64_t *seg;
 } cv_plan;
 
-static inline int cv_plan_make(cv_plan *p, const cc_conv1d_args *a)
+static inline void cv_plan_free(cv_plan *p)
+{
+    free(p->row);
+    free(p->chunk);
+    free(p->seg);
+}
+
+static inline int cv_plan_make(cv_plan *p, const cc_conv1d_args *a, int64_t min_segments)
 {
     int64_t R = cv_num_rows(a), n = 0;
     for (int64_t r = 0; r < R; r++) {
@@ -198,30 +213,30 @@ static inline int cv_plan_make(cv_plan *p, const cc_conv1d_args *a)
         n += len > 0 ? (len + CV_CHUNK - 1) / CV_CHUNK : 1;
     }
     p->ntasks = n;
-    p->row = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
-    p->chunk = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
-    if (!p->row || !p->chunk) {
-        free(p->row);
-        free(p->chunk);
+    p->nseg = 0;
+    p->row = malloc((size_t)(n + 1) * sizeof(int64_t));
+    p->chunk = malloc((size_t)(n + 1) * sizeof(int64_t));
+    p->seg = malloc((size_t)(n + 1) * sizeof(int64_t));
+    if (!p->row || !p->chunk || !p->seg) {
+        cv_plan_free(p);
         return CC_ERR_MEMORY;
     }
+    int64_t per_seg = min_segments > 0 ? n / min_segments : CV_SEG;
+    if (per_seg > CV_SEG) per_seg = CV_SEG;
+    if (per_seg < 1) per_seg = 1;
     int64_t i = 0;
     for (int64_t r = 0; r < R; r++) {
         int64_t len = cv_get_row(a, r).len;
         int64_t t0 = 0;
         do {
+            if (t0 % (per_seg * CV_CHUNK) == 0) p->seg[p->nseg++] = i;
             p->row[i] = r;
             p->chunk[i++] = t0;
             t0 += CV_CHUNK;
         } while (t0 < len);
     }
+    p->seg[p->nseg] = n;
     return CC_OK;
-}
-
-static inline void cv_plan_free(cv_plan *p)
-{
-    free(p->row);
-    free(p->chunk);
 }
 
 /* Layout choice of the fast kernels: channel-last when channels are closer in memory than
