@@ -19,6 +19,13 @@
 #include "causal_conv1d.h"
 
 #define CV_DEV __device__ __forceinline__
+/* Rarely taken helpers (state reads at line and sequence edges) stay out of line, which keeps the
+   unrolled fast loops, their registers and the compile time small. */
+#ifdef CC_CUDA_EMU
+#define CV_COLD __attribute__((noinline))
+#else
+#define CV_COLD __device__ __noinline__
+#endif
 #define CV_MAX_W 16
 
 /* ---- dtype traits of the template dtype (x, out, dout, dx) ---- */
@@ -192,8 +199,8 @@ template <int DT> CV_DEV typename cv_t<DT>::A cv_pre(const cc_conv1d_args &a, co
 
 /* ---- fast-path helpers ---- */
 
-/* 16 bytes moved as one vector access */
-struct alignas(16) cv_v16 { uint32_t w[4]; };
+/* 4, 8 or 16 bytes moved as one vector access */
+template <int BYTES> struct alignas(BYTES) cv_vec { uint32_t w[BYTES / 4]; };
 
 #define CV_FULL 0xffffffffu
 
@@ -209,18 +216,19 @@ static inline bool cv_aligned(const void *p, int esize, int64_t n0, int64_t s0, 
 }
 
 /* n values of dtype DT from p[0..n-1] (contiguous) into v, converted; zeros past n.
-   A full run of NE values at a 16-byte-aligned address moves as NE/VEC vectors when vec. */
+   A full run of NE values moves as vectors of up to 16 bytes when vec (the caller guarantees the
+   alignment); anything else goes element by element. */
 template <int DT, int NE>
 CV_DEV void cv_load_run(typename cv_t<DT>::A (&v)[NE], const typename cv_t<DT>::S *p, int64_t n, bool vec)
 {
     typedef typename cv_t<DT>::S S;
-    constexpr int VEC = 16 / (int)sizeof(S);
-    if (NE % VEC == 0 && vec && n >= NE) {
+    constexpr int RB = NE * (int)sizeof(S), VB = RB >= 16 ? 16 : RB >= 8 ? 8 : 4, VEC = VB / (int)sizeof(S);
+    if (RB % VB == 0 && VEC >= 1 && vec && n >= NE) {
         #pragma unroll
         for (int j = 0; j < NE / VEC; j++) {
-            cv_v16 q = *(const cv_v16 *)(p + j * VEC);
+            cv_vec<VB> q = *(const cv_vec<VB> *)(p + j * VEC);
             S e[VEC];
-            memcpy(e, &q, 16);
+            memcpy(e, &q, VB);
             #pragma unroll
             for (int i = 0; i < VEC; i++) v[j * VEC + i] = cv_cvt<DT>(e[i]);
         }
@@ -234,16 +242,16 @@ template <int DT, int NE>
 CV_DEV void cv_store_run(typename cv_t<DT>::S *p, const typename cv_t<DT>::A (&v)[NE], int64_t n, bool vec)
 {
     typedef typename cv_t<DT>::S S;
-    constexpr int VEC = 16 / (int)sizeof(S);
-    if (NE % VEC == 0 && vec && n >= NE) {
+    constexpr int RB = NE * (int)sizeof(S), VB = RB >= 16 ? 16 : RB >= 8 ? 8 : 4, VEC = VB / (int)sizeof(S);
+    if (RB % VB == 0 && VEC >= 1 && vec && n >= NE) {
         #pragma unroll
         for (int j = 0; j < NE / VEC; j++) {
             S e[VEC];
             #pragma unroll
             for (int i = 0; i < VEC; i++) e[i] = cv_pack<DT>(v[j * VEC + i]);
-            cv_v16 q;
-            memcpy(&q, e, 16);
-            *(cv_v16 *)(p + j * VEC) = q;
+            cv_vec<VB> q;
+            memcpy(&q, e, VB);
+            *(cv_vec<VB> *)(p + j * VEC) = q;
         }
     } else {
         #pragma unroll
@@ -266,7 +274,7 @@ CV_DEV void cv_load_weights(A (&w)[KW], const cc_conv1d_args &a, int64_t c)
 
 /* Initial-state value xe[p] for p < start of the row (state index s), 0 outside the state. */
 template <class A>
-CV_DEV A cv_init_at(const cc_conv1d_args &a, int64_t s, int64_t c, int64_t i /* 0..W-2, else 0 */)
+CV_COLD A cv_init_at(const cc_conv1d_args &a, int64_t s, int64_t c, int64_t i /* 0..W-2, else 0 */)
 {
     if (!a.initial_states || i < 0 || i >= a.W - 1) return (A)0;
     const int64_t *is = a.initial_states_stride;
@@ -330,7 +338,7 @@ struct cv_seq_walk {
     int64_t n, start, next;   /* current sequence, its first position, the next one's first */
 };
 
-CV_DEV cv_seq_walk cv_walk_begin(const cc_conv1d_args &a, int64_t p)
+CV_COLD cv_seq_walk cv_walk_begin(const cc_conv1d_args &a, int64_t p)
 {
     cv_seq_walk w;
     w.n = cv_find_seq(a.cu_seqlens, a.cu_seqlens_dtype, a.N, p);
@@ -341,7 +349,7 @@ CV_DEV cv_seq_walk cv_walk_begin(const cc_conv1d_args &a, int64_t p)
 }
 
 /* Advances to the sequence holding p (p >= w.start); true when it moved. */
-CV_DEV bool cv_walk_to(const cc_conv1d_args &a, cv_seq_walk &w, int64_t p)
+CV_COLD bool cv_walk_to(const cc_conv1d_args &a, cv_seq_walk &w, int64_t p)
 {
     bool moved = false;
     while (p >= w.next && w.n + 1 < a.N) {

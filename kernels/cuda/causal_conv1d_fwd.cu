@@ -1,19 +1,18 @@
 /* Causal depthwise conv1d forward on CUDA (dense and varlen).
 
-   Paths (every one serves every feature: seq_idx, initial states, varlen, SiLU, widths 1..16):
-   - channel-first (x and out L-contiguous), f32/f16/bf16: a thread owns NE consecutive positions
-     (two 16-byte vectors; 16 positions for the padded 16-tap window), tpr threads (a power of two)
+   Paths (every one serves every feature: seq_idx, initial states, varlen, SiLU):
+   - channel-first (x and out L-contiguous), f32/f16/bf16, W 2..4: a thread owns NE consecutive
+     positions (two 16-byte vectors), tpr threads (a power of two)
      work one split of a (b, c) line, several lines per 128-thread block when lines are short.
      The W-1 halo comes from the previous lane by warp shuffle; the first lane of a warp or unit
      reloads it from global (an L1/L2 hit), the line start takes the initial state.
-   - channel-last (x and out D-contiguous), f32/f16/bf16: a thread owns CV channels (one 16-byte
-     vector; 2 channels for the 16-tap window) and LC positions, walked with a register window
+   - channel-last (x and out D-contiguous), f32/f16/bf16, W 2..4: a thread owns CV channels (one
+     16-byte vector) and LC positions, walked with a register window
      along L; 4 positions are loaded before any is computed. The halo of a run is reloaded
      (W-1 of LC positions). Varlen resets the window at each sequence start.
-   - generic: one thread per output element, any strides, f64, or when nothing else applies.
-     Threads walk the axis that is contiguous in x fastest.
-   - final states: a small kernel over (row, D, W-1), run after the main one.
-   Widths 2, 3, 4 have exact windows; 1 and 5..16 run a 16-tap window whose leading weights are 0. */
+   - generic: one thread per output element, any strides, f64, widths 1 and 5..16 (run-time W, the
+     W taps of an output hit L1). Threads walk the axis that is contiguous in x fastest.
+   - final states: a small kernel over (row, D, W-1), run after the main one. */
 #include "causal_conv1d_common.cuh"
 
 /* out (B, D, L) from x (B, D, L); one thread per output element */
@@ -68,7 +67,7 @@ __global__ void cv_final_states_kernel(const cc_conv1d_args a)
 
 template <int DT, int KW> struct cv_cf_ne {
     static constexpr int VEC = 16 / (int)sizeof(typename cv_t<DT>::S);
-    static constexpr int value = KW <= 4 ? 2 * VEC : 16;
+    static constexpr int value = 2 * VEC;
 };
 
 /* out (B, D, L) with L contiguous; unit = one split of line (b, c); thread = NE positions */
@@ -169,7 +168,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
 
 template <int DT, int KW> struct cv_cl_cv {
     static constexpr int VEC = 16 / (int)sizeof(typename cv_t<DT>::S);
-    static constexpr int value = KW <= 4 ? VEC : 2;
+    static constexpr int value = VEC;
 };
 
 /* out (B, D, L) with D contiguous; thread = CV channels x LC positions with a register window */
@@ -296,7 +295,7 @@ static bool cv_fwd_fast(const cc_conv1d_args *a)
     case 2: if (use_cf) cv_fwd_cf<DT, 2>(a); else cv_fwd_cl<DT, 2>(a); break;
     case 3: if (use_cf) cv_fwd_cf<DT, 3>(a); else cv_fwd_cl<DT, 3>(a); break;
     case 4: if (use_cf) cv_fwd_cf<DT, 4>(a); else cv_fwd_cl<DT, 4>(a); break;
-    default: if (use_cf) cv_fwd_cf<DT, CV_MAX_W>(a); else cv_fwd_cl<DT, CV_MAX_W>(a); break;
+    default: return false;
     }
     return true;
 }
