@@ -273,7 +273,9 @@ static inline int cv_weights_make(cv_weights *cw, const cc_conv1d_args *a)
     return CC_OK;
 }
 
-/* n elements at src (element stride `stride`, any dtype) into f32 dst. */
+/* n elements at src (element stride `stride`, any dtype) into f32 dst. Kept as vector loops, not
+   turned into memcpy calls: glibc's rep-movsb copy is slow for these short unaligned rows. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
 static inline void cv_load_row(float *restrict dst, const void *restrict src, int dtype, int64_t stride, int64_t n)
 {
     switch (dtype) {
@@ -302,6 +304,7 @@ static inline void cv_load_row(float *restrict dst, const void *restrict src, in
     }
 }
 
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
 static inline void cv_store_row(void *restrict dst, int dtype, int64_t stride, const float *restrict src, int64_t n)
 {
     switch (dtype) {
