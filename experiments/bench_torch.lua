@@ -121,14 +121,16 @@ local function ours(s, op)
     local copy_fn, copy_bytes = cc.bench.copy(nbytes, { device = device, sets = sets })
     local st = cc.bench.compare({ op = fn, copy = copy_fn },
         { device = device, warmup = warmup, ["repeat"] = nrep })
-    return st.op, cc.bench.gbps(nbytes, st.op.median), cc.bench.gbps(copy_bytes, st.copy.median)
+    return st.op, cc.bench.gbps(nbytes, st.op.median), cc.bench.gbps(copy_bytes, st.copy.median),
+        100 * (nbytes / copy_bytes) * cc.bench.ratio(st.copy, st.op).median
 end
 
 print("# causalconv vs PyTorch: causal depthwise conv1d, W=4, f32, SiLU, x (B, D, L) contiguous")
 print(cc.bench.describe(m))
 print(string.format("# timing:  median of %d samples after %d warm-up calls, each library in its own process,"
     .. " same thread count; both allocate outputs per call", nrep, warmup))
-print("# bytes:   fwd x+out, bwd x+dout+dx; copy GB/s = dst:copy_(src) moving the same bytes, same run")
+print("# bytes:   fwd x+out, bwd x+dout+dx; copy GB/s = dst:copy_(src) moving the same bytes, same run;"
+    .. " % copy = median of per-sample ratios")
 
 local columns = {
     { "shape", -18 }, { "op", -3 }, { "ours ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" },
@@ -145,8 +147,8 @@ for _, s in ipairs(shapes) do
     bar:start(name .. " causalconv")
     local mine = {}
     for _, op in ipairs({ "fwd", "bwd" }) do
-        local st, g, cg = ours(s, op)
-        mine[op] = { st = st, gbps = g, copy = cg }
+        local st, g, cg, pct = ours(s, op)
+        mine[op] = { st = st, gbps = g, copy = cg, pct = pct }
         collectgarbage()
     end
     bar:step(name .. " torch")
@@ -159,7 +161,7 @@ for _, s in ipairs(shapes) do
             copy_gbps = mine[op].copy,
         }
         r.speedup = r.torch_ms / r.ms
-        r.pct = 100 * r.gbps / r.copy_gbps
+        r.pct = mine[op].pct
         rows[#rows + 1] = r
         bar:print(cc.bench.row(columns, { r.shape, op, r.ms, 100 * r.spread, r.torch_ms,
             100 * r.torch_spread, r.speedup, r.gbps, r.copy_gbps, r.pct }))

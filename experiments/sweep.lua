@@ -118,7 +118,8 @@ print(cc.bench.describe(m))
 print(string.format("# timing:  median of %d samples after %d warm-up calls; spread = IQR / median;"
     .. " op and copy interleaved", nrep, warmup))
 print("# bytes:   fwd/varlen x+out, bwd x+dout+dx, update x+out+2*state; plus weight, bias (and grads)")
-print("# copy:    dst:copy_(src) moving the same bytes (read + write), same device, same run")
+print("# copy:    dst:copy_(src) moving the same bytes (read + write), same device, same run;"
+    .. " % copy = median over samples of op GB/s / the adjacent copy sample's GB/s")
 if device == "cpu" then
     local fn, bytes = cc.bench.memcpy(64 * 2 ^ 20)
     local s = cc.bench.time(fn, { warmup = 2, ["repeat"] = 5 })
@@ -146,7 +147,8 @@ for i, c in ipairs(run) do
         copy_gbps = cc.bench.gbps(copy_bytes, st.copy.median),
         copy_spread = st.copy.spread, bytes = bench_case.bytes, inner = st.op.inner,
     }
-    r.pct = 100 * r.gbps / r.copy_gbps
+    -- Each op sample against the copy sample taken next to it, then the median of those ratios.
+    r.pct = 100 * (bench_case.bytes / copy_bytes) * cc.bench.ratio(st.copy, st.op).median
     results[i] = r
     bench_case = nil
     collectgarbage()

@@ -5,6 +5,7 @@
 --   cc.bench.time(fn, opts)              stats (ms per call) of fn, after warm-up
 --   cc.bench.compare(fns, opts)          the same for several functions, interleaved sample by
 --                                        sample, so slow drifts of a shared machine hit them alike
+--   cc.bench.ratio(sa, sb)               stats of the sample-by-sample ratio of two compare() results
 --   cc.bench.copy(nbytes, opts)          a function doing dst:copy_(src) that moves nbytes (read +
 --                                        write), the bandwidth baseline for an op moving nbytes
 --   cc.bench.memcpy(nbytes)              the same with one-thread memcpy (host memory)
@@ -162,6 +163,14 @@ local function install(cc)
             result[k].inner = inner[k]
         end
         return result
+    end
+
+    -- Stats of a.samples[r] / b.samples[r] over the samples r of one compare() call: paired
+    -- samples were taken back to back, so their ratio cancels most of a shared machine's drift.
+    function bench.ratio(a, b)
+        local r = {}
+        for i = 1, math.min(#a.samples, #b.samples) do r[i] = a.samples[i] / b.samples[i] end
+        return stats(r)
     end
 
     function bench.time(fn, opts)
@@ -397,7 +406,7 @@ local function install(cc)
             "set yrange [0:*]",
             "set xtics rotate by 30 right scale 0 noenhanced",
             "set bmargin 13",
-            "set lmargin 14",
+            "set lmargin 22",
             "set key outside top center horizontal",
             "set grid ytics",
             string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'tensor copy, same bytes', "

@@ -143,3 +143,11 @@ describe("cc.bench output helpers", function()
         assert.is_truthy(text:find("# library: ", 1, true))
     end)
 end)
+
+describe("cc.bench.ratio", function()
+    it("takes the median of sample-by-sample ratios", function()
+        local a = cc.bench.stats({ 2, 4, 9 })
+        local b = cc.bench.stats({ 1, 4, 3 })
+        assert.are.equal(2, cc.bench.ratio(a, b).median)   -- ratios 2, 1, 3
+    end)
+end)
