@@ -11,7 +11,7 @@
 #include "conv_common.h"
 
 #define CF_CB 64   /* channels per channel-first task */
-#define CL_CB 128  /* channels per channel-last task */
+#define CL_CB 1024  /* channels per channel-last task */
 #define CL_LT 32   /* positions per channel-last sub-tile */
 
 /* Index of the tap masks: position t0 + u, u in [-ext, CV_CHUNK + ext), lives at MI(u). */
