@@ -219,6 +219,45 @@ static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int
     }
 }
 
+/* W = 4 without seq_idx, one pass over the channels of a row each: */
+/* g *= silu'(pre), pre = b + sum_k wt[k] x[k] (input row k at x + k * xrs) */
+__attribute__((optimize("no-math-errno")))
+static void gz_row_w4(float *restrict g, const float *restrict x, int64_t xrs, const float *restrict wt,
+                      const float *restrict b, int64_t D, int64_t cb)
+{
+    const float *w0 = wt, *w1 = wt + D, *w2 = wt + 2 * D, *w3 = wt + 3 * D;
+    const float *x0 = x, *x1 = x + xrs, *x2 = x + 2 * xrs, *x3 = x + 3 * xrs;
+    #pragma omp simd
+    for (int64_t c = 0; c < cb; c++) {
+        float pre = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
+        float s = 1.0f / (1.0f + expf(-pre));
+        g[c] *= s * (1.0f + pre * (1.0f - s));
+    }
+}
+
+/* d = sum_k wt[k] gz[i + 3 - k], gz rows from g (the row of position i) with stride grs */
+static void dx_row_w4(float *restrict d, const float *restrict g, int64_t grs, const float *restrict wt,
+                      int64_t D, int64_t cb)
+{
+    const float *w0 = wt, *w1 = wt + D, *w2 = wt + 2 * D, *w3 = wt + 3 * D;
+    const float *g0 = g, *g1 = g + grs, *g2 = g + 2 * grs, *g3 = g + 3 * grs;
+    for (int64_t c = 0; c < cb; c++) d[c] = w3[c] * g0[c] + w2[c] * g1[c] + w1[c] * g2[c] + w0[c] * g3[c];
+}
+
+/* acc[k] += g * x[k] (k < 4), acc[4] += g; acc rows CL_CB apart */
+static void dw_row_w4(float *restrict acc, const float *restrict g, const float *restrict x, int64_t xrs, int64_t cb)
+{
+    float *a0 = acc, *a1 = acc + CL_CB, *a2 = acc + 2 * CL_CB, *a3 = acc + 3 * CL_CB, *ab = acc + 4 * CL_CB;
+    const float *x0 = x, *x1 = x + xrs, *x2 = x + 2 * xrs, *x3 = x + 3 * xrs;
+    for (int64_t c = 0; c < cb; c++) {
+        a0[c] += g[c] * x0[c];
+        a1[c] += g[c] * x1[c];
+        a2[c] += g[c] * x2[c];
+        a3[c] += g[c] * x3[c];
+        ab[c] += g[c];
+    }
+}
+
 static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                    int64_t c0, int64_t c1, float *scr, float *part)
 {
@@ -229,12 +268,14 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     float *xs = scr;                       /* xe[p0 - ext .. p0 + lt + ext), rows of CL_CB */
     float *gs = xs + rows * CL_CB;         /* gz[p0 - ext .. p0 + lt + ext) */
     float *dxs = gs + rows * CL_CB;        /* dxe[p0 - ext .. p0 + lt) */
-    float *acc = dxs + rows * CL_CB;       /* (W + 1) x CL_CB partial sums */
-    uint8_t *m = (uint8_t *)(acc + 17 * CL_CB);
+    float *acc = dxs + rows * CL_CB;       /* (W + 1) x CL_CB partial sums, then a pre-activation row */
+    uint8_t *m = (uint8_t *)(acc + 18 * CL_CB);
     int64_t nu_task = row->len - t0 < n + ext ? row->len - t0 : n + ext;
     if (nu_task < 0) nu_task = 0;
     if (a->seq_idx) build_masks(a, row, t0, nu_task, n + ext, m);
     for (int64_t i = 0; i < (W + 1) * CL_CB; i++) acc[i] = 0.0f;
+    int f32rows = a->x_dtype == CC_F32 && a->x_stride[1] == 1 && a->dx_stride[1] == 1;
+    int fused = W == 4 && !a->seq_idx;
     int64_t tt = 0;
     do {
         int64_t lt = n - tt < CL_LT ? n - tt : CL_LT;
@@ -242,7 +283,21 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         int64_t nu = row->len - p0 < lt + ext ? row->len - p0 : lt + ext;
         if (nu < 0) nu = 0;
         int64_t lo = p0 == 0 ? -ext : 0;
-        load_tile(xs, a, row, c0, cb, p0 - ext, lt + 2 * ext);
+        /* x rows (row r = position p0 - ext + r) and dxe rows (row ext + i = position p0 + i):
+           in place for f32 rows away from the row's ends, else through scratch */
+        int in_place = f32rows && p0 - ext >= 0 && p0 + lt + ext <= row->len;
+        const float *xr = xs;
+        int64_t xrs = CL_CB;
+        float *dr = dxs;
+        int64_t drs = CL_CB;
+        if (in_place) {
+            xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p0 - ext);
+            xrs = a->x_stride[2];
+            dr = (float *)a->dx + cv_off3(a->dx_stride, row->b, c0, row->start + p0 - ext);
+            drs = a->dx_stride[2];
+        } else {
+            load_tile(xs, a, row, c0, cb, p0 - ext, lt + 2 * ext);
+        }
         /* gz rows: row ext + u holds position p0 + u */
         for (int64_t u = -ext; u < lt + ext; u++) {
             float *g = gs + (ext + u) * CL_CB;
@@ -253,12 +308,14 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
             }
             cv_load_row(g, cv_at(a->dout, a->x_dtype, cv_off3(a->dout_stride, row->b, c0, row->start + p0 + u)),
                         a->x_dtype, a->dout_stride[1], cb);
-            if (a->silu) {
-                float *pr = dxs;   /* free until the dx pass */
+            if (a->silu && fused) {
+                gz_row_w4(g, xr + u * xrs, xrs, cw->wt + c0, cw->b + c0, D, cb);
+            } else if (a->silu) {
+                float *pr = acc + W * CL_CB + CL_CB;   /* one spare row past the sums */
                 for (int64_t c = 0; c < cb; c++) pr[c] = cw->b[c0 + c];
                 for (int64_t k = 0; k < W; k++) {
                     if (a->seq_idx && !m[k * MSTRIDE + MI(mu)]) continue;
-                    const float *wk = cw->wt + k * D + c0, *xk = xs + (u + k) * CL_CB;
+                    const float *wk = cw->wt + k * D + c0, *xk = xr + (u + k) * xrs;
                     for (int64_t c = 0; c < cb; c++) pr[c] += wk[c] * xk[c];
                 }
                 cv_dsilu_row(g, pr, cb);
@@ -266,9 +323,10 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         }
         /* dxe rows i in [lo, lt): row ext + i */
         for (int64_t i = lo; i < lt; i++) {
-            float *d = dxs + (ext + i) * CL_CB;
-            for (int64_t c = 0; c < cb; c++) d[c] = 0.0f;
-            for (int64_t k = W - 1; k >= 0; k--) {
+            float *d = dr + (ext + i) * drs;
+            if (fused) dx_row_w4(d, gs + (ext + i) * CL_CB, CL_CB, cw->wt + c0, D, cb);
+            else for (int64_t c = 0; c < cb; c++) d[c] = 0.0f;
+            for (int64_t k = W - 1; k >= 0 && !fused; k--) {
                 int64_t u = i + ext - k;   /* output position p0 + u reads this input with tap k */
                 if (a->seq_idx && !m[k * MSTRIDE + MI(tt + u)]) continue;
                 const float *wk = cw->wt + k * D + c0, *g = gs + (ext + u) * CL_CB;
@@ -278,9 +336,10 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
             if (a->dfinal_states && j >= 0 && j < ext)
                 for (int64_t c = 0; c < cb; c++) d[c] += dfinal_at(a, row, c0 + c, j);
         }
-        for (int64_t i = 0; i < lt; i++)
-            cv_store_row(cv_at_mut(a->dx, a->x_dtype, cv_off3(a->dx_stride, row->b, c0, row->start + p0 + i)),
-                         a->x_dtype, a->dx_stride[1], dxs + (ext + i) * CL_CB, cb);
+        if (!in_place)
+            for (int64_t i = 0; i < lt; i++)
+                cv_store_row(cv_at_mut(a->dx, a->x_dtype, cv_off3(a->dx_stride, row->b, c0, row->start + p0 + i)),
+                             a->x_dtype, a->dx_stride[1], dxs + (ext + i) * CL_CB, cb);
         if (lo < 0 && a->dinitial_states)
             for (int64_t i = -ext; i < 0; i++)
                 cv_store_row(cv_at_mut(a->dinitial_states, a->state_dtype,
@@ -289,10 +348,14 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         /* partial sums over this sub-tile's own positions */
         for (int64_t u = 0; u < lt; u++) {
             const float *g = gs + (ext + u) * CL_CB;
+            if (fused) {
+                dw_row_w4(acc, g, xr + u * xrs, xrs, cb);
+                continue;
+            }
             for (int64_t k = 0; k < W; k++) {
                 if (a->seq_idx && !m[k * MSTRIDE + MI(tt + u)]) continue;
                 float *ak = acc + k * CL_CB;
-                const float *xk = xs + (u + k) * CL_CB;
+                const float *xk = xr + (u + k) * xrs;
                 for (int64_t c = 0; c < cb; c++) ak[c] += g[c] * xk[c];
             }
             float *ab = acc + W * CL_CB;
@@ -311,7 +374,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     int cl = cv_channel_last(a);
     int64_t cb = cl ? CL_CB : CF_CB, ncb = (D + cb - 1) / cb;
     int64_t mask_floats = ((W + 1) * MSTRIDE + 3) / 4;
-    int64_t per_thread = (cl ? (3 * (CL_LT + 30) + 17) * CL_CB : 4 * CV_CHUNK + 112) + mask_floats;
+    int64_t per_thread = (cl ? (3 * (CL_LT + 30) + 18) * CL_CB : 4 * CV_CHUNK + 112) + mask_floats;
     cv_plan plan;
     cv_weights cw;
     int nthreads;

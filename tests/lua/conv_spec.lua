@@ -313,6 +313,16 @@ describe("causal_conv1d beyond Dao #cuda", function()
         assert.tensor_equal(bigc:narrow(3, 1, 1), cc.zeros(B, D + 6, 1))
     end)
 
+    it("in-place f32 paths: long rows, W = 4, both layouts, more channels than one task", function()
+        cc.manual_seed(31)
+        for _, silu in ipairs({ false, true }) do
+            check_case({ B = 2, L = 2100, D = 40, W = 4, bias = true, silu = silu, itype = "f32", cl = false,
+                         init = true, final = true })
+            check_case({ B = 1, L = 1100, D = 1030, W = 4, bias = true, silu = silu, itype = "f32", cl = true,
+                         init = true, final = true })
+        end
+    end)
+
     it("more than 65535 channels", function()
         cc.manual_seed(23)
         check_case({ B = 1, L = 9, D = 70000, W = 4, bias = true, silu = true, itype = "bf16", cl = false,
@@ -326,12 +336,13 @@ describe("causal_conv1d cpu thread-count independence", function()
         cc.manual_seed(29)
         math.randomseed(29)
         local B, D, L, W = 3, 70, 1500, 4
-        for _, cl in ipairs({ false, true }) do
+        for case = 1, 4 do
+            local cl = case % 2 == 0
             local x = U.bdl(B, D, L, "f32", cl)
             local g = U.bdl(B, D, L, "f32", cl)
             local w, b = cc.randn(D, W), cc.randn(D)
             local init, dfin = cc.randn(B, D, W - 1), cc.randn(B, D, W - 1)
-            local seq = U.seq_idx(B, L, 5, 9)
+            local seq = case > 2 and U.seq_idx(B, L, 5, 9) or nil   -- without: the fused fast paths
             local function run(n)
                 cc.set_num_threads(n)
                 local out, fin = cc.causal_conv1d(x, w, b, { activation = "silu", seq_idx = seq, initial_states = init,
