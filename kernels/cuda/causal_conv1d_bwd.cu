@@ -6,19 +6,20 @@
    ws[P][D][W+1] (slot W is the bias), and a second kernel sums the P partials in a fixed order, so
    the result is bit-identical run to run whatever a->deterministic says.
 
-   Paths (each serves every feature):
-   - channel-first (x, dout, dx L-contiguous), f32/f16/bf16, W 2..4: the forward's tiling with one
+   Paths (each serves every feature; the fast ones run a 4-tap window with right-aligned weights,
+   so W = 1..4 share one instantiation per dtype, layout and masking):
+   - channel-first (x, dout, dx L-contiguous), f32/f16/bf16, W 1..4: the forward's tiling with one
      16-byte vector of positions per thread (tpr threads a split of a (b, c) line). x's W-1 halo comes from the previous lane,
      gz's W-1 right halo from the next lane (warp shuffles); lanes at a warp or split edge
      recompute it from global. dweight/dbias: per-thread sums over the split, reduced over the
      unit (xor shuffles, then shared memory across warps), one partial per (b, split, c).
-   - channel-last (x, dout, dx D-contiguous), f32/f16/bf16, W 2..4: a thread owns 4 channels (a 16-
+   - channel-last (x, dout, dx D-contiguous), f32/f16/bf16, W 1..4: a thread owns 4 channels (a 16-
      or 8-byte vector) and a run of LS positions, swept left to right with register windows: x (W-1 back)
      for the pre-activation and dweight, gz (W-1 back) so dx[p] is emitted at step p+W-1 (the dout
      halo to the right is read by sweeping W-1 steps past the run). A 128-thread block holds
      BX channel groups x BY runs; dweight/dbias are reduced over the BY runs in shared memory.
    - generic: dx one thread per element (gz recomputed per tap), dweight one block per
-     (channel, split of the B*L positions); any strides, f64, widths 1 and 5..16 (run-time W).
+     (channel, split of the B*L positions); any strides, f64, widths 5..16 (run-time W).
    - dinitial_states: a small kernel over (row, D, W-1), gz recomputed. */
 #include "causal_conv1d_common.cuh"
 #include "cuda_backend.h"
@@ -85,8 +86,9 @@ template <class A> CV_COLD A cv_dfinal_at(const cc_conv1d_args &a, int64_t b, in
     return cv_ld<A>(a.dfinal_states, a.state_dtype, b * fs[0] + c * fs[1] + j * fs[2]);
 }
 
-/* dx (B, D, L) with L contiguous, partial dweight/dbias into ws[B*P][D][W+1] */
-template <int DT, int KW>
+/* dx (B, D, L) with L contiguous, partial dweight/dbias into ws[B*P][D][W+1]; MASK: seq_idx or
+   varlen keys (compiled out of the plain kernel) */
+template <int DT, int KW, bool MASK>
 __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1d_args a, const cv_tiles tl,
                                                                   typename cv_t<DT>::A *ws)
 {
@@ -96,7 +98,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
     CC_DYNAMIC_SMEM(A, red);
     const int tpr = tl.tpr, lt = threadIdx.x % tpr, lane = threadIdx.x % 32;
     const int64_t upb = CV_CF_THREADS / tpr, L = a.L, W = a.W;
-    const bool masked = a.seq_idx || a.cu_seqlens;
+    constexpr bool masked = MASK;
     for (int64_t ub = blockIdx.x * upb; ub < tl.units; ub += (int64_t)gridDim.x * upb) {
         const int64_t u = ub + threadIdx.x / tpr;
         const bool valid = u < tl.units;
@@ -110,7 +112,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
         const S *xl = (const S *)a.x + b * a.x_stride[0] + c * a.x_stride[1];
         const S *gl = (const S *)a.dout + b * a.dout_stride[0] + c * a.dout_stride[1];
         S *dl = (S *)a.dx + b * a.dx_stride[0] + c * a.dx_stride[1];
-        const int32_t *sq = a.seq_idx ? a.seq_idx + b * a.seq_idx_stride[0] : NULL;
+        const int32_t *sq = MASK && a.seq_idx ? a.seq_idx + b * a.seq_idx_stride[0] : NULL;
         const int64_t klast = sq && L > 0 ? sq[(L - 1) * a.seq_idx_stride[1]] : 0;
         const int64_t ch_first = split * tl.cps;
         const int64_t ch_end = ch_first + tl.cps < tl.nchunk ? ch_first + tl.cps : tl.nchunk;
@@ -263,7 +265,7 @@ struct cv_clb_tiles {
 };
 
 /* dx (B, D, L) with D contiguous, partial dweight/dbias into ws[B*NST][D][W+1] */
-template <int DT, int KW>
+template <int DT, int KW, bool MASK>
 __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, const cv_clb_tiles tl,
                                                         typename cv_t<DT>::A *ws)
 {
@@ -297,11 +299,11 @@ __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, 
             const S *xb = (const S *)a.x + b * a.x_stride[0] + c0 * a.x_stride[1];
             const S *gb = (const S *)a.dout + b * a.dout_stride[0] + c0 * a.dout_stride[1];
             S *db = (S *)a.dx + b * a.dx_stride[0] + c0 * a.dx_stride[1];
-            const int32_t *sq = a.seq_idx ? a.seq_idx + b * a.seq_idx_stride[0] : NULL;
+            const int32_t *sq = MASK && a.seq_idx ? a.seq_idx + b * a.seq_idx_stride[0] : NULL;
             const int64_t klast = sq ? sq[(L - 1) * a.seq_idx_stride[1]] : 0;
             cv_seq_walk sw = {0, 0, L};
-            if (a.cu_seqlens) sw = cv_walk_begin(a, t0);
-            const int64_t rs = a.cu_seqlens ? sw.n : b;
+            if (MASK && a.cu_seqlens) sw = cv_walk_begin(a, t0);
+            const int64_t rs = MASK && a.cu_seqlens ? sw.n : b;
             #pragma unroll
             for (int h = 0; h < H; h++) {
                 const int64_t p = t0 - H + h;
@@ -335,7 +337,7 @@ __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, 
                         kt = -2;   /* past the line: gz 0, never equal to a real key */
                     } else if (sq) {
                         kt = sq[t * a.seq_idx_stride[1]];
-                    } else if (a.cu_seqlens) {
+                    } else if (MASK && a.cu_seqlens) {
                         if (cv_walk_to(a, sw, t)) {
                             #pragma unroll
                             for (int j = 0; j < CV; j++)
@@ -367,7 +369,7 @@ __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, 
                     /* dx at p = t - H: gz at t - k for tap k (k = 0 is the current one) */
                     const int64_t p = t - H;
                     if (p >= t0 && p < t1) {
-                        const bool keyed = sq || a.cu_seqlens;
+                        const bool keyed = MASK && (sq || a.cu_seqlens);
                         const int32_t kp = H > 0 ? kw[0] : kt;
                         A d[CV];
                         #pragma unroll
@@ -500,7 +502,7 @@ __global__ void cv_bwd_dw_reduce_kernel(const cc_conv1d_args a, const A *ws, int
 }
 
 /* Launches the channel-first fast kernel; returns the number of partials it writes to ws. */
-template <int DT, int KW>
+template <int DT, int KW, bool MASK>
 static int64_t cv_bwd_cf(const cc_conv1d_args *a, void **ws, int *st)
 {
     typedef typename cv_t<DT>::A A;
@@ -514,13 +516,13 @@ static int64_t cv_bwd_cf(const cc_conv1d_args *a, void **ws, int *st)
     *st = cc_cuda_alloc(ws, PP * a->D * (a->W + 1) * (int64_t)sizeof(A), 0);
     if (*st != CC_OK) return 0;
     int64_t upb = CV_CF_THREADS / tl.tpr;
-    void (*k)(const cc_conv1d_args, const cv_tiles, A *) = cv_bwd_cf_kernel<DT, KW>;
+    void (*k)(const cc_conv1d_args, const cv_tiles, A *) = cv_bwd_cf_kernel<DT, KW, MASK>;
     CC_LAUNCH(k, cv_blocks((tl.units + upb - 1) / upb, 1), CV_CF_THREADS, (CV_CF_THREADS / 32) * (KW + 1) * sizeof(A),
               *a, tl, (A *)*ws);
     return PP;
 }
 
-template <int DT, int KW>
+template <int DT, int KW, bool MASK>
 static int64_t cv_bwd_cl(const cc_conv1d_args *a, void **ws, int *st)
 {
     typedef typename cv_t<DT>::A A;
@@ -546,26 +548,24 @@ static int64_t cv_bwd_cl(const cc_conv1d_args *a, void **ws, int *st)
     int64_t PP = a->B * tl.NST;
     *st = cc_cuda_alloc(ws, PP * a->D * (a->W + 1) * (int64_t)sizeof(A), 0);
     if (*st != CC_OK) return 0;
-    void (*k)(const cc_conv1d_args, const cv_clb_tiles, A *) = cv_bwd_cl_kernel<DT, KW>;
+    void (*k)(const cc_conv1d_args, const cv_clb_tiles, A *) = cv_bwd_cl_kernel<DT, KW, MASK>;
     CC_LAUNCH(k, cv_blocks(tl.blocks, 1), 128, 128 * CV * (KW + 1) * sizeof(A), *a, tl, (A *)*ws);
     return PP;
 }
 
-/* Fast path by layout and width; returns the partial count, 0 when only the generic path applies. */
+/* Fast path by layout; returns the partial count, 0 when only the generic path applies. Widths
+   1..4 share one 4-tap window (leading weights 0). */
 template <int DT>
 static int64_t cv_bwd_fast(const cc_conv1d_args *a, void **ws, int *st)
 {
-    if (a->L == 0) return 0;
+    if (a->L == 0 || a->W > 4) return 0;
     const bool cf = a->x_stride[2] == 1 && a->dout_stride[2] == 1 && a->dx_stride[2] == 1;
     const bool cl = a->x_stride[1] == 1 && a->dout_stride[1] == 1 && a->dx_stride[1] == 1;
     if (!cf && !cl) return 0;
     const bool use_cf = cf && (!cl || a->L >= 64);
-    switch (a->W) {
-    case 2: return use_cf ? cv_bwd_cf<DT, 2>(a, ws, st) : cv_bwd_cl<DT, 2>(a, ws, st);
-    case 3: return use_cf ? cv_bwd_cf<DT, 3>(a, ws, st) : cv_bwd_cl<DT, 3>(a, ws, st);
-    case 4: return use_cf ? cv_bwd_cf<DT, 4>(a, ws, st) : cv_bwd_cl<DT, 4>(a, ws, st);
-    default: return 0;
-    }
+    const bool mask = a->seq_idx || a->cu_seqlens;
+    if (use_cf) return mask ? cv_bwd_cf<DT, 4, true>(a, ws, st) : cv_bwd_cf<DT, 4, false>(a, ws, st);
+    return mask ? cv_bwd_cl<DT, 4, true>(a, ws, st) : cv_bwd_cl<DT, 4, false>(a, ws, st);
 }
 
 template <int DT>

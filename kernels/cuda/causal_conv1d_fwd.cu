@@ -1,18 +1,20 @@
 /* Causal depthwise conv1d forward on CUDA (dense and varlen).
 
    Paths (every one serves every feature: seq_idx, initial states, varlen, SiLU):
-   - channel-first (x and out L-contiguous), f32/f16/bf16, W 2..4: a thread owns NE consecutive
+   - channel-first (x and out L-contiguous), f32/f16/bf16, W 1..4: a thread owns NE consecutive
      positions (two 16-byte vectors), tpr threads (a power of two)
      work one split of a (b, c) line, several lines per 128-thread block when lines are short.
      The W-1 halo comes from the previous lane by warp shuffle; the first lane of a warp or unit
      reloads it from global (an L1/L2 hit), the line start takes the initial state.
-   - channel-last (x and out D-contiguous), f32/f16/bf16, W 2..4: a thread owns CV channels (one
+   - channel-last (x and out D-contiguous), f32/f16/bf16, W 1..4: a thread owns CV channels (one
      16-byte vector) and LC positions, walked with a register window
      along L; 4 positions are loaded before any is computed. The halo of a run is reloaded
      (W-1 of LC positions). Varlen resets the window at each sequence start.
-   - generic: one thread per output element, any strides, f64, widths 1 and 5..16 (run-time W, the
+   - generic: one thread per output element, any strides, f64, widths 5..16 (run-time W, the
      W taps of an output hit L1). Threads walk the axis that is contiguous in x fastest.
-   - final states: a small kernel over (row, D, W-1), run after the main one. */
+   - final states: a small kernel over (row, D, W-1), run after the main one.
+   The fast kernels run a 4-tap window with the weights right-aligned (leading taps 0), so W = 1..4
+   share one instantiation per dtype, layout and masking (seq_idx / varlen keys compiled in or out). */
 #include "causal_conv1d_common.cuh"
 
 /* out (B, D, L) from x (B, D, L); one thread per output element */
@@ -70,8 +72,9 @@ template <int DT, int KW> struct cv_cf_ne {
     static constexpr int value = 2 * VEC;
 };
 
-/* out (B, D, L) with L contiguous; unit = one split of line (b, c); thread = NE positions */
-template <int DT, int KW>
+/* out (B, D, L) with L contiguous; unit = one split of line (b, c); thread = NE positions.
+   MASK: seq_idx or varlen keys (compiled out of the plain kernel to save registers). */
+template <int DT, int KW, bool MASK>
 __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1d_args a, const cv_tiles tl)
 {
     typedef typename cv_t<DT>::A A;
@@ -79,7 +82,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
     constexpr int NE = cv_cf_ne<DT, KW>::value, H = KW - 1;
     const int tpr = tl.tpr, lt = threadIdx.x % tpr, lane = threadIdx.x % 32;
     const int64_t upb = CV_CF_THREADS / tpr, L = a.L, W = a.W;
-    const bool masked = a.seq_idx || a.cu_seqlens;
+    constexpr bool masked = MASK;
     for (int64_t ub = blockIdx.x * upb; ub < tl.units; ub += (int64_t)gridDim.x * upb) {
         const int64_t u = ub + threadIdx.x / tpr;
         const bool valid = u < tl.units;
@@ -172,7 +175,7 @@ template <int DT, int KW> struct cv_cl_cv {
 };
 
 /* out (B, D, L) with D contiguous; thread = CV channels x LC positions with a register window */
-template <int DT, int KW>
+template <int DT, int KW, bool MASK>
 __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, const cv_cl_tiles tl)
 {
     typedef typename cv_t<DT>::A A;
@@ -193,10 +196,10 @@ __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, 
         }
         const S *xb = (const S *)a.x + b * a.x_stride[0] + c0 * a.x_stride[1];
         S *ob = (S *)a.out + b * a.out_stride[0] + c0 * a.out_stride[1];
-        const int32_t *sq = a.seq_idx ? a.seq_idx + b * a.seq_idx_stride[0] : NULL;
+        const int32_t *sq = MASK && a.seq_idx ? a.seq_idx + b * a.seq_idx_stride[0] : NULL;
         cv_seq_walk sw = {0, 0, L};
-        if (a.cu_seqlens) sw = cv_walk_begin(a, t0);
-        const int64_t rs = a.cu_seqlens ? sw.n : b;
+        if (MASK && a.cu_seqlens) sw = cv_walk_begin(a, t0);
+        const int64_t rs = MASK && a.cu_seqlens ? sw.n : b;
         int32_t kw[H];
         #pragma unroll
         for (int h = 0; h < H; h++) {
@@ -210,7 +213,7 @@ __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, 
             }
             #pragma unroll
             for (int j = 0; j < CV; j++) xw[j][h] = v[j];
-            kw[h] = sq ? sq[(p > 0 ? p : 0) * a.seq_idx_stride[1]] : 0;
+            kw[h] = MASK && sq ? sq[(p > 0 ? p : 0) * a.seq_idx_stride[1]] : 0;
         }
         for (int64_t tb = t0; tb < t1; tb += U) {
             A xs[U][CV];
@@ -219,13 +222,13 @@ __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, 
             for (int uu = 0; uu < U; uu++) {
                 const int64_t t = tb + uu;
                 cv_load_run<DT, CV>(xs[uu], xb + t * xs2, t < t1 ? nc : 0, vec);
-                ks[uu] = sq && t < t1 ? sq[t * a.seq_idx_stride[1]] : 0;
+                ks[uu] = MASK && sq && t < t1 ? sq[t * a.seq_idx_stride[1]] : 0;
             }
             #pragma unroll
             for (int uu = 0; uu < U; uu++) {
                 const int64_t t = tb + uu;
                 if (t >= t1) break;
-                if (a.cu_seqlens && cv_walk_to(a, sw, t)) {
+                if (MASK && a.cu_seqlens && cv_walk_to(a, sw, t)) {
                     /* a new sequence starts at t: the window holds its initial state */
                     #pragma unroll
                     for (int j = 0; j < CV; j++)
@@ -239,8 +242,8 @@ __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, 
                     A pre = bias[j] + w[j][H] * xs[uu][j];
                     #pragma unroll
                     for (int h = 0; h < H; h++)
-                        if (kw[h] == ks[uu]) pre += w[j][h] * xw[j][h];
-                    o[j] = ks[uu] < 0 ? (A)0 : a.silu ? cv_silu(pre) : pre;
+                        if (!MASK || kw[h] == ks[uu]) pre += w[j][h] * xw[j][h];
+                    o[j] = MASK && ks[uu] < 0 ? (A)0 : a.silu ? cv_silu(pre) : pre;
                 }
                 cv_store_run<DT, CV>(ob + t * os2, o, nc, vec);
                 #pragma unroll
@@ -257,7 +260,7 @@ __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, 
     }
 }
 
-template <int DT, int KW>
+template <int DT, int KW, bool MASK>
 static void cv_fwd_cf(const cc_conv1d_args *a)
 {
     constexpr int NE = cv_cf_ne<DT, KW>::value;
@@ -266,11 +269,11 @@ static void cv_fwd_cf(const cc_conv1d_args *a)
     tl.vec = cv_aligned(a->x, es, a->B, a->x_stride[0], a->D, a->x_stride[1]) &&
              cv_aligned(a->out, es, a->B, a->out_stride[0], a->D, a->out_stride[1]);
     int64_t upb = CV_CF_THREADS / tl.tpr;
-    void (*k)(const cc_conv1d_args, const cv_tiles) = cv_fwd_cf_kernel<DT, KW>;
+    void (*k)(const cc_conv1d_args, const cv_tiles) = cv_fwd_cf_kernel<DT, KW, MASK>;
     CC_LAUNCH(k, cv_blocks((tl.units + upb - 1) / upb, 1), CV_CF_THREADS, 0, *a, tl);
 }
 
-template <int DT, int KW>
+template <int DT, int KW, bool MASK>
 static void cv_fwd_cl(const cc_conv1d_args *a)
 {
     constexpr int CV = cv_cl_cv<DT, KW>::value;
@@ -278,24 +281,25 @@ static void cv_fwd_cl(const cc_conv1d_args *a)
     int es = (int)sizeof(typename cv_t<DT>::S);
     tl.vec = cv_aligned(a->x, es, a->B, a->x_stride[0], a->L, a->x_stride[2]) &&
              cv_aligned(a->out, es, a->B, a->out_stride[0], a->L, a->out_stride[2]);
-    void (*k)(const cc_conv1d_args, const cv_cl_tiles) = cv_fwd_cl_kernel<DT, KW>;
+    void (*k)(const cc_conv1d_args, const cv_cl_tiles) = cv_fwd_cl_kernel<DT, KW, MASK>;
     CC_LAUNCH(k, cv_blocks(tl.units, 128), 128, 0, *a, tl);
 }
 
-/* Fast path by layout and width; false when only the generic kernel applies. */
+/* Fast path by layout; false when only the generic kernel applies. Widths 1..4 share one 4-tap
+   window (leading weights 0): one instantiation per dtype, layout and masking. */
 template <int DT>
 static bool cv_fwd_fast(const cc_conv1d_args *a)
 {
     const bool cf = a->x_stride[2] == 1 && a->out_stride[2] == 1;
     const bool cl = a->x_stride[1] == 1 && a->out_stride[1] == 1;
-    if (!cf && !cl) return false;
+    if ((!cf && !cl) || a->W > 4) return false;
     /* channel-first unless the lines are short and the channels contiguous */
     const bool use_cf = cf && (!cl || a->L >= 64);
-    switch (a->W) {
-    case 2: if (use_cf) cv_fwd_cf<DT, 2>(a); else cv_fwd_cl<DT, 2>(a); break;
-    case 3: if (use_cf) cv_fwd_cf<DT, 3>(a); else cv_fwd_cl<DT, 3>(a); break;
-    case 4: if (use_cf) cv_fwd_cf<DT, 4>(a); else cv_fwd_cl<DT, 4>(a); break;
-    default: return false;
+    const bool mask = a->seq_idx || a->cu_seqlens;
+    if (use_cf) {
+        if (mask) cv_fwd_cf<DT, 4, true>(a); else cv_fwd_cf<DT, 4, false>(a);
+    } else {
+        if (mask) cv_fwd_cl<DT, 4, true>(a); else cv_fwd_cl<DT, 4, false>(a);
     }
     return true;
 }
