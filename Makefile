@@ -97,6 +97,11 @@ $(EMU_SELFTEST): tests/emu/selftest.cu $(EMU_LIB)
 $(ASAN_SELFTEST): tests/emu/selftest.cu $(ASAN_LIB)
 	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $< -x none -o $@ \
 	    -L$(BUILD)/asan -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+# the CUDA conv kernels on the emulation against the CPU reference kernels, random cases
+EMU_CONVTEST := $(BUILD)/emu/conv_emu_test
+$(EMU_CONVTEST): tests/emu/conv_emu_test.cpp $(EMU_LIB)
+	$(CXX) -std=c++17 -O1 -Icore -Ikernels $< -o $@ -L$(BUILD)/emu -Wl,-rpath,'$$ORIGIN' -lcausalconv
+
 emu-selftest: $(EMU_SELFTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self
 
@@ -107,19 +112,19 @@ $(BUILD)/test_c: $(C_TESTS) $(LIB) $(wildcard tests/c/*.h)
 
 # ---- test targets ------------------------------------------------------------------------------
 # tests/run.sh runs the suites it is given and prints the one summary line.
-test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST)
-	@BUILD=$(BUILD) tests/run.sh c lua emu-self emu
+test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST)
+	@BUILD=$(BUILD) tests/run.sh c lua emu-self emu-conv emu
 
 test-c: $(BUILD)/test_c
 	@BUILD=$(BUILD) tests/run.sh c
 test-lua: $(LIB)
 	@BUILD=$(BUILD) tests/run.sh lua
-test-emu: $(EMU_LIB) $(EMU_SELFTEST)
-	@BUILD=$(BUILD) tests/run.sh emu-self emu
+test-emu: $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST)
+	@BUILD=$(BUILD) tests/run.sh emu-self emu-conv emu
 test-emu-asan: $(ASAN_LIB) $(ASAN_SELFTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self-asan emu-asan
-test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST)
-	@BUILD=$(BUILD) tests/run.sh c lua-full emu-self emu
+test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST)
+	@BUILD=$(BUILD) tests/run.sh c lua-full emu-self emu-conv emu
 test-cuda: $(LIB)
 	@BUILD=$(BUILD) tests/run.sh gpu
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the named test suites, prints each one's output, then one line summing them all:
 #   N passed, N failed
-# Suites: c, lua, lua-full, emu, emu-self (the emulator's self-test), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
+# Suites: c, lua, lua-full, emu, emu-self (the emulator's self-test), emu-conv (random CUDA conv cases vs the CPU reference), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -41,6 +41,7 @@ for suite in "$@"; do
     case $suite in
     c)        run_counted c $BUILD/test_c ;;
     emu-self) run_counted emu-self $BUILD/emu/selftest ;;
+    emu-conv) run_counted emu-conv $BUILD/emu/conv_emu_test 1000 ;;
     emu-self-asan)
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 CC_EMU_SELFTEST_QUICK=1 run_counted emu-self-asan $BUILD/asan/selftest ;;
     lua)      run_busted lua $BUILD/libcausalconv.so cpu ;;
