@@ -393,7 +393,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
         cv_plan_free(&plan);
         return CC_ERR_MEMORY;
     }
-    #pragma omp parallel
+    #pragma omp parallel if (a->B * a->L * D > CC_OMP_MIN_WORK)
     {
         float *scr = scratch + omp_get_thread_num() * per_thread;
         #pragma omp for schedule(dynamic)

@@ -269,7 +269,7 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         cv_plan_free(&plan);
         return CC_ERR_MEMORY;
     }
-    #pragma omp parallel for schedule(dynamic)
+    #pragma omp parallel for schedule(dynamic) if (a->B * a->L * D > CC_OMP_MIN_WORK)
     for (int64_t i = 0; i < plan.nseg * ncb; i++) {
         int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
         int64_t first = plan.seg[sg], last = plan.seg[sg + 1];

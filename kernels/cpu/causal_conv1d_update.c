@@ -23,7 +23,7 @@ int cc_cpu_causal_conv1d_update(const cc_conv1d_update_args *a)
 {
     if (a->x_dtype == CC_F64) return cc_cpu_causal_conv1d_update_ref(a);
     int64_t B = a->B, D = a->D, S = a->S, W = a->W, ext = W - 1, SL = a->state_len;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (B * D * (S + SL) > CC_OMP_MIN_WORK)
     for (int64_t bc = 0; bc < B * D; bc++) {
         int64_t b = bc / D, c = bc % D;
         int64_t pool = a->conv_state_indices ? a->conv_state_indices[b * a->conv_state_indices_stride] : b;

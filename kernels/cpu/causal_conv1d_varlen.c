@@ -15,7 +15,7 @@ int cc_cpu_causal_conv1d_varlen_states(const cc_conv1d_states_args *a)
     int64_t N = a->N, D = a->D, SL = a->state_len;
     int64_t es = cv_dtype_size(a->state_dtype);
     int same = a->x_dtype == a->state_dtype && a->x_stride[1] == 1 && a->states_stride[1] == 1;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * SL * D > CC_OMP_MIN_WORK)
     for (int64_t nj = 0; nj < N * SL; nj++) {
         int64_t n = nj / SL, j = nj % SL;
         int64_t end = cu_at(a, n + 1), len = end - cu_at(a, n);

@@ -11,6 +11,7 @@
 #include "causalconv.h"
 #include "half.h"
 #include "causal_conv1d.h"
+#include "ops_common.h"   /* CC_OMP_MIN_WORK */
 #include <omp.h>
 
 /* ---- scalar element access: p is the base pointer, i an element offset (may be negative) ---- */
