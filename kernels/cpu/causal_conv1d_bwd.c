@@ -89,37 +89,89 @@ static void dx_cf(float *restrict dx, const float *restrict gb, const float *res
     }
 }
 
-/* The common case in one pass per product: f32 rows with unit position strides, W = 4, no
-   seq_idx, a chunk whose taps and right halo stay inside the row (so no initial or final states
-   are involved). x, dout and dx are used in place; gz goes through scratch only with SiLU. */
+/* The common case: f32 rows with unit position strides, W = 4, no seq_idx, any chunk of the row.
+   x, dout and dx are used in place; gz goes through scratch g (g[3 + u] = gz[t0 + u]) unless the
+   chunk is interior and has no SiLU. The row's ends are handled apart from the branch-free main
+   loops: xe[-3 .. 3) is staged in xh for the first chunk (whose first 3 outputs and the dinitial
+   positions see p < 0), gz is zero past the row's end, dfinal is added to the last 3 dx. */
 __attribute__((optimize("no-math-errno")))
 static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0, int64_t n,
-                      int64_t c, float *g, float *pc)
+                      int64_t c, float *g, float *xh, float *pc)
 {
     const float *w = cw->w + c * 4;
     float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], bias = cw->b[c];
-    const float *restrict xp = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 - 3);
-    const float *restrict gp = (const float *)a->dout + cv_off3(a->dout_stride, row->b, c, row->start + t0);
-    float *restrict dx = (float *)a->dx + cv_off3(a->dx_stride, row->b, c, row->start + t0);
-    const float *restrict gz = gp;
-    if (a->silu) {
-        #pragma omp simd
-        for (int64_t u = 0; u < n + 3; u++) {
-            float pre = bias + w0 * xp[u] + w1 * xp[u + 1] + w2 * xp[u + 2] + w3 * xp[u + 3];
-            float s = 1.0f / (1.0f + expf(-pre));
-            g[u] = gp[u] * (s * (1.0f + pre * (1.0f - s)));
+    int64_t len = row->len;
+    int64_t nu = len - t0 < n + 3 ? len - t0 : n + 3;   /* positions with a gz */
+    int64_t head = t0 == 0 ? (nu < 3 ? nu : 3) : 0;     /* gz positions whose taps reach p < 0 */
+    const float *xp = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 - 3);
+    const float *gp = (const float *)a->dout + cv_off3(a->dout_stride, row->b, c, row->start + t0);
+    float *dx = (float *)a->dx + cv_off3(a->dx_stride, row->b, c, row->start + t0);
+    const float *gz = gp - 3;   /* gz[3 + u] */
+    if (t0 == 0) cv_load_xe(xh, a, row, c, -3, 6);
+    if (a->silu || head > 0 || nu < n + 3) {
+        const float *restrict xr = xp;
+        float *restrict gr = g + 3;
+        for (int64_t u = 0; u < head; u++) {
+            float v = gp[u];
+            if (a->silu) {
+                float pre = bias + w0 * xh[u] + w1 * xh[u + 1] + w2 * xh[u + 2] + w3 * xh[u + 3];
+                float s = 1.0f / (1.0f + expf(-pre));
+                v *= s * (1.0f + pre * (1.0f - s));
+            }
+            gr[u] = v;
         }
+        if (a->silu) {
+            #pragma omp simd
+            for (int64_t u = head; u < nu; u++) {
+                float pre = bias + w0 * xr[u] + w1 * xr[u + 1] + w2 * xr[u + 2] + w3 * xr[u + 3];
+                float s = 1.0f / (1.0f + expf(-pre));
+                gr[u] = gp[u] * (s * (1.0f + pre * (1.0f - s)));
+            }
+        } else {
+            for (int64_t u = head; u < nu; u++) gr[u] = gp[u];
+        }
+        for (int64_t u = nu > 0 ? nu : 0; u < n + 3; u++) gr[u] = 0.0f;
+        for (int64_t u = -3; u < 0; u++) gr[u] = 0.0f;
         gz = g;
     }
-    for (int64_t i = 0; i < n; i++) dx[i] = w3 * gz[i] + w2 * gz[i + 1] + w1 * gz[i + 2] + w0 * gz[i + 3];
+    {
+        const float *restrict gq = gz + 3;
+        float *restrict d = dx;
+        for (int64_t i = 0; i < n; i++) d[i] = w3 * gq[i] + w2 * gq[i + 1] + w1 * gq[i + 2] + w0 * gq[i + 3];
+    }
+    if (t0 == 0 && a->dinitial_states) {   /* dxe[-3 .. 0) */
+        float di[3];
+        for (int64_t i = -3; i < 0; i++)
+            di[i + 3] = w3 * g[3 + i] + w2 * g[4 + i] + w1 * g[5 + i] + w0 * g[6 + i];
+        for (int64_t j = 0; j < 3; j++) {
+            int64_t i = len - 3 + j;
+            if (i < 0) di[i + 3] += dfinal_at(a, row, c, j);
+        }
+        cv_store_row(cv_at_mut(a->dinitial_states, a->state_dtype, cv_off3(a->dinitial_states_stride, row->s, c, 0)),
+                     a->state_dtype, a->dinitial_states_stride[2], di, 3);
+    }
+    if (a->dfinal_states)
+        for (int64_t j = 0; j < 3; j++) {
+            int64_t i = len - 3 + j - t0;
+            if (i >= 0 && i < n && i + t0 >= 0) dx[i] += dfinal_at(a, row, c, j);
+        }
+    const float *restrict gq = gz + 3, *restrict xr = xp;
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, sb = 0.0f;
+    int64_t h = head < n ? head : n;
+    for (int64_t u = 0; u < h; u++) {
+        s0 += gq[u] * xh[u];
+        s1 += gq[u] * xh[u + 1];
+        s2 += gq[u] * xh[u + 2];
+        s3 += gq[u] * xh[u + 3];
+        sb += gq[u];
+    }
     #pragma omp simd reduction(+:s0, s1, s2, s3, sb)
-    for (int64_t u = 0; u < n; u++) {
-        s0 += gz[u] * xp[u];
-        s1 += gz[u] * xp[u + 1];
-        s2 += gz[u] * xp[u + 2];
-        s3 += gz[u] * xp[u + 3];
-        sb += gz[u];
+    for (int64_t u = h; u < n; u++) {
+        s0 += gq[u] * xr[u];
+        s1 += gq[u] * xr[u + 1];
+        s2 += gq[u] * xr[u + 2];
+        s3 += gq[u] * xr[u + 3];
+        sb += gq[u];
     }
     pc[0] = s0;
     pc[1] = s1;
@@ -144,8 +196,8 @@ static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     uint8_t *m = (uint8_t *)(dxb + CV_CHUNK + 16);
     const uint8_t *mk = a->seq_idx ? m : NULL;
     if (W == 4 && !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1 && a->dout_stride[2] == 1 &&
-        a->dx_stride[2] == 1 && t0 >= ext && t0 + n + ext <= row->len) {
-        for (int64_t c = c0; c < c1; c++) bwd_cf_w4(a, cw, row, t0, n, c, gb, part + (c - c0) * (W + 1));
+        a->dx_stride[2] == 1) {
+        for (int64_t c = c0; c < c1; c++) bwd_cf_w4(a, cw, row, t0, n, c, gb, xs, part + (c - c0) * (W + 1));
         return;
     }
     if (a->seq_idx) build_masks(a, row, t0, nu, n + ext, m);
