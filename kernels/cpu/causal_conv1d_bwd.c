@@ -13,6 +13,9 @@
 #define CF_CB 64   /* channels per channel-first task */
 #define CL_CB 1024  /* channels per channel-last task */
 #define CL_LT 32   /* positions per channel-last sub-tile */
+#define CL_SB 256  /* channels per block of the fused W = 4 channel-last pass */
+#define CL_RS (CL_SB + 16)   /* scratch row stride of that pass: rows not 4 KiB apart (no 4K aliasing) */
+#define CL_PF 16   /* channel-last software prefetch distance, in positions */
 
 /* Index of the tap masks: position t0 + u, u in [-ext, CV_CHUNK + ext), lives at MI(u). */
 #define MSTRIDE (CV_CHUNK + 32)
@@ -271,43 +274,130 @@ static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int
     }
 }
 
-/* W = 4 without seq_idx, one pass over the channels of a row each: */
-/* g *= silu'(pre), pre = b + sum_k wt[k] x[k] (input row k at x + k * xrs) */
+/* W = 4 without seq_idx, f32 rows with unit channel strides: one fused pass per position q over
+   the task's channels, gz rows kept in a ring of 4. Step q computes gz row q from x rows q-3 .. q
+   and dout row q (SiLU recomputed), dx row q-3 from gz rows q-3 .. q, and adds position q to the
+   partial sums; only the few steps at a chunk's or row's ends take the split loops. */
 __attribute__((optimize("no-math-errno")))
-static void gz_row_w4(float *restrict g, const float *restrict x, int64_t xrs, const float *restrict wt,
-                      const float *restrict b, int64_t D, int64_t cb)
+static void cl_step_w4(float *restrict gq, float *restrict d, const float *const *xr, const float *restrict dout,
+                       const float *restrict g0, const float *restrict g1, const float *restrict g2,
+                       const float *restrict wt, const float *restrict b, float *restrict acc, int64_t D,
+                       int64_t cb, int silu, int zero)
 {
-    const float *w0 = wt, *w1 = wt + D, *w2 = wt + 2 * D, *w3 = wt + 3 * D;
-    const float *x0 = x, *x1 = x + xrs, *x2 = x + 2 * xrs, *x3 = x + 3 * xrs;
-    #pragma omp simd
-    for (int64_t c = 0; c < cb; c++) {
-        float pre = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
-        float s = 1.0f / (1.0f + expf(-pre));
-        g[c] *= s * (1.0f + pre * (1.0f - s));
+    const float *restrict w0 = wt, *restrict w1 = wt + D, *restrict w2 = wt + 2 * D, *restrict w3 = wt + 3 * D;
+    float *restrict a0 = acc, *restrict a1 = acc + CL_RS, *restrict a2 = acc + 2 * CL_RS;
+    float *restrict a3 = acc + 3 * CL_RS, *restrict ab = acc + 4 * CL_RS;
+    if (zero) {
+        for (int64_t c = 0; c < cb; c++) gq[c] = 0.0f;
+    } else {
+        const float *restrict x0 = xr[0], *restrict x1 = xr[1], *restrict x2 = xr[2], *restrict x3 = xr[3];
+        if (d && acc && silu) {   /* the main step */
+            #pragma omp simd
+            for (int64_t c = 0; c < cb; c++) {
+                float pre = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
+                float s = 1.0f / (1.0f + expf(-pre));
+                float g = dout[c] * (s * (1.0f + pre * (1.0f - s)));
+                gq[c] = g;
+                d[c] = w3[c] * g0[c] + w2[c] * g1[c] + w1[c] * g2[c] + w0[c] * g;
+                a0[c] += g * x0[c];
+                a1[c] += g * x1[c];
+                a2[c] += g * x2[c];
+                a3[c] += g * x3[c];
+                ab[c] += g;
+            }
+            return;
+        }
+        if (silu) {
+            #pragma omp simd
+            for (int64_t c = 0; c < cb; c++) {
+                float pre = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
+                float s = 1.0f / (1.0f + expf(-pre));
+                gq[c] = dout[c] * (s * (1.0f + pre * (1.0f - s)));
+            }
+        } else {
+            for (int64_t c = 0; c < cb; c++) gq[c] = dout[c];
+        }
+        if (acc)
+            for (int64_t c = 0; c < cb; c++) {
+                float g = gq[c];
+                a0[c] += g * x0[c];
+                a1[c] += g * x1[c];
+                a2[c] += g * x2[c];
+                a3[c] += g * x3[c];
+                ab[c] += g;
+            }
     }
+    if (d)
+        for (int64_t c = 0; c < cb; c++) d[c] = w3[c] * g0[c] + w2[c] * g1[c] + w1[c] * g2[c] + w0[c] * gq[c];
 }
 
-/* d = sum_k wt[k] gz[i + 3 - k], gz rows from g (the row of position i) with stride grs */
-static void dx_row_w4(float *restrict d, const float *restrict g, int64_t grs, const float *restrict wt,
-                      int64_t D, int64_t cb)
+/* Positions [t0, t0+n) of row, channels [c0, c0+cb): see cl_step_w4. f32 rows with unit channel
+   strides are used in place (x rows before the row's start staged from the initial states);
+   other dtypes or strides convert each x / dout row once into f32 rings and dx rows back. dxe[-3 .. 0)
+   goes through scratch to dinitial. */
+static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0, int64_t n,
+                      int64_t c0, int64_t cb, float *scr, float *part)
 {
-    const float *w0 = wt, *w1 = wt + D, *w2 = wt + 2 * D, *w3 = wt + 3 * D;
-    const float *g0 = g, *g1 = g + grs, *g2 = g + 2 * grs, *g3 = g + 3 * grs;
-    for (int64_t c = 0; c < cb; c++) d[c] = w3[c] * g0[c] + w2[c] * g1[c] + w1[c] * g2[c] + w0[c] * g3[c];
-}
-
-/* acc[k] += g * x[k] (k < 4), acc[4] += g; acc rows CL_CB apart */
-static void dw_row_w4(float *restrict acc, const float *restrict g, const float *restrict x, int64_t xrs, int64_t cb)
-{
-    float *a0 = acc, *a1 = acc + CL_CB, *a2 = acc + 2 * CL_CB, *a3 = acc + 3 * CL_CB, *ab = acc + 4 * CL_CB;
-    const float *x0 = x, *x1 = x + xrs, *x2 = x + 2 * xrs, *x3 = x + 3 * xrs;
-    for (int64_t c = 0; c < cb; c++) {
-        a0[c] += g[c] * x0[c];
-        a1[c] += g[c] * x1[c];
-        a2[c] += g[c] * x2[c];
-        a3[c] += g[c] * x3[c];
-        ab[c] += g[c];
+    int64_t len = row->len;
+    int xin = a->x_dtype == CC_F32 && a->x_stride[1] == 1;
+    int gin = a->x_dtype == CC_F32 && a->dout_stride[1] == 1;
+    int din = a->x_dtype == CC_F32 && a->dx_stride[1] == 1;
+    float *ring = scr;                /* gz row of position q at ring[(q + 4) & 3] */
+    float *xring = ring + 4 * CL_RS;  /* xe row p at xring[(p + 4) & 3] (staged rows) */
+    float *dst = xring + 4 * CL_RS;   /* dxe[-3 .. 0), then the staged dx row */
+    float *gst = dst + 4 * CL_RS;     /* staged dout row */
+    float *acc = gst + CL_RS;         /* (W + 1) x CL_RS partial sums */
+    for (int64_t i = 0; i < 5 * CL_RS; i++) acc[i] = 0.0f;
+    if (t0 == 0)
+        for (int64_t i = CL_RS; i < 4 * CL_RS; i++) ring[i] = 0.0f;   /* gz[-3 .. 0) */
+    for (int64_t p = t0 - 3; p < t0; p++)
+        if (!xin || p < 0) load_tile(xring + ((p + 4) & 3) * CL_RS, a, row, c0, cb, p, 1);
+    const float *wt = cw->wt + c0, *b = cw->b + c0;
+    for (int64_t q = t0; q < t0 + n + 3; q++) {
+        int64_t p = q - 3;
+        const float *xr[4] = {0};
+        const float *dout = NULL;
+        if (q < len) {
+            if (!xin) load_tile(xring + ((q + 4) & 3) * CL_RS, a, row, c0, cb, q, 1);
+            for (int64_t k = 0; k < 4; k++)
+                xr[k] = xin && p + k >= 0 ? (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p + k)
+                                          : xring + ((p + k + 4) & 3) * CL_RS;
+            int64_t go = cv_off3(a->dout_stride, row->b, c0, row->start + q);
+            if (xin && gin && q + CL_PF < len) {   /* rows ahead: strided streams the hardware prefetcher misses */
+                const float *xf = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + q + CL_PF);
+                const float *gf = (const float *)a->dout + go + CL_PF * a->dout_stride[2];
+                for (int64_t c = 0; c < cb; c += 16) {
+                    __builtin_prefetch(xf + c);
+                    __builtin_prefetch(gf + c);
+                }
+            }
+            if (gin) {
+                dout = (const float *)a->dout + go;
+            } else {
+                cv_load_row(gst, cv_at(a->dout, a->x_dtype, go), a->x_dtype, a->dout_stride[1], cb);
+                dout = gst;
+            }
+        }
+        float *d = NULL;
+        if (t0 == 0 || p >= t0)
+            d = p < 0 ? dst + (p + 3) * CL_RS
+                      : din ? (float *)a->dx + cv_off3(a->dx_stride, row->b, c0, row->start + p) : dst + 3 * CL_RS;
+        cl_step_w4(ring + ((q + 4) & 3) * CL_RS, d, xr, dout, ring + ((q + 1) & 3) * CL_RS,
+                   ring + ((q + 2) & 3) * CL_RS, ring + ((q + 3) & 3) * CL_RS, wt, b, q < t0 + n ? acc : NULL,
+                   a->D, cb, a->silu, q >= len);
+        int64_t j = p - (len - 3);
+        if (d && a->dfinal_states && j >= 0 && j < 3)
+            for (int64_t c = 0; c < cb; c++) d[c] += dfinal_at(a, row, c0 + c, j);
+        if (d && p >= 0 && !din)
+            cv_store_row(cv_at_mut(a->dx, a->x_dtype, cv_off3(a->dx_stride, row->b, c0, row->start + p)), a->x_dtype,
+                         a->dx_stride[1], d, cb);
     }
+    if (t0 == 0 && a->dinitial_states)
+        for (int64_t i = 0; i < 3; i++)
+            cv_store_row(cv_at_mut(a->dinitial_states, a->state_dtype, cv_off3(a->dinitial_states_stride, row->s, c0, i)),
+                         a->state_dtype, a->dinitial_states_stride[1], dst + i * CL_RS, cb);
+    for (int64_t c = 0; c < cb; c++)
+        for (int64_t k = 0; k <= 4; k++) part[c * 5 + k] = acc[k * CL_RS + c];
 }
 
 static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
@@ -316,6 +406,11 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
+    if (W == 4 && !a->seq_idx) {   /* channel blocks whose rings and sums stay in L1 */
+        for (int64_t cs = 0; cs < cb; cs += CL_SB)
+            bwd_cl_w4(a, cw, row, t0, n, c0 + cs, cb - cs < CL_SB ? cb - cs : CL_SB, scr, part + cs * 5);
+        return;
+    }
     int64_t rows = CL_LT + 2 * 15;
     float *xs = scr;                       /* xe[p0 - ext .. p0 + lt + ext), rows of CL_CB */
     float *gs = xs + rows * CL_CB;         /* gz[p0 - ext .. p0 + lt + ext) */
@@ -327,7 +422,6 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     if (a->seq_idx) build_masks(a, row, t0, nu_task, n + ext, m);
     for (int64_t i = 0; i < (W + 1) * CL_CB; i++) acc[i] = 0.0f;
     int f32rows = a->x_dtype == CC_F32 && a->x_stride[1] == 1 && a->dx_stride[1] == 1;
-    int fused = W == 4 && !a->seq_idx;
     int64_t tt = 0;
     do {
         int64_t lt = n - tt < CL_LT ? n - tt : CL_LT;
@@ -360,9 +454,7 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
             }
             cv_load_row(g, cv_at(a->dout, a->x_dtype, cv_off3(a->dout_stride, row->b, c0, row->start + p0 + u)),
                         a->x_dtype, a->dout_stride[1], cb);
-            if (a->silu && fused) {
-                gz_row_w4(g, xr + u * xrs, xrs, cw->wt + c0, cw->b + c0, D, cb);
-            } else if (a->silu) {
+            if (a->silu) {
                 float *pr = acc + W * CL_CB + CL_CB;   /* one spare row past the sums */
                 for (int64_t c = 0; c < cb; c++) pr[c] = cw->b[c0 + c];
                 for (int64_t k = 0; k < W; k++) {
@@ -376,9 +468,8 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         /* dxe rows i in [lo, lt): row ext + i */
         for (int64_t i = lo; i < lt; i++) {
             float *d = dr + (ext + i) * drs;
-            if (fused) dx_row_w4(d, gs + (ext + i) * CL_CB, CL_CB, cw->wt + c0, D, cb);
-            else for (int64_t c = 0; c < cb; c++) d[c] = 0.0f;
-            for (int64_t k = W - 1; k >= 0 && !fused; k--) {
+            for (int64_t c = 0; c < cb; c++) d[c] = 0.0f;
+            for (int64_t k = W - 1; k >= 0; k--) {
                 int64_t u = i + ext - k;   /* output position p0 + u reads this input with tap k */
                 if (a->seq_idx && !m[k * MSTRIDE + MI(tt + u)]) continue;
                 const float *wk = cw->wt + k * D + c0, *g = gs + (ext + u) * CL_CB;
@@ -400,10 +491,6 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         /* partial sums over this sub-tile's own positions */
         for (int64_t u = 0; u < lt; u++) {
             const float *g = gs + (ext + u) * CL_CB;
-            if (fused) {
-                dw_row_w4(acc, g, xr + u * xrs, xrs, cb);
-                continue;
-            }
             for (int64_t k = 0; k < W; k++) {
                 if (a->seq_idx && !m[k * MSTRIDE + MI(tt + u)]) continue;
                 float *ak = acc + k * CL_CB;
