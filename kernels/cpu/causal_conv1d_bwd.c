@@ -406,7 +406,7 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
-    if (W == 4 && !a->seq_idx) {   /* channel blocks whose rings and sums stay in L1 */
+    if (W == 4 && !a->seq_idx && a->x_dtype == CC_F32) {   /* channel blocks whose rings and sums stay in L1 */
         for (int64_t cs = 0; cs < cb; cs += CL_SB)
             bwd_cl_w4(a, cw, row, t0, n, c0 + cs, cb - cs < CL_SB ? cb - cs : CL_SB, scr, part + cs * 5);
         return;

@@ -274,6 +274,15 @@ static inline int cv_weights_make(cv_weights *cw, const cc_conv1d_args *a)
     return CC_OK;
 }
 
+/* f32 -> bf16 exactly as cc_f32_to_bf16_inline (ties to even, NaN quieted), written as a select
+   instead of a branch so that row loops vectorise. */
+static inline uint16_t cv_bf16_from_bits(uint32_t u)
+{
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+}
+
 /* n elements at src (element stride `stride`, any dtype) into f32 dst. Kept as vector loops, not
    turned into memcpy calls: glibc's rep-movsb copy is slow for these short unaligned rows. */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
@@ -327,7 +336,17 @@ static inline void cv_store_row(void *restrict dst, int dtype, int64_t stride, c
     }
     default: {
         uint16_t *restrict d = dst;
-        for (int64_t i = 0; i < n; i++) d[i * stride] = cc_f32_to_bf16_inline(src[i]);
+        uint32_t u;
+        if (stride == 1)
+            for (int64_t i = 0; i < n; i++) {
+                memcpy(&u, &src[i], sizeof u);
+                d[i] = cv_bf16_from_bits(u);
+            }
+        else
+            for (int64_t i = 0; i < n; i++) {
+                memcpy(&u, &src[i], sizeof u);
+                d[i * stride] = cv_bf16_from_bits(u);
+            }
         break;
     }
     }
