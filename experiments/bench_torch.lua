@@ -3,7 +3,8 @@
 -- For each shape, forward and backward of the causal conv (W=4, f32, SiLU, x (B, D, L)
 -- contiguous) are timed here in Lua through the user-facing calls (cc.causal_conv1d,
 -- cc.causal_conv1d_backward; both allocate their outputs, as PyTorch does), interleaved with a
--- plain tensor copy of the same bytes; then experiments/bench_torch.py times PyTorch on the
+-- plain tensor copy of the same bytes and with the call writing into a pre-allocated output
+-- (out= ms); then experiments/bench_torch.py times PyTorch on the
 -- same shape with the same thread count and the same timing rule:
 --   forward  silu(F.conv1d(x, w[:, None, :], b, padding=W-1, groups=D)[..., :L])
 --   backward torch.autograd.grad of that with respect to x, w, b
@@ -109,31 +110,40 @@ local function ours(s, op)
         xs[i] = cc.randn(B, D, L, topts)
         if op == "bwd" then douts[i] = cc.randn(B, D, L, topts) end
     end
-    local fn
+    -- The same call writing into a pre-allocated output (opts out= / dx=): the kernel without
+    -- the allocation and first-touch page faults of a fresh output.
+    local given = { activation = "silu" }
+    if op == "fwd" then given.out = cc.empty(B, D, L, topts) else given.dx = cc.empty(B, D, L, topts) end
+    local fn, fn_given
     if op == "fwd" then
         fn = function(k) cc.causal_conv1d(xs[(k - 1) % sets + 1], weight, bias, o) end
+        fn_given = function(k) cc.causal_conv1d(xs[(k - 1) % sets + 1], weight, bias, given) end
     else
         fn = function(k)
             local i = (k - 1) % sets + 1
             cc.causal_conv1d_backward(xs[i], weight, bias, douts[i], o)
         end
+        fn_given = function(k)
+            local i = (k - 1) % sets + 1
+            cc.causal_conv1d_backward(xs[i], weight, bias, douts[i], given)
+        end
     end
     local copy_fn, copy_bytes = cc.bench.copy(nbytes, { device = device, sets = sets })
-    local st = cc.bench.compare({ op = fn, copy = copy_fn },
+    local st = cc.bench.compare({ op = fn, given = fn_given, copy = copy_fn },
         { device = device, warmup = warmup, ["repeat"] = nrep })
-    return st.op, cc.bench.gbps(nbytes, st.op.median), cc.bench.gbps(copy_bytes, st.copy.median),
+    return st.op, st.given, cc.bench.gbps(nbytes, st.op.median), cc.bench.gbps(copy_bytes, st.copy.median),
         100 * (nbytes / copy_bytes) * cc.bench.ratio(st.copy, st.op).median
 end
 
 print("# causalconv vs PyTorch: causal depthwise conv1d, W=4, f32, SiLU, x (B, D, L) contiguous")
 print(cc.bench.describe(m))
 print(string.format("# timing:  median of %d samples after %d warm-up calls, each library in its own process,"
-    .. " same thread count; both allocate outputs per call", nrep, warmup))
+    .. " same thread count; both allocate outputs per call (out= ms: ours into a pre-allocated output)", nrep, warmup))
 print("# bytes:   fwd x+out, bwd x+dout+dx; copy GB/s = dst:copy_(src) moving the same bytes, same run;"
     .. " % copy = median of per-sample ratios")
 
 local columns = {
-    { "shape", -18 }, { "op", -3 }, { "ours ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" },
+    { "shape", -18 }, { "op", -3 }, { "ours ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "out= ms", 9, "%.3f" },
     { "torch ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "speed-up", 8, "%.2fx" },
     { "ours GB/s", 9, "%.2f" }, { "copy GB/s", 9, "%.2f" }, { "% copy", 6, "%.0f%%" },
 }
@@ -147,8 +157,8 @@ for _, s in ipairs(shapes) do
     bar:start(name .. " causalconv")
     local mine = {}
     for _, op in ipairs({ "fwd", "bwd" }) do
-        local st, g, cg, pct = ours(s, op)
-        mine[op] = { st = st, gbps = g, copy = cg, pct = pct }
+        local st, given, g, cg, pct = ours(s, op)
+        mine[op] = { st = st, given = given, gbps = g, copy = cg, pct = pct }
         collectgarbage()
     end
     bar:step(name .. " torch")
@@ -157,13 +167,14 @@ for _, s in ipairs(shapes) do
     for _, op in ipairs({ "fwd", "bwd" }) do
         local r = {
             shape = name, op = op, ms = mine[op].st.median, spread = mine[op].st.spread,
+            given_ms = mine[op].given.median,
             torch_ms = t[op].median, torch_spread = t[op].spread, gbps = mine[op].gbps,
             copy_gbps = mine[op].copy,
         }
         r.speedup = r.torch_ms / r.ms
         r.pct = mine[op].pct
         rows[#rows + 1] = r
-        bar:print(cc.bench.row(columns, { r.shape, op, r.ms, 100 * r.spread, r.torch_ms,
+        bar:print(cc.bench.row(columns, { r.shape, op, r.ms, 100 * r.spread, r.given_ms, r.torch_ms,
             100 * r.torch_spread, r.speedup, r.gbps, r.copy_gbps, r.pct }))
     end
     bar:step()
@@ -175,10 +186,10 @@ print("# load average at the end: " .. cc.bench.load())
 if opts.csv then
     local f = assert(io.open(opts.csv, "w"))
     f:write("# ", m.date, "; ", m.gpu or m.cpu, "; threads ", m.threads, "; ", tostring(m.lib), "\n")
-    f:write("shape,op,ours_ms,ours_spread,torch_ms,torch_spread,speedup,ours_gbps,copy_gbps,pct_copy\n")
+    f:write("shape,op,ours_ms,ours_spread,ours_out_ms,torch_ms,torch_spread,speedup,ours_gbps,copy_gbps,pct_copy\n")
     for _, r in ipairs(rows) do
-        f:write(string.format("%s,%s,%.6f,%.4f,%.6f,%.4f,%.3f,%.4f,%.4f,%.2f\n", r.shape, r.op, r.ms,
-            r.spread, r.torch_ms, r.torch_spread, r.speedup, r.gbps, r.copy_gbps, r.pct))
+        f:write(string.format("%s,%s,%.6f,%.4f,%.6f,%.6f,%.4f,%.3f,%.4f,%.4f,%.2f\n", r.shape, r.op, r.ms,
+            r.spread, r.given_ms, r.torch_ms, r.torch_spread, r.speedup, r.gbps, r.copy_gbps, r.pct))
     end
     f:close()
     print("# csv:     " .. opts.csv)
