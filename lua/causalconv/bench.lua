@@ -440,6 +440,17 @@ local function install(cc)
         m.load = bench.load()
         m.threads = cc.get_num_threads()
         m.lib = realpath(cc.libpath)
+        -- Which sources: the checkout's commit, and when the library file was built.
+        local function run(cmd)
+            local p = io.popen(cmd .. " 2>/dev/null")
+            if not p then return nil end
+            local out = p:read("*l")
+            p:close()
+            return out
+        end
+        local repo = m.lib:match("^(.*)/[^/]+/[^/]+$") or "."
+        m.commit = run("git -C '" .. repo:gsub("'", "'\\''") .. "' rev-parse --short HEAD") or "?"
+        m.lib_built = run("date -u -r '" .. m.lib:gsub("'", "'\\''") .. "' '+%Y-%m-%d %H:%M:%S UTC'") or "?"
         m.omp_proc_bind = os.getenv("OMP_PROC_BIND") or "unset"
         m.device = device or "cpu"
         if m.device:match("^cuda") then
@@ -461,7 +472,7 @@ local function install(cc)
             string.format("# host:    %s (Linux %s), load average %s", m.host, m.kernel, m.load),
             string.format("# cpu:     %s, %d logical CPUs, L3 %s", m.cpu, m.cpus, m.l3),
             string.format("# threads: %d (OMP_PROC_BIND=%s)", m.threads, m.omp_proc_bind),
-            "# library: " .. tostring(m.lib),
+            string.format("# library: %s (built %s; checkout at %s)", tostring(m.lib), m.lib_built, m.commit),
         }
         local load1 = tonumber(m.load:match("^(%S+)"))
         if load1 and m.cpus > 0 and load1 > 0.75 * m.cpus then
