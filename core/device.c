@@ -1,4 +1,12 @@
-/* Device memory: 64-byte aligned host memory for the CPU, kernels/cuda for CUDA. */
+/* Device memory: 64-byte aligned host memory for the CPU, kernels/cuda for CUDA.
+
+   Large host blocks are kept for reuse after they are freed. A fresh multi-megabyte block costs
+   one page fault per 4 KiB on first touch (the kernel zeroes every page), which for an op that
+   allocates its output on every call costs as much as the op itself. Blocks of at least
+   CACHE_MIN_BYTES go to a small cache (CACHE_MAX_BLOCKS blocks, CACHE_MAX_BYTES in all, oldest
+   released first); an allocation takes the smallest cached block that fits with at most a
+   quarter to spare. A failed allocation releases the cache and tries once more. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -8,6 +16,91 @@
 
 #define NO_CUDA "causalconv was built without CUDA (nvcc was not found by make)"
 
+#define CACHE_MIN_BYTES ((int64_t)1 << 20)
+#define CACHE_ROUND ((int64_t)1 << 16)
+#define CACHE_MAX_BLOCKS 32
+#define CACHE_MAX_BYTES ((int64_t)256 << 20)
+
+static struct { void *ptr; int64_t bytes; } cache[CACHE_MAX_BLOCKS];   /* oldest first */
+static int cache_count;
+static int64_t cache_bytes;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The size actually allocated for a request: 64-byte multiples, 64 KiB multiples when cacheable. */
+static int64_t host_block_bytes(int64_t bytes)
+{
+    int64_t round = bytes >= CACHE_MIN_BYTES ? CACHE_ROUND : 64;
+    return (bytes + round - 1) / round * round;
+}
+
+static void cache_remove(int i)
+{
+    cache_bytes -= cache[i].bytes;
+    memmove(&cache[i], &cache[i + 1], (size_t)(cache_count - i - 1) * sizeof cache[0]);
+    cache_count--;
+}
+
+static void *cache_take(int64_t bytes)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&cache_lock);
+    int best = -1;
+    for (int i = 0; i < cache_count; i++)
+        if (cache[i].bytes >= bytes && cache[i].bytes - bytes <= bytes / 4 &&
+            (best < 0 || cache[i].bytes < cache[best].bytes))
+            best = i;
+    if (best >= 0) {
+        p = cache[best].ptr;
+        cache_remove(best);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return p;
+}
+
+/* Keeps the block when it is worth keeping; frees what the cache lets go. */
+static void cache_put(void *ptr, int64_t bytes)
+{
+    void *evicted[CACHE_MAX_BLOCKS + 1];
+    int n = 0;
+    pthread_mutex_lock(&cache_lock);
+    if (bytes < CACHE_MIN_BYTES || bytes > CACHE_MAX_BYTES) {
+        evicted[n++] = ptr;
+    } else {
+        while (cache_count == CACHE_MAX_BLOCKS || cache_bytes + bytes > CACHE_MAX_BYTES) {
+            evicted[n++] = cache[0].ptr;
+            cache_remove(0);
+        }
+        cache[cache_count].ptr = ptr;
+        cache[cache_count].bytes = bytes;
+        cache_count++;
+        cache_bytes += bytes;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    for (int i = 0; i < n; i++) free(evicted[i]);
+}
+
+static void cache_release_all(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    while (cache_count > 0) {
+        free(cache[cache_count - 1].ptr);
+        cache_remove(cache_count - 1);
+    }
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static void *host_alloc(int64_t bytes)
+{
+    int64_t block = host_block_bytes(bytes);
+    void *p = block >= CACHE_MIN_BYTES ? cache_take(block) : NULL;
+    if (!p) p = aligned_alloc(64, (size_t)block);
+    if (!p) {
+        cache_release_all();
+        p = aligned_alloc(64, (size_t)block);
+    }
+    return p;
+}
+
 cc_status cc_device_alloc(void **ptr, int64_t bytes, int device, int device_index)
 {
     *ptr = NULL;
@@ -15,10 +108,9 @@ cc_status cc_device_alloc(void **ptr, int64_t bytes, int device, int device_inde
     if (device == CC_CPU) {
         if (bytes == 0) return CC_OK;
         /* aligned_alloc wants a multiple of the alignment; 64 bytes suits every SIMD width */
-        if (bytes > INT64_MAX - 63) return cc_error(CC_ERR_MEMORY, "out of memory: cannot allocate %lld bytes on cpu", (long long)bytes);
-        int64_t rounded = (bytes + 63) & ~(int64_t)63;
-        if ((uint64_t)rounded > (uint64_t)SIZE_MAX) return cc_error(CC_ERR_MEMORY, "out of memory: cannot allocate %lld bytes on cpu", (long long)bytes);
-        *ptr = aligned_alloc(64, (size_t)rounded);
+        if (bytes > INT64_MAX - CACHE_ROUND || (uint64_t)bytes > (uint64_t)SIZE_MAX - (uint64_t)CACHE_ROUND)
+            return cc_error(CC_ERR_MEMORY, "out of memory: cannot allocate %lld bytes on cpu", (long long)bytes);
+        *ptr = host_alloc(bytes);
         if (!*ptr) return cc_error(CC_ERR_MEMORY, "out of memory: cannot allocate %lld bytes on cpu", (long long)bytes);
         return CC_OK;
     }
@@ -34,11 +126,11 @@ cc_status cc_device_alloc(void **ptr, int64_t bytes, int device, int device_inde
     return cc_error(CC_ERR_DEVICE, "alloc: unknown device %d", device);
 }
 
-void cc_device_free(void *ptr, int device, int device_index)
+void cc_device_free(void *ptr, int64_t bytes, int device, int device_index)
 {
     if (!ptr) return;
     if (device == CC_CPU) {
-        free(ptr);
+        cache_put(ptr, host_block_bytes(bytes));
         return;
     }
 #ifdef CC_WITH_CUDA

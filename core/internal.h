@@ -46,7 +46,7 @@ void cc_tensor_extent(const cc_tensor *t, int64_t *lo, int64_t *hi);
 
 /* Device memory; device is cc_device. CC_CUDA goes to kernels/cuda (error when not built). */
 cc_status cc_device_alloc(void **ptr, int64_t bytes, int device, int device_index);
-void cc_device_free(void *ptr, int device, int device_index);
+void cc_device_free(void *ptr, int64_t bytes, int device, int device_index);   /* bytes as allocated */
 cc_status cc_device_memcpy(void *dst, int dst_device, const void *src, int src_device, int64_t bytes);
 
 #ifdef __cplusplus

@@ -24,7 +24,7 @@ static void storage_release(cc_storage *s)
 {
     if (!s) return;
     if (__atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
-    cc_device_free(s->data, s->device, s->device_index);
+    cc_device_free(s->data, s->bytes, s->device, s->device_index);
     free(s);
     __atomic_sub_fetch(&live_storages, 1, __ATOMIC_RELAXED);
 }
