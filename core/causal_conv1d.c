@@ -175,6 +175,32 @@ static void strides3(int64_t dst[3], const cc_tensor *t)
 
 static const void *data_or_null(const cc_tensor *t) { return t ? cc_tensor_data(t) : NULL; }
 
+/* dbias (backward, may be given without bias) fixes the bias dtype when there is no bias. */
+static void set_weight_bias(cc_conv1d_args *a, const cc_tensor *weight, const cc_tensor *bias, const cc_tensor *dbias)
+{
+    a->weight_dtype = weight->dtype;
+    a->bias_dtype = bias ? bias->dtype : dbias ? dbias->dtype : weight->dtype;
+    a->weight = cc_tensor_data(weight);
+    a->weight_stride[0] = weight->stride[0];
+    a->weight_stride[1] = weight->stride[1];
+    a->bias = data_or_null(bias);
+    a->bias_stride = bias ? bias->stride[0] : 0;
+}
+
+/* Backend choice of the dense and varlen forward: CUDA, CPU reference (tests) or CPU fast. */
+static cc_status run_forward(const char *op, const cc_conv1d_args *a, int device)
+{
+    if (device == CC_CUDA) {
+#ifdef CC_WITH_CUDA
+        return (cc_status)cc_cuda_causal_conv1d_forward(a);
+#else
+        return cuda_unavailable(op);
+#endif
+    }
+    int st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_forward_ref(a) : cc_cpu_causal_conv1d_forward(a);
+    return cpu_status(op, st);
+}
+
 /* ---- reading small index tensors (host copy first for cuda ones) ---- */
 
 static cc_status host_copy(const char *op, const char *arg, const cc_tensor *t, cc_tensor **h)
@@ -260,31 +286,17 @@ cc_status cc_causal_conv1d_forward(cc_tensor *out, cc_tensor *final_states,
     cc_conv1d_args a = {0};
     a.B = B; a.D = D; a.L = L; a.W = W;
     a.x_dtype = x->dtype;
-    a.weight_dtype = weight->dtype;
-    a.bias_dtype = bias ? bias->dtype : weight->dtype;
     a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
     a.silu = activation == CC_ACT_SILU;
     a.x = cc_tensor_data(x); strides3(a.x_stride, x);
-    a.weight = cc_tensor_data(weight); a.weight_stride[0] = weight->stride[0]; a.weight_stride[1] = weight->stride[1];
-    a.bias = data_or_null(bias); a.bias_stride = bias ? bias->stride[0] : 0;
+    set_weight_bias(&a, weight, bias, NULL);
     a.seq_idx = data_or_null(seq_idx);
     if (seq_idx) { a.seq_idx_stride[0] = seq_idx->stride[0]; a.seq_idx_stride[1] = seq_idx->stride[1]; }
     a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);
     a.out = cc_tensor_data(out); strides3(a.out_stride, out);
     a.final_states = final_states ? cc_tensor_data(final_states) : NULL; strides3(a.final_states_stride, final_states);
 
-    int st;
-    if (call_device(x) == CC_CUDA) {
-#ifdef CC_WITH_CUDA
-        st = cc_cuda_causal_conv1d_forward(&a);
-        if (st != CC_OK) return (cc_status)st;
-#else
-        return cuda_unavailable(op);
-#endif
-    } else {
-        st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_forward_ref(&a) : cc_cpu_causal_conv1d_forward(&a);
-        TRY(cpu_status(op, st));
-    }
+    TRY(run_forward(op, &a, call_device(x)));
     bump(out);
     bump(final_states);
     return CC_OK;
@@ -357,14 +369,11 @@ cc_status cc_causal_conv1d_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor
     cc_conv1d_args a = {0};
     a.B = B; a.D = D; a.L = L; a.W = W;
     a.x_dtype = x->dtype;
-    a.weight_dtype = weight->dtype;
-    a.bias_dtype = bias ? bias->dtype : dbias ? dbias->dtype : weight->dtype;
     a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
     a.silu = activation == CC_ACT_SILU;
     a.deterministic = deterministic != 0;
     a.x = cc_tensor_data(x); strides3(a.x_stride, x);
-    a.weight = cc_tensor_data(weight); a.weight_stride[0] = weight->stride[0]; a.weight_stride[1] = weight->stride[1];
-    a.bias = data_or_null(bias); a.bias_stride = bias ? bias->stride[0] : 0;
+    set_weight_bias(&a, weight, bias, dbias);
     a.seq_idx = data_or_null(seq_idx);
     if (seq_idx) { a.seq_idx_stride[0] = seq_idx->stride[0]; a.seq_idx_stride[1] = seq_idx->stride[1]; }
     a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);
@@ -519,28 +528,16 @@ cc_status cc_causal_conv1d_varlen_forward(cc_tensor *out, cc_tensor *final_state
     cc_conv1d_args a = {0};
     a.B = 1; a.D = D; a.L = T; a.W = W; a.N = N;
     a.x_dtype = x->dtype;
-    a.weight_dtype = weight->dtype;
-    a.bias_dtype = bias ? bias->dtype : weight->dtype;
     a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
     a.silu = activation == CC_ACT_SILU;
     a.x = cc_tensor_data(x); packed_strides(a.x_stride, x);
-    a.weight = cc_tensor_data(weight); a.weight_stride[0] = weight->stride[0]; a.weight_stride[1] = weight->stride[1];
-    a.bias = data_or_null(bias); a.bias_stride = bias ? bias->stride[0] : 0;
+    set_weight_bias(&a, weight, bias, NULL);
     a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);
     a.out = cc_tensor_data(out); packed_strides(a.out_stride, out);
     a.final_states = final_states ? cc_tensor_data(final_states) : NULL; strides3(a.final_states_stride, final_states);
     a.cu_seqlens = cc_tensor_data(cu_seqlens); a.cu_seqlens_dtype = cu_seqlens->dtype;
 
-    if (call_device(x) == CC_CUDA) {
-#ifdef CC_WITH_CUDA
-        TRY((cc_status)cc_cuda_causal_conv1d_forward(&a));
-#else
-        return cuda_unavailable(op);
-#endif
-    } else {
-        int st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_forward_ref(&a) : cc_cpu_causal_conv1d_forward(&a);
-        TRY(cpu_status(op, st));
-    }
+    TRY(run_forward(op, &a, call_device(x)));
     bump(out);
     bump(final_states);
     return CC_OK;
@@ -581,14 +578,11 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
     cc_conv1d_args a = {0};
     a.B = 1; a.D = D; a.L = T; a.W = W; a.N = N;
     a.x_dtype = x->dtype;
-    a.weight_dtype = weight->dtype;
-    a.bias_dtype = bias ? bias->dtype : dbias ? dbias->dtype : weight->dtype;
     a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
     a.silu = activation == CC_ACT_SILU;
     a.deterministic = deterministic != 0;
     a.x = cc_tensor_data(x); packed_strides(a.x_stride, x);
-    a.weight = cc_tensor_data(weight); a.weight_stride[0] = weight->stride[0]; a.weight_stride[1] = weight->stride[1];
-    a.bias = data_or_null(bias); a.bias_stride = bias ? bias->stride[0] : 0;
+    set_weight_bias(&a, weight, bias, dbias);
     a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);
     a.dout = cc_tensor_data(dout); packed_strides(a.dout_stride, dout);
     a.dfinal_states = data_or_null(dfinal_states); strides3(a.dfinal_states_stride, dfinal_states);
