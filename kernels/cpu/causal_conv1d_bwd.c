@@ -51,7 +51,7 @@ static void pre_cf(float *restrict y, const float *restrict x, const float *rest
 {
     if (!m && W == 4) {
         float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
-        for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2] + w3 * x[i + 3];
+        for (int64_t i = 0; i < n; i++) y[i] = CV_FMA(w3, x[i + 3], CV_FMA(w2, x[i + 2], CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias))));
         return;
     }
     for (int64_t i = 0; i < n; i++) y[i] = bias;
@@ -61,7 +61,7 @@ static void pre_cf(float *restrict y, const float *restrict x, const float *rest
             const uint8_t *mk = m + k * MSTRIDE + MI(0);
             for (int64_t i = 0; i < n; i++) y[i] += mk[i] ? wk * x[i + k] : 0.0f;
         } else {
-            for (int64_t i = 0; i < n; i++) y[i] += wk * x[i + k];
+            for (int64_t i = 0; i < n; i++) y[i] = CV_FMA(wk, x[i + k], y[i]);
         }
     }
 }
@@ -75,7 +75,7 @@ static void dx_cf(float *restrict dx, const float *restrict gb, const float *res
         float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
         for (int64_t i = lo; i < n; i++) {
             const float *g = gb + ext + i;   /* g[j] = gz[i + j] */
-            dx[i] = w3 * g[0] + w2 * g[1] + w1 * g[2] + w0 * g[3];
+            dx[i] = CV_FMA(w0, g[3], CV_FMA(w1, g[2], CV_FMA(w2, g[1], w3 * g[0])));
         }
         return;
     }
@@ -87,7 +87,7 @@ static void dx_cf(float *restrict dx, const float *restrict gb, const float *res
             const uint8_t *mk = m + k * MSTRIDE + MI(ext - k);
             for (int64_t i = lo; i < n; i++) dx[i] += mk[i] ? wk * g[i] : 0.0f;
         } else {
-            for (int64_t i = lo; i < n; i++) dx[i] += wk * g[i];
+            for (int64_t i = lo; i < n; i++) dx[i] = CV_FMA(wk, g[i], dx[i]);
         }
     }
 }
@@ -97,7 +97,6 @@ static void dx_cf(float *restrict dx, const float *restrict gb, const float *res
    chunk is interior and has no SiLU. The row's ends are handled apart from the branch-free main
    loops: xe[-3 .. 3) is staged in xh for the first chunk (whose first 3 outputs and the dinitial
    positions see p < 0), gz is zero past the row's end, dfinal is added to the last 3 dx. */
-__attribute__((optimize("no-math-errno")))
 static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0, int64_t n,
                       int64_t c, float *g, float *xh, float *pc)
 {
@@ -117,18 +116,16 @@ static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
         for (int64_t u = 0; u < head; u++) {
             float v = gp[u];
             if (a->silu) {
-                float pre = bias + w0 * xh[u] + w1 * xh[u + 1] + w2 * xh[u + 2] + w3 * xh[u + 3];
-                float s = 1.0f / (1.0f + expf(-pre));
-                v *= s * (1.0f + pre * (1.0f - s));
+                float pre = CV_FMA(w3, xh[u + 3], CV_FMA(w2, xh[u + 2], CV_FMA(w1, xh[u + 1], CV_FMA(w0, xh[u], bias))));
+                v *= cv_dsilu(pre);
             }
             gr[u] = v;
         }
         if (a->silu) {
             #pragma omp simd
             for (int64_t u = head; u < nu; u++) {
-                float pre = bias + w0 * xr[u] + w1 * xr[u + 1] + w2 * xr[u + 2] + w3 * xr[u + 3];
-                float s = 1.0f / (1.0f + expf(-pre));
-                gr[u] = gp[u] * (s * (1.0f + pre * (1.0f - s)));
+                float pre = CV_FMA(w3, xr[u + 3], CV_FMA(w2, xr[u + 2], CV_FMA(w1, xr[u + 1], CV_FMA(w0, xr[u], bias))));
+                gr[u] = gp[u] * cv_dsilu(pre);
             }
         } else {
             for (int64_t u = head; u < nu; u++) gr[u] = gp[u];
@@ -140,12 +137,12 @@ static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     {
         const float *restrict gq = gz + 3;
         float *restrict d = dx;
-        for (int64_t i = 0; i < n; i++) d[i] = w3 * gq[i] + w2 * gq[i + 1] + w1 * gq[i + 2] + w0 * gq[i + 3];
+        for (int64_t i = 0; i < n; i++) d[i] = CV_FMA(w0, gq[i + 3], CV_FMA(w1, gq[i + 2], CV_FMA(w2, gq[i + 1], w3 * gq[i])));
     }
     if (t0 == 0 && a->dinitial_states) {   /* dxe[-3 .. 0) */
         float di[3];
         for (int64_t i = -3; i < 0; i++)
-            di[i + 3] = w3 * g[3 + i] + w2 * g[4 + i] + w1 * g[5 + i] + w0 * g[6 + i];
+            di[i + 3] = CV_FMA(w0, g[6 + i], CV_FMA(w1, g[5 + i], CV_FMA(w2, g[4 + i], w3 * g[3 + i])));
         for (int64_t j = 0; j < 3; j++) {
             int64_t i = len - 3 + j;
             if (i < 0) di[i + 3] += dfinal_at(a, row, c, j);
@@ -162,18 +159,18 @@ static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, sb = 0.0f;
     int64_t h = head < n ? head : n;
     for (int64_t u = 0; u < h; u++) {
-        s0 += gq[u] * xh[u];
-        s1 += gq[u] * xh[u + 1];
-        s2 += gq[u] * xh[u + 2];
-        s3 += gq[u] * xh[u + 3];
+        s0 = CV_FMA(gq[u], xh[u], s0);
+        s1 = CV_FMA(gq[u], xh[u + 1], s1);
+        s2 = CV_FMA(gq[u], xh[u + 2], s2);
+        s3 = CV_FMA(gq[u], xh[u + 3], s3);
         sb += gq[u];
     }
     #pragma omp simd reduction(+:s0, s1, s2, s3, sb)
     for (int64_t u = h; u < n; u++) {
-        s0 += gq[u] * xr[u];
-        s1 += gq[u] * xr[u + 1];
-        s2 += gq[u] * xr[u + 2];
-        s3 += gq[u] * xr[u + 3];
+        s0 = CV_FMA(gq[u], xr[u], s0);
+        s1 = CV_FMA(gq[u], xr[u + 1], s1);
+        s2 = CV_FMA(gq[u], xr[u + 2], s2);
+        s3 = CV_FMA(gq[u], xr[u + 3], s3);
         sb += gq[u];
     }
     pc[0] = s0;
@@ -242,7 +239,7 @@ static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
                 for (int64_t u = 0; u < n; u++) s += mkk[u] ? g[u] * xk[u] : 0.0f;
             } else {
                 #pragma omp simd reduction(+:s)
-                for (int64_t u = 0; u < n; u++) s += g[u] * xk[u];
+                for (int64_t u = 0; u < n; u++) s = CV_FMA(g[u], xk[u], s);
             }
             pc[k] = s;
         }
@@ -278,7 +275,6 @@ static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int
    the task's channels, gz rows kept in a ring of 4. Step q computes gz row q from x rows q-3 .. q
    and dout row q (SiLU recomputed), dx row q-3 from gz rows q-3 .. q, and adds position q to the
    partial sums; only the few steps at a chunk's or row's ends take the split loops. */
-__attribute__((optimize("no-math-errno")))
 static void cl_step_w4(float *restrict gq, float *restrict d, const float *const *xr, const float *restrict dout,
                        const float *restrict g0, const float *restrict g1, const float *restrict g2,
                        const float *restrict wt, const float *restrict b, float *restrict acc, int64_t D,
@@ -294,15 +290,14 @@ static void cl_step_w4(float *restrict gq, float *restrict d, const float *const
         if (d && acc && silu) {   /* the main step */
             #pragma omp simd
             for (int64_t c = 0; c < cb; c++) {
-                float pre = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
-                float s = 1.0f / (1.0f + expf(-pre));
-                float g = dout[c] * (s * (1.0f + pre * (1.0f - s)));
+                float pre = CV_FMA(w3[c], x3[c], CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]))));
+                float g = dout[c] * cv_dsilu(pre);
                 gq[c] = g;
-                d[c] = w3[c] * g0[c] + w2[c] * g1[c] + w1[c] * g2[c] + w0[c] * g;
-                a0[c] += g * x0[c];
-                a1[c] += g * x1[c];
-                a2[c] += g * x2[c];
-                a3[c] += g * x3[c];
+                d[c] = CV_FMA(w0[c], g, CV_FMA(w1[c], g2[c], CV_FMA(w2[c], g1[c], w3[c] * g0[c])));
+                a0[c] = CV_FMA(g, x0[c], a0[c]);
+                a1[c] = CV_FMA(g, x1[c], a1[c]);
+                a2[c] = CV_FMA(g, x2[c], a2[c]);
+                a3[c] = CV_FMA(g, x3[c], a3[c]);
                 ab[c] += g;
             }
             return;
@@ -310,9 +305,8 @@ static void cl_step_w4(float *restrict gq, float *restrict d, const float *const
         if (silu) {
             #pragma omp simd
             for (int64_t c = 0; c < cb; c++) {
-                float pre = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
-                float s = 1.0f / (1.0f + expf(-pre));
-                gq[c] = dout[c] * (s * (1.0f + pre * (1.0f - s)));
+                float pre = CV_FMA(w3[c], x3[c], CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]))));
+                gq[c] = dout[c] * cv_dsilu(pre);
             }
         } else {
             for (int64_t c = 0; c < cb; c++) gq[c] = dout[c];
@@ -320,15 +314,15 @@ static void cl_step_w4(float *restrict gq, float *restrict d, const float *const
         if (acc)
             for (int64_t c = 0; c < cb; c++) {
                 float g = gq[c];
-                a0[c] += g * x0[c];
-                a1[c] += g * x1[c];
-                a2[c] += g * x2[c];
-                a3[c] += g * x3[c];
+                a0[c] = CV_FMA(g, x0[c], a0[c]);
+                a1[c] = CV_FMA(g, x1[c], a1[c]);
+                a2[c] = CV_FMA(g, x2[c], a2[c]);
+                a3[c] = CV_FMA(g, x3[c], a3[c]);
                 ab[c] += g;
             }
     }
     if (d)
-        for (int64_t c = 0; c < cb; c++) d[c] = w3[c] * g0[c] + w2[c] * g1[c] + w1[c] * g2[c] + w0[c] * gq[c];
+        for (int64_t c = 0; c < cb; c++) d[c] = CV_FMA(w0[c], gq[c], CV_FMA(w1[c], g2[c], CV_FMA(w2[c], g1[c], w3[c] * g0[c])));
 }
 
 /* Positions [t0, t0+n) of row, channels [c0, c0+cb): see cl_step_w4. f32 rows with unit channel
@@ -460,7 +454,7 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
                 for (int64_t k = 0; k < W; k++) {
                     if (a->seq_idx && !m[k * MSTRIDE + MI(mu)]) continue;
                     const float *wk = cw->wt + k * D + c0, *xk = xr + (u + k) * xrs;
-                    for (int64_t c = 0; c < cb; c++) pr[c] += wk[c] * xk[c];
+                    for (int64_t c = 0; c < cb; c++) pr[c] = CV_FMA(wk[c], xk[c], pr[c]);
                 }
                 cv_dsilu_row(g, pr, cb);
             }
@@ -473,7 +467,7 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
                 int64_t u = i + ext - k;   /* output position p0 + u reads this input with tap k */
                 if (a->seq_idx && !m[k * MSTRIDE + MI(tt + u)]) continue;
                 const float *wk = cw->wt + k * D + c0, *g = gs + (ext + u) * CL_CB;
-                for (int64_t c = 0; c < cb; c++) d[c] += wk[c] * g[c];
+                for (int64_t c = 0; c < cb; c++) d[c] = CV_FMA(wk[c], g[c], d[c]);
             }
             int64_t j = p0 + i - (row->len - ext);
             if (a->dfinal_states && j >= 0 && j < ext)
@@ -495,7 +489,7 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
                 if (a->seq_idx && !m[k * MSTRIDE + MI(tt + u)]) continue;
                 float *ak = acc + k * CL_CB;
                 const float *xk = xr + (u + k) * xrs;
-                for (int64_t c = 0; c < cb; c++) ak[c] += g[c] * xk[c];
+                for (int64_t c = 0; c < cb; c++) ak[c] = CV_FMA(g[c], xk[c], ak[c]);
             }
             float *ab = acc + W * CL_CB;
             for (int64_t c = 0; c < cb; c++) ab[c] += g[c];

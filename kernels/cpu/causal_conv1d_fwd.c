@@ -27,7 +27,6 @@ static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, 
 
 /* y[i] = act(bias + sum_k w[k] x[i + k]), i < n (x holds n + W - 1 values); SiLU fused into the
    tap loop for W <= 4 so the chunk is passed over once. */
-__attribute__((optimize("no-math-errno")))
 static void conv_dense(float *restrict y, const float *restrict x, const float *restrict w, float bias,
                        int64_t n, int64_t W, int silu)
 {
@@ -37,11 +36,11 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
         if (silu) {
             #pragma omp simd
             for (int64_t i = 0; i < n; i++) {
-                float v = bias + w0 * x[i] + w1 * x[i + 1];
-                y[i] = v / (1.0f + expf(-v));
+                float v = CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias));
+                y[i] = cv_silu(v);
             }
         } else {
-            for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1];
+            for (int64_t i = 0; i < n; i++) y[i] = CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias));
         }
         return;
     }
@@ -50,11 +49,11 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
         if (silu) {
             #pragma omp simd
             for (int64_t i = 0; i < n; i++) {
-                float v = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2];
-                y[i] = v / (1.0f + expf(-v));
+                float v = CV_FMA(w2, x[i + 2], CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias)));
+                y[i] = cv_silu(v);
             }
         } else {
-            for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2];
+            for (int64_t i = 0; i < n; i++) y[i] = CV_FMA(w2, x[i + 2], CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias)));
         }
         return;
     }
@@ -63,11 +62,11 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
         if (silu) {
             #pragma omp simd
             for (int64_t i = 0; i < n; i++) {
-                float v = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2] + w3 * x[i + 3];
-                y[i] = v / (1.0f + expf(-v));
+                float v = CV_FMA(w3, x[i + 3], CV_FMA(w2, x[i + 2], CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias))));
+                y[i] = cv_silu(v);
             }
         } else {
-            for (int64_t i = 0; i < n; i++) y[i] = bias + w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2] + w3 * x[i + 3];
+            for (int64_t i = 0; i < n; i++) y[i] = CV_FMA(w3, x[i + 3], CV_FMA(w2, x[i + 2], CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias))));
         }
         return;
     }
@@ -158,7 +157,6 @@ static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int
 
 /* One output position of a channel-last tile: y[c] = act(b[c] + sum_k wt[k][c] x[k][c]), where
    input row k starts at x + k * xrs; SiLU fused for unmasked W <= 4. */
-__attribute__((optimize("no-math-errno")))
 static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs, const float *restrict wt,
                         const float *restrict b, int64_t D, int64_t cb, int64_t W, const uint8_t *mrow, int silu)
 {
@@ -168,27 +166,27 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
         if (W == 4 && silu) {
             #pragma omp simd
             for (int64_t c = 0; c < cb; c++) {
-                float v = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
-                y[c] = v / (1.0f + expf(-v));
+                float v = CV_FMA(w3[c], x3[c], CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]))));
+                y[c] = cv_silu(v);
             }
         } else if (W == 4) {
-            for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c] + w3[c] * x3[c];
+            for (int64_t c = 0; c < cb; c++) y[c] = CV_FMA(w3[c], x3[c], CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]))));
         } else if (W == 3 && silu) {
             #pragma omp simd
             for (int64_t c = 0; c < cb; c++) {
-                float v = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c];
-                y[c] = v / (1.0f + expf(-v));
+                float v = CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c])));
+                y[c] = cv_silu(v);
             }
         } else if (W == 3) {
-            for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c] + w2[c] * x2[c];
+            for (int64_t c = 0; c < cb; c++) y[c] = CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c])));
         } else if (silu) {
             #pragma omp simd
             for (int64_t c = 0; c < cb; c++) {
-                float v = b[c] + w0[c] * x0[c] + w1[c] * x1[c];
-                y[c] = v / (1.0f + expf(-v));
+                float v = CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]));
+                y[c] = cv_silu(v);
             }
         } else {
-            for (int64_t c = 0; c < cb; c++) y[c] = b[c] + w0[c] * x0[c] + w1[c] * x1[c];
+            for (int64_t c = 0; c < cb; c++) y[c] = CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]));
         }
         return;
     }

@@ -47,7 +47,7 @@ int cc_cpu_causal_conv1d_update(const cc_conv1d_update_args *a)
             v[ext] = cv_load_f(a->x, a->x_dtype, xo + i * xs);
             float pre = bias;
             for (int64_t k = 0; k < W; k++) pre += w[k] * v[k];
-            if (a->silu) pre = pre / (1.0f + expf(-pre));
+            if (a->silu) pre = cv_silu(pre);
             cv_store_f(a->out, a->x_dtype, o + i * os, pre);
             for (int64_t k = 0; k < ext; k++) v[k] = v[k + 1];
         }

@@ -389,27 +389,69 @@ static inline float *cv_scratch(int64_t per_thread, int *nthreads)
     return malloc((size_t)(per_thread * *nthreads) * sizeof(float));
 }
 
-/* glibc declares the libmvec vector variants of expf only under -ffast-math; this declaration
-   lets the `omp simd` loops below call them (_ZGVdN8v_expf / _ZGVeN16v_expf on x86-64). */
-__attribute__((simd("notinbranch"))) float expf(float);
+/* a * b + c, fused where the target has FMA (gcc contracts nothing itself under -std=c11), so the
+   SiLU and tap loops below cost one vector op per term. */
+#ifdef __FMA__
+#define CV_FMA(a, b, c) fmaf(a, b, c)
+#else
+#define CV_FMA(a, b, c) ((a) * (b) + (c))
+#endif
 
-/* y = silu(y) = y / (1 + exp(-y)) in f32. */
-__attribute__((optimize("no-math-errno")))
-static inline void cv_silu_row(float *restrict y, int64_t n)
+/* exp(x) in f32 for the fast kernels' SiLU, inlined so that the row loops vectorise (glibc's
+   vector expf is a call that costs as much as streaming the row). Cephes-style: n = round(x log2 e)
+   by the 1.5 * 2^23 shifter (n read from the float's bits, no float-to-int conversion), r = x - n ln2
+   in two steps (the first exact), exp(r) by a degree-6 polynomial on |r| <= ln2 / 2, times 2^n.
+   Accuracy: relative error < 1e-7 (measured 7.9e-8, about 1 ulp) against f64 exp for
+   -87.3 <= x <= 88.37. Ends: x < -87.3 gives exp(-87.3) ~ 1.2e-38 instead of a subnormal; x > 88.37
+   (n = 128) and +inf give +inf (expf overflows from 88.72; nothing below cares about the values in
+   between, they only ever appear as 1 + e >= 1.7e38); NaN stays NaN. So silu(v) = v / (1 + exp(-v))
+   is v for v >= 87.3, -0 for v < -88.37, NaN for v = -inf (as the reference's -inf * 0), +inf for +inf. */
+static inline float cv_exp(float x)
 {
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + expf(-y[i]));
+    x = x < -87.3f ? -87.3f : x;   /* comparisons, so NaN passes through */
+    x = x > 89.0f ? 89.0f : x;
+    float t = CV_FMA(x, 1.44269504f, 12582912.0f);   /* 1.5 * 2^23: the low mantissa bits hold round(x log2 e) */
+    float n = t - 12582912.0f;
+    uint32_t tb;
+    memcpy(&tb, &t, sizeof tb);
+    float r = CV_FMA(n, -0.693359375f, x);   /* ln2 split: the first part has 9 bits, n * it is exact */
+    r = CV_FMA(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = CV_FMA(p, r, 1.3981999507e-3f);
+    p = CV_FMA(p, r, 8.3334519073e-3f);
+    p = CV_FMA(p, r, 4.1665795894e-2f);
+    p = CV_FMA(p, r, 1.6666665459e-1f);
+    p = CV_FMA(p, r, 5.0000001201e-1f);
+    p = CV_FMA(p * r, r, r) + 1.0f;
+    uint32_t sb = (tb - 0x4b400000u + 127u) << 23;   /* 2^n for n in [-126, 127]; n = 128 gives +inf */
+    float scale;
+    memcpy(&scale, &sb, sizeof scale);
+    return p * scale;
 }
 
-/* g *= silu'(pre) = s * (1 + pre * (1 - s)), s = sigmoid(pre). */
-__attribute__((optimize("no-math-errno")))
+/* silu(v) = v / (1 + exp(-v)) */
+static inline float cv_silu(float v)
+{
+    return v / (1.0f + cv_exp(-v));
+}
+
+/* silu'(pre) = s * (1 + pre * (1 - s)), s = sigmoid(pre) */
+static inline float cv_dsilu(float pre)
+{
+    float s = 1.0f / (1.0f + cv_exp(-pre));
+    return s * (1.0f + pre * (1.0f - s));
+}
+
+/* y = silu(y) in f32. */
+static inline void cv_silu_row(float *restrict y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = cv_silu(y[i]);
+}
+
+/* g *= silu'(pre). */
 static inline void cv_dsilu_row(float *restrict g, const float *restrict pre, int64_t n)
 {
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + expf(-pre[i]));
-        g[i] *= s * (1.0f + pre[i] * (1.0f - s));
-    }
+    for (int64_t i = 0; i < n; i++) g[i] *= cv_dsilu(pre[i]);
 }
 
 #endif
