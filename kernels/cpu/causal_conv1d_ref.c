@@ -1,7 +1,8 @@
 /* Plain scalar reference kernels for every causal conv1d path: the test oracle
    (cc_set_reference_kernels(1)) and the f64 path. They follow core/causal_conv1d.c's rule block
    word for word, accumulate in f64 and favour obviousness over speed. OpenMP only splits
-   independent (row, channel) or channel loops, so results do not depend on the thread count. */
+   independent (row, channel) or channel loops, so results do not depend on the thread count, and
+   only above CC_OMP_MIN_WORK elements (small calls, e.g. gradcheck's, stay on the calling thread). */
 #include <math.h>
 #include "conv_common.h"
 
@@ -48,7 +49,7 @@ static double ref_sigmoid(double v)
 int cc_cpu_causal_conv1d_forward_ref(const cc_conv1d_args *a)
 {
     int64_t R = cv_num_rows(a), D = a->D;
-    #pragma omp parallel for schedule(dynamic)
+    #pragma omp parallel for schedule(dynamic) if (a->B * a->L * D > CC_OMP_MIN_WORK)
     for (int64_t rc = 0; rc < R * D; rc++) {
         int64_t r = rc / D, c = rc % D;
         cv_row row = cv_get_row(a, r);
@@ -98,7 +99,7 @@ int cc_cpu_causal_conv1d_backward_ref(const cc_conv1d_args *a)
         if (row.len > maxlen) maxlen = row.len;
     }
     int failed = 0;
-    #pragma omp parallel for schedule(dynamic)
+    #pragma omp parallel for schedule(dynamic) if (a->B * a->L * D > CC_OMP_MIN_WORK)
     for (int64_t c = 0; c < D; c++) {
         double *gz = malloc((size_t)maxlen * sizeof(double));
         if (!gz) {
@@ -151,7 +152,7 @@ int cc_cpu_causal_conv1d_backward_ref(const cc_conv1d_args *a)
 int cc_cpu_causal_conv1d_update_ref(const cc_conv1d_update_args *a)
 {
     int64_t B = a->B, D = a->D, S = a->S, W = a->W, ext = W - 1, SL = a->state_len;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (B * D * (S + SL) > CC_OMP_MIN_WORK)
     for (int64_t bc = 0; bc < B * D; bc++) {
         int64_t b = bc / D, c = bc % D;
         int64_t pool = b;
@@ -206,7 +207,7 @@ static int64_t ref_cu(const cc_conv1d_states_args *a, int64_t n)
 int cc_cpu_causal_conv1d_varlen_states_ref(const cc_conv1d_states_args *a)
 {
     int64_t N = a->N, D = a->D, SL = a->state_len;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * SL * D > CC_OMP_MIN_WORK)
     for (int64_t nc = 0; nc < N * D; nc++) {
         int64_t n = nc / D, c = nc % D;
         int64_t end = ref_cu(a, n + 1), len = end - ref_cu(a, n);
