@@ -13,6 +13,9 @@
 #include "causal_conv1d.h"
 #include "ops_common.h"   /* CC_OMP_MIN_WORK */
 #include <omp.h>
+#ifdef __F16C__
+#include <immintrin.h>
+#endif
 
 /* ---- scalar element access: p is the base pointer, i an element offset (may be negative) ---- */
 
@@ -283,6 +286,35 @@ static inline uint16_t cv_bf16_from_bits(uint32_t u)
     return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
 }
 
+/* f16 rows <-> f32, bitwise as core/half.h: by F16C eight at a time where the target has it
+   (exact widening; narrowing rounds to nearest even like cc_f32_to_f16_inline, NaN inputs made
+   the canonical quiet NaN of their sign first, as half.h returns), the scalar conversions for the
+   tail and without F16C. The one difference: a signalling f16 NaN widens to a quiet one (half.h
+   keeps the bits), which only ever feeds arithmetic, never a bitwise copy. */
+static inline void cv_f16_row_to_f32(float *restrict dst, const uint16_t *restrict src, int64_t n)
+{
+    int64_t i = 0;
+#ifdef __F16C__
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+#endif
+    for (; i < n; i++) dst[i] = cc_f16_to_f32_inline(src[i]);
+}
+
+static inline void cv_f32_row_to_f16(uint16_t *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i = 0;
+#ifdef __F16C__
+    const __m256 sign = _mm256_set1_ps(-0.0f), qnan = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000));
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(src + i);
+        __m256 isnan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        v = _mm256_blendv_ps(v, _mm256_or_ps(_mm256_and_ps(v, sign), qnan), isnan);
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+#endif
+    for (; i < n; i++) dst[i] = cc_f32_to_f16_inline(src[i]);
+}
+
 /* n elements at src (element stride `stride`, any dtype) into f32 dst. Kept as vector loops, not
    turned into memcpy calls: glibc's rep-movsb copy is slow for these short unaligned rows. */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
@@ -302,7 +334,8 @@ static inline void cv_load_row(float *restrict dst, const void *restrict src, in
     }
     case CC_F16: {
         const uint16_t *restrict s = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = cc_f16_to_f32_inline(s[i * stride]);
+        if (stride == 1) cv_f16_row_to_f32(dst, s, n);
+        else for (int64_t i = 0; i < n; i++) dst[i] = cc_f16_to_f32_inline(s[i * stride]);
         break;
     }
     default: {
@@ -331,7 +364,8 @@ static inline void cv_store_row(void *restrict dst, int dtype, int64_t stride, c
     }
     case CC_F16: {
         uint16_t *restrict d = dst;
-        for (int64_t i = 0; i < n; i++) d[i * stride] = cc_f32_to_f16_inline(src[i]);
+        if (stride == 1) cv_f32_row_to_f16(d, src, n);
+        else for (int64_t i = 0; i < n; i++) d[i * stride] = cc_f32_to_f16_inline(src[i]);
         break;
     }
     default: {
