@@ -358,6 +358,79 @@ static void cl_pair_w4(float *restrict ga, float *restrict gb, float *restrict d
     }
 }
 
+#ifdef __AVX512F__
+#define CL_TP 8    /* positions per register tile of the channel-last W = 4 pass */
+
+/* CL_TP main steps at once (positions q .. q + CL_TP - 1, f32 rows in place, SiLU), 16 channels
+   at a time: the weights, the partial sums and the last three x and gz rows stay in registers
+   along the tile, so a position costs its x and dout loads and its dx store. Every value takes
+   the operations of cl_step_w4 in the same order, so results are bitwise those of single steps.
+   x0 is x row q - 3; gz rows q - 3 .. q - 1 are read from the ring, q + CL_TP - 3 .. q + CL_TP - 1
+   written to it. Groups of 16 whole channels (full) use plain loads and stores, the tail of cb
+   masked ones: masked stores on every group made this pass slower than the pair steps. */
+#define LD(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mk, p))
+#define ST(p, v) (full ? _mm512_storeu_ps(p, v) : _mm512_mask_storeu_ps(p, mk, v))
+
+static inline __attribute__((always_inline)) void cl_tile_w4_part(float *const *ring, float *d0, int64_t ds,
+                                                                  const float *x0, int64_t xs, const float *dout0,
+                                                                  int64_t gs, const float *wt, const float *b,
+                                                                  float *acc, int64_t D, int64_t cb, int64_t q,
+                                                                  int64_t c_lo, int full)
+{
+    for (int64_t c = c_lo; c < (full ? (cb & ~(int64_t)15) : cb); c += 16) {
+        __mmask16 mk = cb - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cb - c)) - 1u);
+        __m512 w0 = LD(wt + c), w1 = LD(wt + D + c);
+        __m512 w2 = LD(wt + 2 * D + c), w3 = LD(wt + 3 * D + c);
+        __m512 bb = LD(b + c);
+        __m512 xa = LD(x0 + c), xb = LD(x0 + xs + c);
+        __m512 xc = LD(x0 + 2 * xs + c);
+        __m512 ga = LD(ring[(q + 5) & 7] + c), gb = LD(ring[(q + 6) & 7] + c);
+        __m512 gc = LD(ring[(q + 7) & 7] + c);
+        __m512 a0 = LD(acc + c), a1 = LD(acc + CL_RS + c);
+        __m512 a2 = LD(acc + 2 * CL_RS + c), a3 = LD(acc + 3 * CL_RS + c);
+        __m512 ab = LD(acc + 4 * CL_RS + c);
+        const float *xp = x0 + 3 * xs + c, *gp = dout0 + c;
+        float *dp = d0 + c;
+        #pragma GCC unroll 16
+        for (int64_t i = 0; i < CL_TP; i++) {
+            __m512 xd = LD(xp + i * xs);
+            __m512 pre = _mm512_fmadd_ps(w3, xd, _mm512_fmadd_ps(w2, xc, _mm512_fmadd_ps(w1, xb, _mm512_fmadd_ps(w0, xa, bb))));
+            __m512 g = _mm512_mul_ps(LD(gp + i * gs), cv_dsilu16(pre));
+            ST(dp + i * ds,
+               _mm512_fmadd_ps(w0, g, _mm512_fmadd_ps(w1, gc, _mm512_fmadd_ps(w2, gb, _mm512_mul_ps(w3, ga)))));
+            a0 = _mm512_fmadd_ps(g, xa, a0);
+            a1 = _mm512_fmadd_ps(g, xb, a1);
+            a2 = _mm512_fmadd_ps(g, xc, a2);
+            a3 = _mm512_fmadd_ps(g, xd, a3);
+            ab = _mm512_add_ps(ab, g);
+            xa = xb;
+            xb = xc;
+            xc = xd;
+            ga = gb;
+            gb = gc;
+            gc = g;
+        }
+        ST(ring[(q + CL_TP + 5) & 7] + c, ga);
+        ST(ring[(q + CL_TP + 6) & 7] + c, gb);
+        ST(ring[(q + CL_TP + 7) & 7] + c, gc);
+        ST(acc + c, a0);
+        ST(acc + CL_RS + c, a1);
+        ST(acc + 2 * CL_RS + c, a2);
+        ST(acc + 3 * CL_RS + c, a3);
+        ST(acc + 4 * CL_RS + c, ab);
+    }
+}
+#undef LD
+#undef ST
+
+static void cl_tile_w4(float *const *ring, float *d0, int64_t ds, const float *x0, int64_t xs, const float *dout0,
+                       int64_t gs, const float *wt, const float *b, float *acc, int64_t D, int64_t cb, int64_t q)
+{
+    cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1);
+    cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0);
+}
+#endif
+
 #define RING(q) (ring + (((q) + 8) & 7) * CL_RS)
 
 /* Positions [t0, t0+n) of row, channels [c0, c0+cb): see cl_step_w4. f32 rows with unit channel
@@ -384,6 +457,25 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     const float *wt = cw->wt + c0, *b = cw->b + c0;
     for (int64_t q = t0; q < t0 + n + 3; q++) {
         int64_t p = q - 3;
+#ifdef __AVX512F__
+        if (xin && gin && din && a->silu && p >= t0 && q + CL_TP - 1 < t0 + n && q + CL_TP - 1 < len &&
+            (!a->dfinal_states || p + CL_TP - 1 < len - 3)) {   /* interior: a register tile of positions */
+            const float *x0 = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p);
+            const float *g = (const float *)a->dout + cv_off3(a->dout_stride, row->b, c0, row->start + q);
+            float *d = (float *)a->dx + cv_off3(a->dx_stride, row->b, c0, row->start + p);
+            float *rp[8];
+            for (int64_t k = 0; k < 8; k++) rp[k] = ring + k * CL_RS;
+            if (q + CL_TP + CL_PF < len)
+                for (int64_t c = 0; c < cb; c += 16)
+                    for (int64_t k = 0; k < CL_TP; k++) {
+                        __builtin_prefetch(x0 + (3 + k + CL_PF) * a->x_stride[2] + c);
+                        __builtin_prefetch(g + (k + CL_PF) * a->dout_stride[2] + c);
+                    }
+            cl_tile_w4(rp, d, a->dx_stride[2], x0, a->x_stride[2], g, a->dout_stride[2], wt, b, acc, a->D, cb, q);
+            q += CL_TP - 1;
+            continue;
+        }
+#endif
         if (xin && gin && din && a->silu && p >= t0 && q + 1 < t0 + n && q + 1 < len &&
             (!a->dfinal_states || p + 1 < len - 3)) {   /* interior: positions q and q + 1 in one step */
             const float *x0 = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p);

@@ -13,7 +13,7 @@
 #include "causal_conv1d.h"
 #include "ops_common.h"   /* CC_OMP_MIN_WORK */
 #include <omp.h>
-#ifdef __F16C__
+#if defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -487,5 +487,47 @@ static inline void cv_dsilu_row(float *restrict g, const float *restrict pre, in
 {
     for (int64_t i = 0; i < n; i++) g[i] *= cv_dsilu(pre[i]);
 }
+
+#ifdef __AVX512F__
+/* cv_exp, cv_silu and cv_dsilu on 16 lanes: the same operations in the same order (max / min keep
+   a NaN x as the comparisons above do), so every lane is bitwise the scalar result. For the
+   register-tiled channel-last kernels, which keep a 16-channel column in registers along L. */
+static inline __m512 cv_exp16(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_set1_ps(-87.3f), x);   /* NaN in the second operand is returned */
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
+    __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504f), _mm512_set1_ps(12582912.0f));
+    __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(12582912.0f));
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    __m512i sb = _mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32((int)(127u - 0x4b400000u))), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(sb));
+}
+
+static inline __m512 cv_neg16(__m512 v)
+{
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)));
+}
+
+static inline __m512 cv_silu16(__m512 v)
+{
+    __m512 e = cv_exp16(cv_neg16(v));
+    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+static inline __m512 cv_dsilu16(__m512 pre)
+{
+    __m512 one = _mm512_set1_ps(1.0f);
+    __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, cv_exp16(cv_neg16(pre))));
+    return _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(pre, _mm512_sub_ps(one, s))));
+}
+#endif
 
 #endif
