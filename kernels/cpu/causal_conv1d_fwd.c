@@ -211,37 +211,75 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
    first output's tap 0. Whole groups of a full tile use plain loads and stores, the rest masked. */
 #define LD(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mk, p))
 #define ST(p, v) (full ? _mm512_storeu_ps(p, v) : _mm512_mask_storeu_ps(p, mk, v))
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+#define CL_TILE_BF16 1
+/* bf16 rows: widening is exact (the bits shifted up), narrowing is cv_bf16_from_bits on 16 lanes. */
+#define LDX(i) (bf ? cl_bf16_load((const uint16_t *)x0 + (i), mk, full) : LD((const float *)x0 + (i)))
+#define STY(i, v) do { if (bf) cl_bf16_store((uint16_t *)y0 + (i), v, mk, full); else ST((float *)y0 + (i), v); } while (0)
 
-static inline __attribute__((always_inline)) void cl_tile_w4_part(float *y0, int64_t ys, const float *x0, int64_t xs,
-                                                                  const float *wt, const float *b, int64_t D,
-                                                                  int64_t cb, int64_t np, int64_t c_lo, int full)
+static inline __m512 cl_bf16_load(const uint16_t *p, __mmask16 mk, int full)
 {
+    __m256i h = full ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(mk, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+static inline void cl_bf16_store(uint16_t *p, __m512 v, __mmask16 mk, int full)
+{
+    __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
+    __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(hi, _mm512_set1_epi32(1))), 16);
+    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    __m256i h = _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(hi, _mm512_set1_epi32(0x40))));
+    if (full) _mm256_storeu_si256((__m256i *)p, h);
+    else _mm256_mask_storeu_epi16(p, mk, h);
+}
+#else
+#define CL_TILE_BF16 0
+#define LDX(i) LD((const float *)x0 + (i))
+#define STY(i, v) ST((float *)y0 + (i), v)
+#endif
+
+static inline __attribute__((always_inline)) void cl_tile_w4_part(void *y0, int64_t ys, const void *x0, int64_t xs,
+                                                                  const float *wt, const float *b, int64_t D,
+                                                                  int64_t cb, int64_t np, int64_t c_lo, int full, int bf)
+{
+    (void)bf;
     for (int64_t c = c_lo; c < (full ? (cb & ~(int64_t)15) : cb); c += 16) {
         __mmask16 mk = cb - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cb - c)) - 1u);
         __m512 w0 = LD(wt + c), w1 = LD(wt + D + c), w2 = LD(wt + 2 * D + c), w3 = LD(wt + 3 * D + c);
         __m512 bb = LD(b + c);
         __m512 xv[CL_TP + 3];
         #pragma GCC unroll 16
-        for (int64_t i = 0; i < CL_TP + 3; i++) xv[i] = i < np + 3 ? LD(x0 + i * xs + c) : _mm512_setzero_ps();
+        for (int64_t i = 0; i < CL_TP + 3; i++) xv[i] = i < np + 3 ? LDX(i * xs + c) : _mm512_setzero_ps();
         #pragma GCC unroll 16
         for (int64_t i = 0; i < CL_TP; i++) {
             if (i >= np) break;
             __m512 v = _mm512_fmadd_ps(w3, xv[i + 3], _mm512_fmadd_ps(w2, xv[i + 2], _mm512_fmadd_ps(w1, xv[i + 1], _mm512_fmadd_ps(w0, xv[i], bb))));
-            ST(y0 + i * ys + c, cv_silu16(v));
+            STY(i * ys + c, cv_silu16(v));
         }
     }
 }
 #undef LD
 #undef ST
+#undef LDX
+#undef STY
 
-static void cl_tile_w4(float *y0, int64_t ys, const float *x0, int64_t xs, const float *wt, const float *b,
-                       int64_t D, int64_t cb, int64_t np)
+/* f32 rows, or bf16 rows (bf) where the target has AVX-512 BW and VL. */
+static void cl_tile_w4(void *y0, int64_t ys, const void *x0, int64_t xs, const float *wt, const float *b,
+                       int64_t D, int64_t cb, int64_t np, int bf)
 {
-    if (np == CL_TP) {
-        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1);
-        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0);
+    if (bf) {
+        if (np == CL_TP) {
+            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 1);
+            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0, 1);
+        } else {
+            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0, 1);
+        }
+    } else if (np == CL_TP) {
+        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 0);
+        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0, 0);
     } else {
-        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0);
+        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0, 0);
     }
 }
 #endif
@@ -263,6 +301,23 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     for (int64_t tt = 0; tt < n; tt += CL_LT) {
         int64_t lt = n - tt < CL_LT ? n - tt : CL_LT, p0 = t0 + tt;
         int in_place = direct && p0 >= ext;
+#ifdef __AVX512F__
+        int bf = CL_TILE_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->out_stride[1] == 1 && p0 >= ext;
+        if ((in_place || bf) && W == 4 && a->silu && !a->seq_idx) {   /* rows in place, in registers */
+            int64_t es = bf ? 2 : 4;
+            char *y = (char *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0) * es;
+            const char *x = (const char *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p0 - ext) * es;
+            int64_t xst = a->x_stride[2], yst = a->out_stride[2];
+            for (int64_t t = 0; t < lt; t += CL_TP) {
+                if (p0 + t + CL_PF < row->len)   /* the rows ahead: a strided stream the hardware prefetcher misses */
+                    for (int64_t c = 0; c < cb; c += 64 / es)
+                        for (int64_t i = 0; i < CL_TP; i++) __builtin_prefetch(x + ((t + ext + i + CL_PF) * xst + c) * es);
+                cl_tile_w4(y + t * yst * es, yst, x + t * xst * es, xst, cw->wt + c0, cw->b + c0, D, cb,
+                           lt - t < CL_TP ? lt - t : CL_TP, bf);
+            }
+            continue;
+        }
+#endif
         const float *xr = xs;
         int64_t xrs = CL_CB;
         if (in_place) {
@@ -271,19 +326,6 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         } else {
             load_tile(xs, a, row, c0, cb, p0 - ext, lt + ext);
         }
-#ifdef __AVX512F__
-        if (in_place && W == 4 && a->silu && !a->seq_idx) {
-            float *y = (float *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0);
-            for (int64_t t = 0; t < lt; t += CL_TP) {
-                if (p0 + t + CL_PF < row->len)   /* the rows ahead: a strided stream the hardware prefetcher misses */
-                    for (int64_t c = 0; c < cb; c += 16)
-                        for (int64_t i = 0; i < CL_TP; i++) __builtin_prefetch(xr + (t + ext + i + CL_PF) * xrs + c);
-                cl_tile_w4(y + t * a->out_stride[2], a->out_stride[2], xr + t * xrs, xrs, cw->wt + c0, cw->b + c0, D, cb,
-                           lt - t < CL_TP ? lt - t : CL_TP);
-            }
-            continue;
-        }
-#endif
         for (int64_t t = 0; t < lt; t++) {
             float *y = in_place ? (float *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0 + t)
                                 : ys + t * CL_CB;
