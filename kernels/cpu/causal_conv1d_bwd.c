@@ -371,33 +371,41 @@ static void cl_pair_w4(float *restrict ga, float *restrict gb, float *restrict d
 #define LD(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mk, p))
 #define ST(p, v) (full ? _mm512_storeu_ps(p, v) : _mm512_mask_storeu_ps(p, mk, v))
 
-static inline __attribute__((always_inline)) void cl_tile_w4_part(float *const *ring, float *d0, int64_t ds,
-                                                                  const float *x0, int64_t xs, const float *dout0,
+#ifdef CV_HAVE_BF16_16
+#define CL_TILE_BF16 1
+#define LDX(p, i) (bf ? cv_bf16_load16((const uint16_t *)(p) + (i), mk, full) : LD((const float *)(p) + (i)))
+#define STX(p, i, v) do { if (bf) cv_bf16_store16((uint16_t *)(p) + (i), v, mk, full); else ST((float *)(p) + (i), v); } while (0)
+#else
+#define CL_TILE_BF16 0
+#define LDX(p, i) LD((const float *)(p) + (i))
+#define STX(p, i, v) ST((float *)(p) + (i), v)
+#endif
+
+static inline __attribute__((always_inline)) void cl_tile_w4_part(float *const *ring, void *d0, int64_t ds,
+                                                                  const void *x0, int64_t xs, const void *dout0,
                                                                   int64_t gs, const float *wt, const float *b,
                                                                   float *acc, int64_t D, int64_t cb, int64_t q,
-                                                                  int64_t c_lo, int full)
+                                                                  int64_t c_lo, int full, int bf)
 {
+    (void)bf;
     for (int64_t c = c_lo; c < (full ? (cb & ~(int64_t)15) : cb); c += 16) {
         __mmask16 mk = cb - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cb - c)) - 1u);
         __m512 w0 = LD(wt + c), w1 = LD(wt + D + c);
         __m512 w2 = LD(wt + 2 * D + c), w3 = LD(wt + 3 * D + c);
         __m512 bb = LD(b + c);
-        __m512 xa = LD(x0 + c), xb = LD(x0 + xs + c);
-        __m512 xc = LD(x0 + 2 * xs + c);
+        __m512 xa = LDX(x0, c), xb = LDX(x0, xs + c);
+        __m512 xc = LDX(x0, 2 * xs + c);
         __m512 ga = LD(ring[(q + 5) & 7] + c), gb = LD(ring[(q + 6) & 7] + c);
         __m512 gc = LD(ring[(q + 7) & 7] + c);
         __m512 a0 = LD(acc + c), a1 = LD(acc + CL_RS + c);
         __m512 a2 = LD(acc + 2 * CL_RS + c), a3 = LD(acc + 3 * CL_RS + c);
         __m512 ab = LD(acc + 4 * CL_RS + c);
-        const float *xp = x0 + 3 * xs + c, *gp = dout0 + c;
-        float *dp = d0 + c;
         #pragma GCC unroll 16
         for (int64_t i = 0; i < CL_TP; i++) {
-            __m512 xd = LD(xp + i * xs);
+            __m512 xd = LDX(x0, (3 + i) * xs + c);
             __m512 pre = _mm512_fmadd_ps(w3, xd, _mm512_fmadd_ps(w2, xc, _mm512_fmadd_ps(w1, xb, _mm512_fmadd_ps(w0, xa, bb))));
-            __m512 g = _mm512_mul_ps(LD(gp + i * gs), cv_dsilu16(pre));
-            ST(dp + i * ds,
-               _mm512_fmadd_ps(w0, g, _mm512_fmadd_ps(w1, gc, _mm512_fmadd_ps(w2, gb, _mm512_mul_ps(w3, ga)))));
+            __m512 g = _mm512_mul_ps(LDX(dout0, i * gs + c), cv_dsilu16(pre));
+            STX(d0, i * ds + c, _mm512_fmadd_ps(w0, g, _mm512_fmadd_ps(w1, gc, _mm512_fmadd_ps(w2, gb, _mm512_mul_ps(w3, ga)))));
             a0 = _mm512_fmadd_ps(g, xa, a0);
             a1 = _mm512_fmadd_ps(g, xb, a1);
             a2 = _mm512_fmadd_ps(g, xc, a2);
@@ -422,12 +430,20 @@ static inline __attribute__((always_inline)) void cl_tile_w4_part(float *const *
 }
 #undef LD
 #undef ST
+#undef LDX
+#undef STX
 
-static void cl_tile_w4(float *const *ring, float *d0, int64_t ds, const float *x0, int64_t xs, const float *dout0,
-                       int64_t gs, const float *wt, const float *b, float *acc, int64_t D, int64_t cb, int64_t q)
+/* f32 rows, or bf16 rows (bf) where the target has AVX-512 BW and VL. */
+static void cl_tile_w4(float *const *ring, void *d0, int64_t ds, const void *x0, int64_t xs, const void *dout0,
+                       int64_t gs, const float *wt, const float *b, float *acc, int64_t D, int64_t cb, int64_t q, int bf)
 {
-    cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1);
-    cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0);
+    if (bf) {
+        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 1);
+        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0, 1);
+    } else {
+        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 0);
+        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0, 0);
+    }
 }
 #endif
 
@@ -444,6 +460,8 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     int xin = a->x_dtype == CC_F32 && a->x_stride[1] == 1;
     int gin = a->x_dtype == CC_F32 && a->dout_stride[1] == 1;
     int din = a->x_dtype == CC_F32 && a->dx_stride[1] == 1;
+    int tin = CL_TILE_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->dout_stride[1] == 1 &&
+              a->dx_stride[1] == 1;   /* bf16 rows: the tiles convert in registers */
     float *ring = scr;                /* gz row of position q at ring[(q + 8) & 7] (8: a pair step writes 2) */
     float *xring = ring + 8 * CL_RS;  /* xe row p at xring[(p + 4) & 3] (staged rows) */
     float *dst = xring + 4 * CL_RS;   /* dxe[-3 .. 0), then the staged dx row */
@@ -458,21 +476,25 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     for (int64_t q = t0; q < t0 + n + 3; q++) {
         int64_t p = q - 3;
 #ifdef __AVX512F__
-        if (xin && gin && din && a->silu && p >= t0 && q + CL_TP - 1 < t0 + n && q + CL_TP - 1 < len &&
+        if ((tin || (xin && gin && din)) && a->silu && p >= t0 && q + CL_TP - 1 < t0 + n && q + CL_TP - 1 < len &&
             (!a->dfinal_states || p + CL_TP - 1 < len - 3)) {   /* interior: a register tile of positions */
-            const float *x0 = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p);
-            const float *g = (const float *)a->dout + cv_off3(a->dout_stride, row->b, c0, row->start + q);
-            float *d = (float *)a->dx + cv_off3(a->dx_stride, row->b, c0, row->start + p);
+            int64_t es = tin ? 2 : 4;
+            const char *x0 = (const char *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p) * es;
+            const char *g = (const char *)a->dout + cv_off3(a->dout_stride, row->b, c0, row->start + q) * es;
+            char *d = (char *)a->dx + cv_off3(a->dx_stride, row->b, c0, row->start + p) * es;
             float *rp[8];
             for (int64_t k = 0; k < 8; k++) rp[k] = ring + k * CL_RS;
             if (q + CL_TP + CL_PF < len)
-                for (int64_t c = 0; c < cb; c += 16)
+                for (int64_t c = 0; c < cb; c += 64 / es)
                     for (int64_t k = 0; k < CL_TP; k++) {
-                        __builtin_prefetch(x0 + (3 + k + CL_PF) * a->x_stride[2] + c);
-                        __builtin_prefetch(g + (k + CL_PF) * a->dout_stride[2] + c);
+                        __builtin_prefetch(x0 + ((3 + k + CL_PF) * a->x_stride[2] + c) * es);
+                        __builtin_prefetch(g + ((k + CL_PF) * a->dout_stride[2] + c) * es);
                     }
-            cl_tile_w4(rp, d, a->dx_stride[2], x0, a->x_stride[2], g, a->dout_stride[2], wt, b, acc, a->D, cb, q);
+            cl_tile_w4(rp, d, a->dx_stride[2], x0, a->x_stride[2], g, a->dout_stride[2], wt, b, acc, a->D, cb, q, tin);
             q += CL_TP - 1;
+            if (tin)   /* the staged x rows the single steps after the tile read */
+                for (int64_t k = 1; k <= 3; k++)
+                    load_tile(xring + ((q - 3 + k + 4) & 3) * CL_RS, a, row, c0, cb, q - 3 + k, 1);
             continue;
         }
 #endif
@@ -542,7 +564,7 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
-    if (W == 4 && !a->seq_idx && a->x_dtype == CC_F32) {   /* channel blocks whose rings and sums stay in L1 */
+    if (W == 4 && !a->seq_idx && (a->x_dtype == CC_F32 || (CL_TILE_BF16 && a->silu && a->x_dtype == CC_BF16))) {   /* channel blocks whose rings and sums stay in L1 */
         for (int64_t cs = 0; cs < cb; cs += CL_SB)
             bwd_cl_w4(a, cw, row, t0, n, c0 + cs, cb - cs < CL_SB ? cb - cs : CL_SB, scr, part + cs * 5);
         return;

@@ -211,28 +211,11 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
    first output's tap 0. Whole groups of a full tile use plain loads and stores, the rest masked. */
 #define LD(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mk, p))
 #define ST(p, v) (full ? _mm512_storeu_ps(p, v) : _mm512_mask_storeu_ps(p, mk, v))
-#if defined(__AVX512BW__) && defined(__AVX512VL__)
+#ifdef CV_HAVE_BF16_16
 #define CL_TILE_BF16 1
-/* bf16 rows: widening is exact (the bits shifted up), narrowing is cv_bf16_from_bits on 16 lanes. */
-#define LDX(i) (bf ? cl_bf16_load((const uint16_t *)x0 + (i), mk, full) : LD((const float *)x0 + (i)))
-#define STY(i, v) do { if (bf) cl_bf16_store((uint16_t *)y0 + (i), v, mk, full); else ST((float *)y0 + (i), v); } while (0)
+#define LDX(i) (bf ? cv_bf16_load16((const uint16_t *)x0 + (i), mk, full) : LD((const float *)x0 + (i)))
+#define STY(i, v) do { if (bf) cv_bf16_store16((uint16_t *)y0 + (i), v, mk, full); else ST((float *)y0 + (i), v); } while (0)
 
-static inline __m512 cl_bf16_load(const uint16_t *p, __mmask16 mk, int full)
-{
-    __m256i h = full ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(mk, p);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-static inline void cl_bf16_store(uint16_t *p, __m512 v, __mmask16 mk, int full)
-{
-    __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
-    __m512i rounded = _mm512_srli_epi32(
-        _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(hi, _mm512_set1_epi32(1))), 16);
-    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-    __m256i h = _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(hi, _mm512_set1_epi32(0x40))));
-    if (full) _mm256_storeu_si256((__m256i *)p, h);
-    else _mm256_mask_storeu_epi16(p, mk, h);
-}
 #else
 #define CL_TILE_BF16 0
 #define LDX(i) LD((const float *)x0 + (i))

@@ -528,6 +528,28 @@ static inline __m512 cv_dsilu16(__m512 pre)
     __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, cv_exp16(cv_neg16(pre))));
     return _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(pre, _mm512_sub_ps(one, s))));
 }
+
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+#define CV_HAVE_BF16_16 1
+/* 16 bf16 values <-> f32 lanes (mk: the lanes to touch unless full): widening is exact (the bits
+   shifted up), narrowing is cv_bf16_from_bits on every lane. */
+static inline __m512 cv_bf16_load16(const uint16_t *p, __mmask16 mk, int full)
+{
+    __m256i h = full ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(mk, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+static inline void cv_bf16_store16(uint16_t *p, __m512 v, __mmask16 mk, int full)
+{
+    __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
+    __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(hi, _mm512_set1_epi32(1))), 16);
+    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    __m256i h = _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(hi, _mm512_set1_epi32(0x40))));
+    if (full) _mm256_storeu_si256((__m256i *)p, h);
+    else _mm256_mask_storeu_epi16(p, mk, h);
+}
+#endif
 #endif
 
 #endif
