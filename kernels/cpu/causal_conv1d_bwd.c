@@ -252,25 +252,6 @@ static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
 
 /* ---- channel-last: tiles of CL_LT positions x cb channels, vectorised across channels ---- */
 
-static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int64_t c0, int64_t cb,
-                      int64_t p0, int64_t rows)
-{
-    int64_t ext = a->W - 1;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t p = p0 + r;
-        float *dst = xs + r * CL_CB;
-        if (p >= 0 && p < row->len)
-            cv_load_row(dst, cv_at(a->x, a->x_dtype, cv_off3(a->x_stride, row->b, c0, row->start + p)),
-                        a->x_dtype, a->x_stride[1], cb);
-        else if (p < 0 && p >= -ext && a->initial_states)
-            cv_load_row(dst, cv_at(a->initial_states, a->state_dtype,
-                                   cv_off3(a->initial_states_stride, row->s, c0, ext + p)),
-                        a->state_dtype, a->initial_states_stride[1], cb);
-        else
-            for (int64_t c = 0; c < cb; c++) dst[c] = 0.0f;
-    }
-}
-
 /* W = 4 without seq_idx, f32 rows with unit channel strides: one fused pass per position q over
    the task's channels, gz rows kept in a ring of 8. Step q computes gz row q from x rows q-3 .. q
    and dout row q (SiLU recomputed), dx row q-3 from gz rows q-3 .. q, and adds position q to the
@@ -471,7 +452,7 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     if (t0 == 0)
         for (int64_t i = 5 * CL_RS; i < 8 * CL_RS; i++) ring[i] = 0.0f;   /* gz[-3 .. 0) */
     for (int64_t p = t0 - 3; p < t0; p++)
-        if (!xin || p < 0) load_tile(xring + ((p + 4) & 3) * CL_RS, a, row, c0, cb, p, 1);
+        if (!xin || p < 0) cv_load_tile(xring + ((p + 4) & 3) * CL_RS, CL_CB, a, row, c0, cb, p, 1);
     const float *wt = cw->wt + c0, *b = cw->b + c0;
     for (int64_t q = t0; q < t0 + n + 3; q++) {
         int64_t p = q - 3;
@@ -494,7 +475,7 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
             q += CL_TP - 1;
             if (tin)   /* the staged x rows the single steps after the tile read */
                 for (int64_t k = 1; k <= 3; k++)
-                    load_tile(xring + ((q - 3 + k + 4) & 3) * CL_RS, a, row, c0, cb, q - 3 + k, 1);
+                    cv_load_tile(xring + ((q - 3 + k + 4) & 3) * CL_RS, CL_CB, a, row, c0, cb, q - 3 + k, 1);
             continue;
         }
 #endif
@@ -517,7 +498,7 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
         const float *xr[4] = {0};
         const float *dout = NULL;
         if (q < len) {
-            if (!xin) load_tile(xring + ((q + 4) & 3) * CL_RS, a, row, c0, cb, q, 1);
+            if (!xin) cv_load_tile(xring + ((q + 4) & 3) * CL_RS, CL_CB, a, row, c0, cb, q, 1);
             for (int64_t k = 0; k < 4; k++)
                 xr[k] = xin && p + k >= 0 ? (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p + k)
                                           : xring + ((p + k + 4) & 3) * CL_RS;
@@ -600,7 +581,7 @@ static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
             dr = (float *)a->dx + cv_off3(a->dx_stride, row->b, c0, row->start + p0 - ext);
             drs = a->dx_stride[2];
         } else {
-            load_tile(xs, a, row, c0, cb, p0 - ext, lt + 2 * ext);
+            cv_load_tile(xs, CL_CB, a, row, c0, cb, p0 - ext, lt + 2 * ext);
         }
         /* gz rows: row ext + u holds position p0 + u */
         for (int64_t u = -ext; u < lt + ext; u++) {

@@ -135,26 +135,6 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     }
 }
 
-/* Loads the (rows x cb) tile xe[p0 .. p0 + rows) of channels [c0, c0+cb) into xs, row stride CL_CB. */
-static void load_tile(float *xs, const cc_conv1d_args *a, const cv_row *row, int64_t c0, int64_t cb,
-                      int64_t p0, int64_t rows)
-{
-    int64_t ext = a->W - 1;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t p = p0 + r;
-        float *dst = xs + r * CL_CB;
-        if (p >= 0 && p < row->len)
-            cv_load_row(dst, cv_at(a->x, a->x_dtype, cv_off3(a->x_stride, row->b, c0, row->start + p)),
-                        a->x_dtype, a->x_stride[1], cb);
-        else if (p < 0 && p >= -ext && a->initial_states)
-            cv_load_row(dst, cv_at(a->initial_states, a->state_dtype,
-                                   cv_off3(a->initial_states_stride, row->s, c0, ext + p)),
-                        a->state_dtype, a->initial_states_stride[1], cb);
-        else
-            for (int64_t c = 0; c < cb; c++) dst[c] = 0.0f;
-    }
-}
-
 /* One output position of a channel-last tile: y[c] = act(b[c] + sum_k wt[k][c] x[k][c]), where
    input row k starts at x + k * xrs; SiLU fused for unmasked W <= 4. */
 static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs, const float *restrict wt,
@@ -307,7 +287,7 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
             xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p0 - ext);
             xrs = a->x_stride[2];
         } else {
-            load_tile(xs, a, row, c0, cb, p0 - ext, lt + ext);
+            cv_load_tile(xs, CL_CB, a, row, c0, cb, p0 - ext, lt + ext);
         }
         for (int64_t t = 0; t < lt; t++) {
             float *y = in_place ? (float *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0 + t)

@@ -552,4 +552,25 @@ static inline void cv_bf16_store16(uint16_t *p, __m512 v, __mmask16 mk, int full
 #endif
 #endif
 
+/* Loads the (rows x cb) tile xe[p0 .. p0 + rows) of channels [c0, c0+cb) of a channel-last row
+   into xs (row stride rs floats): x inside the row, initial states (or zeros) before it, zeros after. */
+static inline void cv_load_tile(float *xs, int64_t rs, const cc_conv1d_args *a, const cv_row *row, int64_t c0,
+                                int64_t cb, int64_t p0, int64_t rows)
+{
+    int64_t ext = a->W - 1;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t p = p0 + r;
+        float *dst = xs + r * rs;
+        if (p >= 0 && p < row->len)
+            cv_load_row(dst, cv_at(a->x, a->x_dtype, cv_off3(a->x_stride, row->b, c0, row->start + p)),
+                        a->x_dtype, a->x_stride[1], cb);
+        else if (p < 0 && p >= -ext && a->initial_states)
+            cv_load_row(dst, cv_at(a->initial_states, a->state_dtype,
+                                   cv_off3(a->initial_states_stride, row->s, c0, ext + p)),
+                        a->state_dtype, a->initial_states_stride[1], cb);
+        else
+            for (int64_t c = 0; c < cb; c++) dst[c] = 0.0f;
+    }
+}
+
 #endif
