@@ -356,17 +356,21 @@ static void cl_pair_w4(float *restrict ga, float *restrict gb, float *restrict d
 #define CL_TILE_BF16 1
 #define LDX(p, i) (bf ? cv_bf16_load16((const uint16_t *)(p) + (i), mk, full) : LD((const float *)(p) + (i)))
 #define STX(p, i, v) do { if (bf) cv_bf16_store16((uint16_t *)(p) + (i), v, mk, full); else ST((float *)(p) + (i), v); } while (0)
+#define STD(p, i, v) do { if (bf) cv_bf16_store16((uint16_t *)(p) + (i), v, mk, full); else STN((float *)(p) + (i), v); } while (0)
 #else
 #define CL_TILE_BF16 0
 #define LDX(p, i) LD((const float *)(p) + (i))
 #define STX(p, i, v) ST((float *)(p) + (i), v)
+#define STD(p, i, v) STN((float *)(p) + (i), v)
 #endif
+/* dx rows: streaming stores for whole groups when nt (the caller checked their alignment) */
+#define STN(p, v) (full && nt ? _mm512_stream_ps(p, v) : ST(p, v))
 
 static inline __attribute__((always_inline)) void cl_tile_w4_part(float *const *ring, void *d0, int64_t ds,
                                                                   const void *x0, int64_t xs, const void *dout0,
                                                                   int64_t gs, const float *wt, const float *b,
                                                                   float *acc, int64_t D, int64_t cb, int64_t q,
-                                                                  int64_t c_lo, int full, int bf)
+                                                                  int64_t c_lo, int full, int bf, int nt)
 {
     (void)bf;
     for (int64_t c = c_lo; c < (full ? (cb & ~(int64_t)15) : cb); c += 16) {
@@ -386,7 +390,7 @@ static inline __attribute__((always_inline)) void cl_tile_w4_part(float *const *
             __m512 xd = LDX(x0, (3 + i) * xs + c);
             __m512 pre = _mm512_fmadd_ps(w3, xd, _mm512_fmadd_ps(w2, xc, _mm512_fmadd_ps(w1, xb, _mm512_fmadd_ps(w0, xa, bb))));
             __m512 g = _mm512_mul_ps(LDX(dout0, i * gs + c), cv_dsilu16(pre));
-            STX(d0, i * ds + c, _mm512_fmadd_ps(w0, g, _mm512_fmadd_ps(w1, gc, _mm512_fmadd_ps(w2, gb, _mm512_mul_ps(w3, ga)))));
+            STD(d0, i * ds + c, _mm512_fmadd_ps(w0, g, _mm512_fmadd_ps(w1, gc, _mm512_fmadd_ps(w2, gb, _mm512_mul_ps(w3, ga)))));
             a0 = _mm512_fmadd_ps(g, xa, a0);
             a1 = _mm512_fmadd_ps(g, xb, a1);
             a2 = _mm512_fmadd_ps(g, xc, a2);
@@ -413,17 +417,24 @@ static inline __attribute__((always_inline)) void cl_tile_w4_part(float *const *
 #undef ST
 #undef LDX
 #undef STX
+#undef STD
+#undef STN
 
-/* f32 rows, or bf16 rows (bf) where the target has AVX-512 BW and VL. */
+/* f32 rows, or bf16 rows (bf) where the target has AVX-512 BW and VL. nt: f32 dx rows by streaming
+   stores (d0 and the row stride ds 64-byte aligned). */
 static void cl_tile_w4(float *const *ring, void *d0, int64_t ds, const void *x0, int64_t xs, const void *dout0,
-                       int64_t gs, const float *wt, const float *b, float *acc, int64_t D, int64_t cb, int64_t q, int bf)
+                       int64_t gs, const float *wt, const float *b, float *acc, int64_t D, int64_t cb, int64_t q, int bf,
+                       int nt)
 {
     if (bf) {
-        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 1);
-        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0, 1);
+        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 1, 0);
+        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0, 1, 0);
     } else {
-        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 0);
-        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0, 0);
+        if (nt)
+            cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 0, 1);
+        else
+            cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 0, 0);
+        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0, 0, 0);
     }
 }
 #endif
@@ -435,9 +446,10 @@ static void cl_tile_w4(float *const *ring, void *d0, int64_t ds, const void *x0,
    other dtypes or strides convert each x / dout row once into f32 rings and dx rows back. dxe[-3 .. 0)
    goes through scratch to dinitial. */
 static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0, int64_t n,
-                      int64_t c0, int64_t cb, float *scr, float *part)
+                      int64_t c0, int64_t cb, float *scr, float *part, int nt)
 {
     int64_t len = row->len;
+    (void)nt;   /* streaming stores only with AVX-512 */
     int xin = a->x_dtype == CC_F32 && a->x_stride[1] == 1;
     int gin = a->x_dtype == CC_F32 && a->dout_stride[1] == 1;
     int din = a->x_dtype == CC_F32 && a->dx_stride[1] == 1;
@@ -471,7 +483,8 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
                         __builtin_prefetch(x0 + ((3 + k + CL_PF) * a->x_stride[2] + c) * es);
                         __builtin_prefetch(g + ((k + CL_PF) * a->dout_stride[2] + c) * es);
                     }
-            cl_tile_w4(rp, d, a->dx_stride[2], x0, a->x_stride[2], g, a->dout_stride[2], wt, b, acc, a->D, cb, q, tin);
+            cl_tile_w4(rp, d, a->dx_stride[2], x0, a->x_stride[2], g, a->dout_stride[2], wt, b, acc, a->D, cb, q, tin,
+                       nt && !tin && ((uintptr_t)d & 63) == 0 && a->dx_stride[2] % 16 == 0);
             q += CL_TP - 1;
             if (tin)   /* the staged x rows the single steps after the tile read */
                 for (int64_t k = 1; k <= 3; k++)
@@ -540,14 +553,14 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
 }
 
 static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, float *scr, float *part)
+                   int64_t c0, int64_t c1, float *scr, float *part, int nt)
 {
     int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
     if (W == 4 && !a->seq_idx && (a->x_dtype == CC_F32 || (CL_TILE_BF16 && a->silu && a->x_dtype == CC_BF16))) {   /* channel blocks whose rings and sums stay in L1 */
         for (int64_t cs = 0; cs < cb; cs += CL_SB)
-            bwd_cl_w4(a, cw, row, t0, n, c0 + cs, cb - cs < CL_SB ? cb - cs : CL_SB, scr, part + cs * 5);
+            bwd_cl_w4(a, cw, row, t0, n, c0 + cs, cb - cs < CL_SB ? cb - cs : CL_SB, scr, part + cs * 5, nt);
         return;
     }
     int64_t rows = CL_LT + 2 * 15;
@@ -671,6 +684,9 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
         cv_plan_free(&plan);
         return CC_ERR_MEMORY;
     }
+    /* Streaming stores of channel-last dx where it is several times the share of cache a thread may
+       use (channel-first dx rows measured slower with them). */
+    int nt = cl && a->B * a->L * D * cv_dtype_size(a->x_dtype) > CV_NT_BYTES;
     #pragma omp parallel if (a->B * a->L * D > CC_OMP_MIN_WORK)
     {
         float *scr = scratch + omp_get_thread_num() * per_thread;
@@ -682,7 +698,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
             if (cl || a->seq_idx) {   /* chunk by chunk (channel-first: the masks are shared) */
                 for (int64_t k = first; k < last; k++) {
                     float *pt = part + (k * D + c0) * (W + 1);
-                    if (cl) bwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr, pt);
+                    if (cl) bwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr, pt, nt);
                     else bwd_cf(a, &cw, &row, plan.chunk[k], c0, c1, scr, pt);
                 }
             } else {                  /* channel by channel: one long stream per channel row */
@@ -690,6 +706,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
                     for (int64_t k = first; k < last; k++)
                         bwd_cf(a, &cw, &row, plan.chunk[k], c, c + 1, scr, part + (k * D + c) * (W + 1));
             }
+            cv_stream_fence(nt);
         }
         /* fixed-order reduction of the partial sums, one channel per iteration */
         #pragma omp for schedule(static)

@@ -80,6 +80,28 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
     }
 }
 
+#ifdef __AVX512F__
+/* conv_dense for W = 4 with SiLU, its 64-byte aligned blocks of y written by streaming stores:
+   for outputs far larger than the cache a plain store first reads the line it overwrites (a third
+   of the traffic). Same operations in the same order, so bitwise conv_dense's result. The caller
+   fences (_mm_sfence) before the stores must be seen by other threads. */
+static void conv_w4_silu_stream(float *restrict y, const float *restrict x, const float *restrict w, float bias,
+                                int64_t n)
+{
+    int64_t i = (int64_t)((64 - ((uintptr_t)y & 63)) & 63) / 4;
+    if (i > n) i = n;
+    conv_dense(y, x, w, bias, i, 4, 1);
+    __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[1]), w2 = _mm512_set1_ps(w[2]), w3 = _mm512_set1_ps(w[3]);
+    __m512 bb = _mm512_set1_ps(bias);
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x + i + 3), _mm512_fmadd_ps(w2, _mm512_loadu_ps(x + i + 2),
+                   _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 1), _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), bb))));
+        _mm512_stream_ps(y + i, cv_silu16(v));
+    }
+    conv_dense(y + i, x + i, w, bias, n - i, 4, 1);
+}
+#endif
+
 /* As conv_dense, taking only the taps whose mask is set. */
 static void conv_masked(float *restrict y, const float *restrict x, const float *restrict w, float bias,
                         int64_t n, int64_t W, const uint8_t *restrict m)
@@ -97,9 +119,10 @@ static void conv_masked(float *restrict y, const float *restrict x, const float 
    a row, whose taps reach the initial state, through a small scratch); anything else goes
    through f32 scratch. */
 static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, float *scr)
+                   int64_t c0, int64_t c1, float *scr, int nt)
 {
     int64_t W = a->W, ext = W - 1, n = row->len - t0;
+    (void)nt;   /* streaming stores only with AVX-512 */
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
     float *xs = scr;                             /* xe[t0 - ext .. t0 + n) */
@@ -117,8 +140,13 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
                 cv_load_xe(xs, a, row, c, t0 - ext, head + ext);
                 conv_dense(y, xs, w, cw->b[c], head, W, a->silu);
             }
-            conv_dense(y + head, (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 + head - ext),
-                       w, cw->b[c], n - head, W, a->silu);
+            const float *xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 + head - ext);
+#ifdef __AVX512F__
+            if (nt && W == 4 && a->silu)
+                conv_w4_silu_stream(y + head, xr, w, cw->b[c], n - head);
+            else
+#endif
+                conv_dense(y + head, xr, w, cw->b[c], n - head, W, a->silu);
         } else {
             cv_load_xe(xs, a, row, c, t0 - ext, n + ext);
             if (a->seq_idx) {
@@ -190,7 +218,7 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
    operations in the same order as conv_row_cl, so bitwise its result. x0 is the x row of the
    first output's tap 0. Whole groups of a full tile use plain loads and stores, the rest masked. */
 #define LD(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mk, p))
-#define ST(p, v) (full ? _mm512_storeu_ps(p, v) : _mm512_mask_storeu_ps(p, mk, v))
+#define ST(p, v) (full ? (nt ? _mm512_stream_ps(p, v) : _mm512_storeu_ps(p, v)) : _mm512_mask_storeu_ps(p, mk, v))
 #ifdef CV_HAVE_BF16_16
 #define CL_TILE_BF16 1
 #define LDX(i) (bf ? cv_bf16_load16((const uint16_t *)x0 + (i), mk, full) : LD((const float *)x0 + (i)))
@@ -204,7 +232,8 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
 
 static inline __attribute__((always_inline)) void cl_tile_w4_part(void *y0, int64_t ys, const void *x0, int64_t xs,
                                                                   const float *wt, const float *b, int64_t D,
-                                                                  int64_t cb, int64_t np, int64_t c_lo, int full, int bf)
+                                                                  int64_t cb, int64_t np, int64_t c_lo, int full, int bf,
+                                                                  int nt)
 {
     (void)bf;
     for (int64_t c = c_lo; c < (full ? (cb & ~(int64_t)15) : cb); c += 16) {
@@ -227,22 +256,26 @@ static inline __attribute__((always_inline)) void cl_tile_w4_part(void *y0, int6
 #undef LDX
 #undef STY
 
-/* f32 rows, or bf16 rows (bf) where the target has AVX-512 BW and VL. */
+/* f32 rows, or bf16 rows (bf) where the target has AVX-512 BW and VL. nt: f32 whole groups by
+   streaming stores (y0 and the row stride ys 64-byte aligned). */
 static void cl_tile_w4(void *y0, int64_t ys, const void *x0, int64_t xs, const float *wt, const float *b,
-                       int64_t D, int64_t cb, int64_t np, int bf)
+                       int64_t D, int64_t cb, int64_t np, int bf, int nt)
 {
     if (bf) {
         if (np == CL_TP) {
-            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 1);
-            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0, 1);
+            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 1, 0);
+            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0, 1, 0);
         } else {
-            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0, 1);
+            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0, 1, 0);
         }
     } else if (np == CL_TP) {
-        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 0);
-        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0, 0);
+        if (nt)
+            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 0, 1);
+        else
+            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 0, 0);
+        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0, 0, 0);
     } else {
-        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0, 0);
+        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0, 0, 0);
     }
 }
 #endif
@@ -251,9 +284,10 @@ static void cl_tile_w4(void *y0, int64_t ys, const void *x0, int64_t xs, const f
    f32 with unit channel strides reads x rows and writes out rows in place; otherwise (and for
    the sub-tile whose taps reach p < 0) rows go through f32 scratch. */
 static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, float *scr)
+                   int64_t c0, int64_t c1, float *scr, int nt)
 {
     int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
+    (void)nt;   /* streaming stores only with AVX-512 */
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
     float *xs = scr;                                  /* (CL_LT + 15) x CL_CB */
@@ -271,12 +305,13 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
             char *y = (char *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0) * es;
             const char *x = (const char *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p0 - ext) * es;
             int64_t xst = a->x_stride[2], yst = a->out_stride[2];
+            int tnt = nt && !bf && ((uintptr_t)y & 63) == 0 && yst % 16 == 0;
             for (int64_t t = 0; t < lt; t += CL_TP) {
                 if (p0 + t + CL_PF < row->len)   /* the rows ahead: a strided stream the hardware prefetcher misses */
                     for (int64_t c = 0; c < cb; c += 64 / es)
                         for (int64_t i = 0; i < CL_TP; i++) __builtin_prefetch(x + ((t + ext + i + CL_PF) * xst + c) * es);
                 cl_tile_w4(y + t * yst * es, yst, x + t * xst * es, xst, cw->wt + c0, cw->b + c0, D, cb,
-                           lt - t < CL_TP ? lt - t : CL_TP, bf);
+                           lt - t < CL_TP ? lt - t : CL_TP, bf, tnt);
             }
             continue;
         }
@@ -332,6 +367,8 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         cv_plan_free(&plan);
         return CC_ERR_MEMORY;
     }
+    /* Streaming stores where out is several times the share of cache a thread may use. */
+    int nt = a->B * a->L * D * cv_dtype_size(a->x_dtype) > CV_NT_BYTES;
     #pragma omp parallel for schedule(dynamic) if (a->B * a->L * D > CC_OMP_MIN_WORK)
     for (int64_t i = 0; i < plan.nseg * ncb; i++) {
         int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
@@ -339,13 +376,14 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         float *scr = scratch + omp_get_thread_num() * per_thread;
         cv_row row = cv_get_row(a, plan.row[first]);
         if (cl) {
-            for (int64_t k = first; k < last; k++) fwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr);
+            for (int64_t k = first; k < last; k++) fwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr, nt);
         } else if (a->seq_idx) {   /* chunk by chunk: the tap masks are shared by the channels */
-            for (int64_t k = first; k < last; k++) fwd_cf(a, &cw, &row, plan.chunk[k], c0, c1, scr);
+            for (int64_t k = first; k < last; k++) fwd_cf(a, &cw, &row, plan.chunk[k], c0, c1, scr, nt);
         } else {                   /* channel by channel: one long stream per channel row */
             for (int64_t c = c0; c < c1; c++)
-                for (int64_t k = first; k < last; k++) fwd_cf(a, &cw, &row, plan.chunk[k], c, c + 1, scr);
+                for (int64_t k = first; k < last; k++) fwd_cf(a, &cw, &row, plan.chunk[k], c, c + 1, scr, nt);
         }
+        cv_stream_fence(nt);
     }
     free(scratch);
     free(cw.w);

@@ -488,6 +488,20 @@ static inline void cv_dsilu_row(float *restrict g, const float *restrict pre, in
     for (int64_t i = 0; i < n; i++) g[i] *= cv_dsilu(pre[i]);
 }
 
+/* Outputs above this many bytes (an eighth of a 32 MiB L3 and more) are written by streaming
+   stores where a kernel has them. */
+#define CV_NT_BYTES ((int64_t)4 << 20)
+
+/* Orders a task's streaming stores before the task ends (they are weakly ordered). */
+static inline void cv_stream_fence(int nt)
+{
+#ifdef __AVX512F__
+    if (nt) _mm_sfence();
+#else
+    (void)nt;
+#endif
+}
+
 #ifdef __AVX512F__
 /* cv_exp, cv_silu and cv_dsilu on 16 lanes: the same operations in the same order (max / min keep
    a NaN x as the comparisons above do), so every lane is bitwise the scalar result. For the
