@@ -438,6 +438,9 @@ static void cl_tile_w4(float *const *ring, void *d0, int64_t ds, const void *x0,
     }
 }
 #endif
+#ifndef CL_TILE_BF16
+#define CL_TILE_BF16 0   /* no AVX-512: bf16 channel-last rows take the generic tiles */
+#endif
 
 #define RING(q) (ring + (((q) + 8) & 7) * CL_RS)
 
@@ -453,8 +456,10 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     int xin = a->x_dtype == CC_F32 && a->x_stride[1] == 1;
     int gin = a->x_dtype == CC_F32 && a->dout_stride[1] == 1;
     int din = a->x_dtype == CC_F32 && a->dx_stride[1] == 1;
+#ifdef __AVX512F__
     int tin = CL_TILE_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->dout_stride[1] == 1 &&
               a->dx_stride[1] == 1;   /* bf16 rows: the tiles convert in registers */
+#endif
     float *ring = scr;                /* gz row of position q at ring[(q + 8) & 7] (8: a pair step writes 2) */
     float *xring = ring + 8 * CL_RS;  /* xe row p at xring[(p + 4) & 3] (staged rows) */
     float *dst = xring + 4 * CL_RS;   /* dxe[-3 .. 0), then the staged dx row */
