@@ -22,7 +22,7 @@
 /* Rarely taken helpers (state reads at line and sequence edges) stay out of line, which keeps the
    unrolled fast loops, their registers and the compile time small. */
 #ifdef CC_CUDA_EMU
-#define CV_COLD static __attribute__((noinline))
+#define CV_COLD static __attribute__((noinline, unused))   /* not every .cu uses every helper */
 #else
 #define CV_COLD static __device__ __noinline__
 #endif
