@@ -77,6 +77,13 @@ static cc_status check_same_dtype(const char *op, const char *arg, const cc_tens
     return CC_OK;
 }
 
+/* t (out, dout, dx) has x's shape and dtype. */
+static cc_status check_like_x(const char *op, const char *arg, const cc_tensor *t, const cc_tensor *x)
+{
+    TRY(cc_check_shape(op, arg, t, x->ndim, x->shape));
+    return check_same_dtype(op, arg, t, x->dtype, "x");
+}
+
 /* weight (D, W) with 1 <= W <= 16, bias (D) or NULL; both float, dtypes independent of x. */
 static cc_status check_weight_bias(const char *op, const cc_tensor *weight, const cc_tensor *bias, int64_t D)
 {
@@ -266,9 +273,8 @@ cc_status cc_causal_conv1d_forward(cc_tensor *out, cc_tensor *final_states,
     int64_t B = x->shape[0], D = x->shape[1], L = x->shape[2];
     TRY(check_weight_bias(op, weight, bias, D));
     int64_t W = weight->shape[1], ext = W - 1;
-    int64_t xshape[3] = {B, D, L}, sshape[2] = {B, L};
-    TRY(cc_check_shape(op, "out", out, 3, xshape));
-    TRY(check_same_dtype(op, "out", out, x->dtype, "x"));
+    int64_t sshape[2] = {B, L};
+    TRY(check_like_x(op, "out", out, x));
     if (seq_idx) {
         TRY(cc_check_shape(op, "seq_idx", seq_idx, 2, sshape));
         TRY(cc_check_dtype(op, "seq_idx", seq_idx, 1u << CC_I32));
@@ -345,11 +351,9 @@ cc_status cc_causal_conv1d_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor
     int64_t B = x->shape[0], D = x->shape[1], L = x->shape[2];
     TRY(check_weight_bias(op, weight, bias, D));
     int64_t W = weight->shape[1], ext = W - 1;
-    int64_t xshape[3] = {B, D, L}, sshape[2] = {B, L};
-    TRY(cc_check_shape(op, "dout", dout, 3, xshape));
-    TRY(check_same_dtype(op, "dout", dout, x->dtype, "x"));
-    TRY(cc_check_shape(op, "dx", dx, 3, xshape));
-    TRY(check_same_dtype(op, "dx", dx, x->dtype, "x"));
+    int64_t sshape[2] = {B, L};
+    TRY(check_like_x(op, "dout", dout, x));
+    TRY(check_like_x(op, "dx", dx, x));
     TRY(check_grad_outputs(op, dweight, dbias, weight, bias, D, W));
     if (seq_idx) {
         TRY(cc_check_shape(op, "seq_idx", seq_idx, 2, sshape));
@@ -408,9 +412,8 @@ cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
     int64_t B = x->shape[0], D = x->shape[1], S = x->shape[2];
     TRY(check_weight_bias(op, weight, bias, D));
     int64_t W = weight->shape[1];
-    int64_t xshape[3] = {B, D, S}, bshape[1] = {B};
-    TRY(cc_check_shape(op, "out", out, 3, xshape));
-    TRY(check_same_dtype(op, "out", out, x->dtype, "x"));
+    int64_t bshape[1] = {B};
+    TRY(check_like_x(op, "out", out, x));
     TRY(cc_check_ndim(op, "conv_state", conv_state, 3));
     TRY(check_float(op, "conv_state", conv_state));
     int64_t pool = conv_state->shape[0], SL = conv_state->shape[2];
@@ -510,9 +513,7 @@ cc_status cc_causal_conv1d_varlen_forward(cc_tensor *out, cc_tensor *final_state
     int64_t T = x->shape[0], D = x->shape[1];
     TRY(check_weight_bias(op, weight, bias, D));
     int64_t W = weight->shape[1], ext = W - 1;
-    int64_t xshape[2] = {T, D};
-    TRY(cc_check_shape(op, "out", out, 2, xshape));
-    TRY(check_same_dtype(op, "out", out, x->dtype, "x"));
+    TRY(check_like_x(op, "out", out, x));
     int64_t N = 0;
     TRY(check_cu_seqlens(op, cu_seqlens, T, &N));
     int state_dtype = -1;
@@ -556,11 +557,8 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
     int64_t T = x->shape[0], D = x->shape[1];
     TRY(check_weight_bias(op, weight, bias, D));
     int64_t W = weight->shape[1], ext = W - 1;
-    int64_t xshape[2] = {T, D};
-    TRY(cc_check_shape(op, "dout", dout, 2, xshape));
-    TRY(check_same_dtype(op, "dout", dout, x->dtype, "x"));
-    TRY(cc_check_shape(op, "dx", dx, 2, xshape));
-    TRY(check_same_dtype(op, "dx", dx, x->dtype, "x"));
+    TRY(check_like_x(op, "dout", dout, x));
+    TRY(check_like_x(op, "dx", dx, x));
     TRY(check_grad_outputs(op, dweight, dbias, weight, bias, D, W));
     int64_t N = 0;
     TRY(check_cu_seqlens(op, cu_seqlens, T, &N));
