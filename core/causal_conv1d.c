@@ -342,7 +342,7 @@ cc_status cc_causal_conv1d_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor
                                     const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
                                     const cc_tensor *dout, const cc_tensor *seq_idx,
                                     const cc_tensor *initial_states, const cc_tensor *dfinal_states,
-                                    int activation, int deterministic)
+                                    int activation)
 {
     const char *op = "causal_conv1d_backward";
     TRY(check_activation(op, activation));
@@ -375,7 +375,6 @@ cc_status cc_causal_conv1d_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor
     a.x_dtype = x->dtype;
     a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
     a.silu = activation == CC_ACT_SILU;
-    a.deterministic = deterministic != 0;
     a.x = cc_tensor_data(x); strides3(a.x_stride, x);
     set_weight_bias(&a, weight, bias, dbias);
     a.seq_idx = data_or_null(seq_idx);
@@ -548,7 +547,7 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
                                            const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
                                            const cc_tensor *dout, const cc_tensor *cu_seqlens,
                                            const cc_tensor *initial_states, const cc_tensor *dfinal_states,
-                                           int activation, int deterministic)
+                                           int activation)
 {
     const char *op = "causal_conv1d_varlen_backward";
     TRY(check_activation(op, activation));
@@ -578,7 +577,6 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
     a.x_dtype = x->dtype;
     a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
     a.silu = activation == CC_ACT_SILU;
-    a.deterministic = deterministic != 0;
     a.x = cc_tensor_data(x); packed_strides(a.x_stride, x);
     set_weight_bias(&a, weight, bias, dbias);
     a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);

@@ -77,7 +77,7 @@ void cc_clear_error(void);
 const char *cc_dtype_name(int dtype);
 int cc_dtype_from_name(const char *name);   /* -1 when unknown */
 int64_t cc_dtype_size(int dtype);
-void cc_set_num_threads(int n);
+cc_status cc_set_num_threads(int n);     /* 1 <= n <= 1024 */
 int cc_get_num_threads(void);
 /* When on, CPU ops run the plain scalar reference kernels (the test oracle) instead of the fast ones. */
 void cc_set_reference_kernels(int on);
@@ -148,7 +148,7 @@ cc_status cc_causal_conv1d_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor
                                     const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
                                     const cc_tensor *dout, const cc_tensor *seq_idx,
                                     const cc_tensor *initial_states, const cc_tensor *dfinal_states,
-                                    int activation, int deterministic);
+                                    int activation);
 /* x and out (B, D, S); conv_state (B or pool, D, state_len >= W-1) updated in place;
    cache_seqlens (B) i32 makes the state a circular buffer; conv_state_indices (B) i32, < 0 = padding row. */
 cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
@@ -164,7 +164,7 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
                                            const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
                                            const cc_tensor *dout, const cc_tensor *cu_seqlens,
                                            const cc_tensor *initial_states, const cc_tensor *dfinal_states,
-                                           int activation, int deterministic);
+                                           int activation);
 /* states (N, D, state_len): the last state_len tokens of each sequence, zeros before its start. */
 cc_status cc_causal_conv1d_varlen_states(cc_tensor *states, const cc_tensor *x, const cc_tensor *cu_seqlens);
 

@@ -18,7 +18,6 @@ typedef struct cc_conv1d_args {
     int64_t B, D, L, W;
     int x_dtype, weight_dtype, bias_dtype, state_dtype;
     int silu;
-    int deterministic;                      /* backward: bit-identical results run to run */
 
     const void *x;              int64_t x_stride[3];               /* (B, D, L) */
     const void *weight;         int64_t weight_stride[2];          /* (D, W) */

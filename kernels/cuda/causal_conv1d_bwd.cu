@@ -4,7 +4,7 @@
    dx[p] = sum_k w[k] gz[p+W-1-k] over t in p's segment, plus dfinal for the last W-1 positions.
    dweight/dbias are reduced without atomics: every block writes its partial sums to a workspace
    ws[P][D][W+1] (slot W is the bias), and a second kernel sums the P partials in a fixed order, so
-   the result is bit-identical run to run whatever a->deterministic says.
+   the result is bit-identical run to run.
 
    Paths (each serves every feature; the fast ones run a 4-tap window with right-aligned weights,
    so W = 1..4 share one instantiation per dtype, layout and masking):

@@ -10,8 +10,8 @@
 --             out (pre-allocated output).
 --   dx, dweight, dbias, dinitial = cc.causal_conv1d_backward(x, weight, bias, dout, opts)
 --       opts: activation, seq_idx, initial_states, dfinal_states, dx (pre-allocated, any strides),
---             return_dinitial_states (default: true when initial_states is given), deterministic
---             (accepted; the CPU backward is always deterministic). dbias is nil without bias.
+--             return_dinitial_states (default: true when initial_states is given). dbias is nil
+--             without bias. Every backend's backward is deterministic: identical results run to run.
 --   out = cc.causal_conv1d_update(x, conv_state, weight, bias, opts)
 --       x (B, D) or (B, D, S); conv_state (B or pool, D, state_len) updated in place.
 --       opts: activation, cache_seqlens (B) i32, conv_state_indices (B) i32, out.
@@ -19,7 +19,7 @@
 --       x (T, D) packed, cu_seqlens (N+1) i32/i64 from 0 to T.
 --       opts: activation, initial_states (N, D, W-1), return_final_states, final_states_out, out.
 --   dx, dweight, dbias, dinitial = cc.causal_conv1d_varlen_backward(x, weight, bias, dout, cu_seqlens, opts)
---       opts: activation, initial_states, dfinal_states, dx, return_dinitial_states, deterministic.
+--       opts: activation, initial_states, dfinal_states, dx, return_dinitial_states.
 --   states = cc.causal_conv1d_varlen_states(x, cu_seqlens, state_len [, opts])
 --       states (N, D, state_len); opts: dtype (default x's), out.
 -- Outputs follow x's layout: a channel-last x, (B, L, D) viewed as (B, D, L), gets channel-last
@@ -128,8 +128,7 @@ return function(cc)
         return out
     end
 
-    local BWD_OPTS = { "activation", "seq_idx", "initial_states", "dfinal_states", "dx", "return_dinitial_states",
-                       "deterministic" }
+    local BWD_OPTS = { "activation", "seq_idx", "initial_states", "dfinal_states", "dx", "return_dinitial_states" }
 
     -- dweight, dbias and (when wanted) dinitial_states for the backward calls.
     local function grad_outputs(x, weight, bias, init, dfinal, opts, R, D, W, cl, fname)
@@ -157,7 +156,6 @@ return function(cc)
         local init = optional(opts.initial_states, "initial_states", fname)
         local dfinal = optional(opts.dfinal_states, "dfinal_states", fname)
         local dx = optional(opts.dx, "dx", fname)
-        boolean(opts.deterministic, "deterministic", fname)
         rank(x, "x", 3, "(B, D, L)", fname)
         local W = weight_width(weight, fname)
         local B, D, L = x:size(1), x:size(2), x:size(3)
@@ -165,7 +163,7 @@ return function(cc)
         dx = dx or empty_bdl(x, B, D, L, x:dtype(), cl)
         local dweight, dbias, dinit = grad_outputs(x, weight, bias, init, dfinal, opts, B, D, W, cl, fname)
         check(cc.C.cc_causal_conv1d_backward(dx._h, dweight._h, h(dbias), h(dinit), x._h, weight._h, h(bias), dout._h,
-                                             h(seq_idx), h(init), h(dfinal), act, opts.deterministic and 1 or 0))
+                                             h(seq_idx), h(init), h(dfinal), act))
         return dx, dweight, dbias, dinit
     end
 
@@ -240,8 +238,7 @@ return function(cc)
         return out
     end
 
-    local VARLEN_BWD_OPTS = { "activation", "initial_states", "dfinal_states", "dx", "return_dinitial_states",
-                              "deterministic" }
+    local VARLEN_BWD_OPTS = { "activation", "initial_states", "dfinal_states", "dx", "return_dinitial_states" }
 
     function cc.causal_conv1d_varlen_backward(x, weight, bias, dout, cu_seqlens, opts)
         local fname = "causal_conv1d_varlen_backward"
@@ -255,15 +252,13 @@ return function(cc)
         local init = optional(opts.initial_states, "initial_states", fname)
         local dfinal = optional(opts.dfinal_states, "dfinal_states", fname)
         local dx = optional(opts.dx, "dx", fname)
-        boolean(opts.deterministic, "deterministic", fname)
         rank(x, "x", 2, "(T, D)", fname)
         local W = weight_width(weight, fname)
         dx = dx or empty_td(x, x:dtype())
         local dweight, dbias, dinit = grad_outputs(x, weight, bias, init, dfinal, opts, math.max(cu:size(1) - 1, 0),
                                                    x:size(2), W, true, fname)
         check(cc.C.cc_causal_conv1d_varlen_backward(dx._h, dweight._h, h(dbias), h(dinit), x._h, weight._h, h(bias),
-                                                    dout._h, cu._h, h(init), h(dfinal), act,
-                                                    opts.deterministic and 1 or 0))
+                                                    dout._h, cu._h, h(init), h(dfinal), act))
         return dx, dweight, dbias, dinit
     end
 

@@ -43,10 +43,10 @@ function cc.initial_seed()
 end
 
 function cc.set_num_threads(n)
-    if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
-        raise("set_num_threads: n: expected a positive integer, got " .. show(n))
+    if type(n) ~= "number" or n < 1 or n > 1024 or n ~= math.floor(n) then
+        raise("set_num_threads: n: expected an integer from 1 to 1024, got " .. show(n))
     end
-    C.cc_set_num_threads(n)
+    F.check(C.cc_set_num_threads(n))
 end
 
 function cc.get_num_threads() return C.cc_get_num_threads() end

@@ -221,7 +221,6 @@ static void test_conv(bool varlen, bool backward, int64_t casei)
     if (varlen) a.dout_stride[0] = 0;
     if (has_dfin) { a.dfinal_states = dfin.ptr(); memcpy(a.dfinal_states_stride, dfin.stride, sizeof dfin.stride); }
     if (!has_bias) a.bias_dtype = db_r.dt;
-    a.deterministic = (int)rnd(0, 1);
     cc_conv1d_args ar = a, ag = a;
     ar.dx = dx_r.ptr(); ag.dx = dx_g.ptr();
     memcpy(ar.dx_stride, dx_r.stride, sizeof ar.dx_stride); memcpy(ag.dx_stride, dx_g.stride, sizeof ag.dx_stride);
