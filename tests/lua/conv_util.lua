@@ -5,14 +5,10 @@ local assert = require "luassert"
 
 local U = {}
 
--- per x dtype (Dao's table); f64 computes in f64 everywhere
-U.TOL = {
-    f32 = { atol = 1e-3, rtol = 3e-4 },
-    f16 = { atol = 5e-3, rtol = 3e-3 },
-    bf16 = { atol = 5e-2, rtol = 1e-2 },
-    f64 = { atol = 1e-9, rtol = 1e-9 },
-}
-U.WTOL = { atol = 1e-3, rtol = 1e-3 }   -- dweight / dbias
+-- tolerances come from tests/lua/tolerance.lua: per x dtype (Dao's table) and for dweight / dbias
+local TOL = require "tolerance"
+U.TOL = TOL.conv
+U.WTOL = TOL.conv_weight_grad
 
 function U.near(actual, expected, tol, what)
     if expected == nil then

@@ -4,8 +4,8 @@
 --   assert.tensor_near(actual, expected [, atol [, rtol]])
 --       same shape; |a - e| <= atol + rtol * |e| everywhere, compared in f64 on the cpu; NaN
 --       matches NaN. expected may be a tensor, a nested table or a number. Default tolerances
---       follow the less precise dtype of the two: f64 1e-10/1e-8, f32 1e-5/1e-4,
---       f16 1e-3/1e-3, bf16 1e-2/1e-2 (integer dtypes 0/0).
+--       follow the less precise dtype of the two (tolerance.lua's default table: f64
+--       1e-10/1e-8, f32 1e-5/1e-4, f16 1e-3/1e-3, bf16 1e-2/1e-2, integer dtypes 0/0).
 --   assert.tensor_equal(actual, expected)
 --       same dtype, same shape, bitwise equal values (so -0 ~= 0 and NaN == same NaN).
 -- Failure messages give the max abs diff, its 1-based index, both values and the first few
@@ -20,11 +20,7 @@ local ffi = cc.ffi
 
 TEST_DEVICE = os.getenv("CC_TEST_DEVICE") or "cpu"
 
-local TOL = {
-    f64 = { 1e-10, 1e-8 }, f32 = { 1e-5, 1e-4 }, f16 = { 1e-3, 1e-3 }, bf16 = { 1e-2, 1e-2 },
-    i32 = { 0, 0 }, i64 = { 0, 0 },
-}
-local LOOSENESS = { f64 = 0, i32 = 0, i64 = 0, f32 = 1, f16 = 2, bf16 = 3 }
+local TOL = require "tolerance"   -- the specs' one tolerance table (tests/lua/tolerance.lua)
 local MAX_LISTED = 5
 
 local function as_tensor(v)
@@ -63,9 +59,9 @@ local function tensor_near(_, args)
     if not cc.is_tensor(actual) then
         return fail(args, "tensor_near: actual: expected a causalconv.Tensor, got " .. type(actual))
     end
-    local loose = LOOSENESS[actual:dtype()] >= LOOSENESS[expected:dtype()] and actual:dtype() or expected:dtype()
-    local atol = args[3] or TOL[loose][1]
-    local rtol = args[4] or TOL[loose][2]
+    local loose = TOL.loosest(actual:dtype(), expected:dtype())
+    local atol = args[3] or TOL.default[loose].atol
+    local rtol = args[4] or TOL.default[loose].rtol
     if shape_str(actual) ~= shape_str(expected) then
         return fail(args, string.format("tensor_near: shapes differ: actual %s, expected %s", shape_str(actual), shape_str(expected)))
     end

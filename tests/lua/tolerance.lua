@@ -1,0 +1,45 @@
+-- The one tolerance table of the specs: |actual - expected| <= atol + rtol * |expected|.
+--   default[dtype]      assert.tensor_near's defaults (helpers.lua), by the less precise dtype of the two
+--   conv[dtype]         conv results (out, dx, states) by x's dtype: Dao's causal-conv1d table; f64
+--                       computes in f64 everywhere
+--   conv_weight_grad    dweight / dbias (accumulated in f32, or f64 for f64 x)
+--   oracle_f64          f64 conv results against the plain-Lua oracle or PyTorch's f64 (exact math,
+--                       only the summation order differs)
+--   ops_cuda[dtype]     pointwise/reduction ops on cuda against the cpu (the values ops_cuda_spec.lua uses)
+--   loosest(a, b, ...)  the least precise of the dtypes given (f64 < f32 < f16 < bf16; integers exact)
+local T = {}
+
+T.default = {
+    f64 = { atol = 1e-10, rtol = 1e-8 }, f32 = { atol = 1e-5, rtol = 1e-4 },
+    f16 = { atol = 1e-3, rtol = 1e-3 }, bf16 = { atol = 1e-2, rtol = 1e-2 },
+    i32 = { atol = 0, rtol = 0 }, i64 = { atol = 0, rtol = 0 },
+}
+
+T.conv = {
+    f32 = { atol = 1e-3, rtol = 3e-4 },
+    f16 = { atol = 5e-3, rtol = 3e-3 },
+    bf16 = { atol = 5e-2, rtol = 1e-2 },
+    f64 = { atol = 1e-9, rtol = 1e-9 },
+}
+
+T.conv_weight_grad = { atol = 1e-3, rtol = 1e-3 }
+
+T.oracle_f64 = { atol = 1e-12, rtol = 1e-12 }
+
+T.ops_cuda = {
+    f64 = { atol = 1e-10, rtol = 1e-9 }, f32 = { atol = 1e-5, rtol = 1e-4 },
+    f16 = { atol = 2e-3, rtol = 2e-3 }, bf16 = { atol = 2e-2, rtol = 2e-2 },
+}
+
+local LOOSENESS = { f64 = 0, i32 = 0, i64 = 0, f32 = 1, f16 = 2, bf16 = 3 }
+
+function T.loosest(...)
+    local worst
+    for i = 1, select("#", ...) do
+        local d = select(i, ...)
+        if d and (not worst or LOOSENESS[d] > LOOSENESS[worst]) then worst = d end
+    end
+    return worst
+end
+
+return T
