@@ -1,8 +1,9 @@
 /*
  * causalconv: causal depthwise conv1d kernels (CPU + CUDA) and the tensor core under them.
  *
- * This is the one public header. Everything between the CC_API_BEGIN and CC_API_END lines is
- * plain C declarations with no macros, so the Lua binding hands that block to ffi.cdef as is.
+ * This is the one public header (with kernels/enums.h, the codes core and kernels share). Everything
+ * between the CC_API_BEGIN and CC_API_END lines here and in enums.h is plain C declarations with no
+ * macros, so the Lua binding hands those blocks to ffi.cdef as they are.
  *
  * Conventions
  *   - Dimension vocabulary: B batch, D channels, L sequence length, W conv width,
@@ -19,43 +20,13 @@
 #define CAUSALCONV_H
 
 #include <stdint.h>
+#include "enums.h"   /* kernels/enums.h: status, dtype, device, activation and op codes */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* CC_API_BEGIN */
-typedef enum cc_status {
-    CC_OK = 0,
-    CC_ERR_ARGUMENT = 1,    /* a bad value: dim out of range, width out of range, ... */
-    CC_ERR_SHAPE = 2,       /* shapes that do not fit together */
-    CC_ERR_DTYPE = 3,       /* a dtype the op does not take */
-    CC_ERR_DEVICE = 4,      /* mixed devices, or a device that is not there */
-    CC_ERR_MEMORY = 5,      /* allocation failed */
-    CC_ERR_IO = 6,          /* file errors, bad .npy files */
-    CC_ERR_CUDA = 7,        /* an error reported by the CUDA runtime or a kernel launch */
-    CC_ERR_UNSUPPORTED = 8  /* valid request the build cannot serve (e.g. CUDA not built) */
-} cc_status;
-
-typedef enum cc_dtype {
-    CC_F32 = 0,
-    CC_F64 = 1,
-    CC_F16 = 2,
-    CC_BF16 = 3,
-    CC_I32 = 4,
-    CC_I64 = 5
-} cc_dtype;
-
-typedef enum cc_device {
-    CC_CPU = 0,
-    CC_CUDA = 1
-} cc_device;
-
-typedef enum cc_activation {
-    CC_ACT_NONE = 0,
-    CC_ACT_SILU = 1
-} cc_activation;
-
 typedef struct cc_storage cc_storage;
 
 /* A strided view of a refcounted storage. Fields are read-only for users (the Lua binding reads
@@ -170,15 +141,6 @@ cc_status cc_causal_conv1d_varlen_states(cc_tensor *states, const cc_tensor *x, 
 
 /* ---- tensor ops for autograd (shapes: see core/ops.c). Binary ops take operands already
    expanded to out's shape; reductions sum x into out, whose shape broadcasts to x's. ---- */
-typedef enum cc_unary_op {
-    CC_UNARY_NEG = 0, CC_UNARY_EXP, CC_UNARY_LOG, CC_UNARY_SQRT, CC_UNARY_RSQRT, CC_UNARY_ABS,
-    CC_UNARY_SIGMOID, CC_UNARY_SILU, CC_UNARY_SOFTPLUS, CC_UNARY_TANH, CC_UNARY_RELU,
-    CC_UNARY_POW_SCALAR, CC_UNARY_ADD_SCALAR, CC_UNARY_MUL_SCALAR, CC_UNARY_RPOW_SCALAR,
-    CC_UNARY_RDIV_SCALAR
-} cc_unary_op;
-typedef enum cc_binary_op {
-    CC_BINARY_ADD = 0, CC_BINARY_SUB, CC_BINARY_MUL, CC_BINARY_DIV
-} cc_binary_op;
 cc_status cc_unary_forward(cc_tensor *out, const cc_tensor *x, int op, double scalar);
 cc_status cc_unary_backward(cc_tensor *dx, const cc_tensor *x, const cc_tensor *dout, int op, double scalar);
 cc_status cc_binary_forward(cc_tensor *out, const cc_tensor *a, const cc_tensor *b, int op);

@@ -10,9 +10,9 @@
 -- i.e. the user's script line, however deep inside the binding the check sits. A number level
 -- works as in error(): 1 = the function calling check/raise, 2 = its caller, ...
 --
--- Declarations: the block between the CC_API_BEGIN and CC_API_END lines of core/causalconv.h
--- goes to ffi.cdef as is, so the API is written down exactly once. The header is found relative
--- to this file (../../core/causalconv.h).
+-- Declarations: the blocks between the CC_API_BEGIN and CC_API_END lines of kernels/enums.h (the
+-- codes) and core/causalconv.h (the functions) go to ffi.cdef as they are, so the API is written
+-- down exactly once. The headers are found relative to this file (../../kernels, ../../core).
 --
 -- Library search order (the first that exists is loaded; a failure lists every path tried):
 --   1. $CAUSALCONV_LIB (when set, it is the only candidate: an explicit choice is never
@@ -43,6 +43,7 @@ local function read_api_block(path)
 end
 
 if not pcall(ffi.typeof, "cc_tensor") then
+    ffi.cdef(read_api_block(repo .. "kernels/enums.h"))
     ffi.cdef(read_api_block(repo .. "core/causalconv.h"))
 end
 

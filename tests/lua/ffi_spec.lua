@@ -80,9 +80,10 @@ describe("assembly of cc", function()
 
     before_each(function()
         tree = io.popen("mktemp -d"):read("*l")
-        os.execute(string.format("mkdir -p '%s/lua/causalconv' '%s/core' && cp '%s/core/causalconv.h' '%s/core/' && " ..
+        os.execute(string.format("mkdir -p '%s/lua/causalconv' '%s/core' '%s/kernels' && cp '%s/core/causalconv.h' '%s/core/' && " ..
+                                 "cp '%s/kernels/enums.h' '%s/kernels/' && " ..
                                  "cp '%s'/lua/causalconv/ffi.lua '%s'/lua/causalconv/init.lua '%s'/lua/causalconv/tensor.lua '%s/lua/causalconv/'",
-                                 tree, tree, ROOT, tree, ROOT, ROOT, ROOT, tree))
+                                 tree, tree, tree, ROOT, tree, ROOT, tree, ROOT, ROOT, ROOT, tree))
     end)
 
     after_each(function() os.execute("rm -rf '" .. tree .. "'") end)
