@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "internal.h"
 
@@ -110,24 +111,72 @@ static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
 
 /* ---- load -------------------------------------------------------------------------------- */
 
+/* Re-raises the message of a failed library call (an allocation, a view) with the op and the
+   file in front, so every error of the loader and of save names its file. */
+static cc_status with_path(cc_status st, const char *op, const char *path)
+{
+    char inner[512];
+    snprintf(inner, sizeof inner, "%s", cc_last_error());
+    return cc_error(st, "%s: '%s': %s", op, path, inner);
+}
+
+/* Bytes of data the shape needs: -1 when that overflows int64. *too_big is set when the
+   product of the non-zero dims overflows even though a zero dim makes the tensor empty
+   (NumPy refuses such arrays as well; their strides would not fit in int64 either). */
+static int64_t data_bytes(const npy_header *hd, int64_t elsize, int *too_big)
+{
+    int64_t bytes = elsize, nonzero = elsize;
+    int empty = 0, overflow = 0;
+    for (int i = 0; i < hd->ndim; i++) {
+        if (hd->shape[i] == 0) {
+            empty = 1;
+            continue;
+        }
+        if (__builtin_mul_overflow(nonzero, hd->shape[i], &nonzero)) overflow = 1;
+        if (!overflow) bytes = nonzero;
+    }
+    *too_big = overflow && empty;
+    if (empty) return 0;
+    return overflow ? -1 : bytes;
+}
+
 static cc_status load_from(FILE *f, const char *path, cc_tensor **out)
 {
+    /* what the file holds, before anything is read or allocated */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) return cc_error(CC_ERR_IO, "npy_load: '%s': cannot stat: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return cc_error(CC_ERR_IO, "npy_load: '%s' is a directory, not a .npy file", path);
+    if (fseeko(f, 0, SEEK_END) != 0) return cc_error(CC_ERR_IO, "npy_load: '%s': cannot seek: %s", path, strerror(errno));
+    off_t file_size = ftello(f);
+    if (file_size < 0) return cc_error(CC_ERR_IO, "npy_load: '%s': cannot tell its size: %s", path, strerror(errno));
+    if (fseeko(f, 0, SEEK_SET) != 0) return cc_error(CC_ERR_IO, "npy_load: '%s': cannot seek: %s", path, strerror(errno));
+    if (file_size == 0) return cc_error(CC_ERR_IO, "npy_load: '%s' is empty (0 bytes), not a .npy file", path);
+
     unsigned char pre[8];
-    if (fread(pre, 1, 8, f) != 8 || memcmp(pre, MAGIC, 6) != 0)
+    size_t got = fread(pre, 1, 8, f);
+    if (got < 8 && ferror(f)) return cc_error(CC_ERR_IO, "npy_load: '%s': read error: %s", path, strerror(errno));
+    if (got < 6 || memcmp(pre, MAGIC, 6) != 0)
         return cc_error(CC_ERR_IO, "npy_load: '%s' is not a .npy file (wrong magic)", path);
+    if (got < 8) return cc_error(CC_ERR_IO, "npy_load: '%s': truncated header (the file has %lld bytes)", path, (long long)file_size);
     int major = pre[6], minor = pre[7];
     if (major < 1 || major > 3)
         return cc_error(CC_ERR_IO, "npy_load: '%s': unsupported .npy version %d.%d", path, major, minor);
     unsigned char lb[4] = { 0, 0, 0, 0 };
     size_t lsize = major == 1 ? 2 : 4;
-    if (fread(lb, 1, lsize, f) != lsize) return cc_error(CC_ERR_IO, "npy_load: '%s': truncated header", path);
+    if (fread(lb, 1, lsize, f) != lsize)
+        return cc_error(CC_ERR_IO, "npy_load: '%s': truncated header (the file has %lld bytes)", path, (long long)file_size);
     uint32_t hlen = lb[0] | (uint32_t)lb[1] << 8 | (uint32_t)lb[2] << 16 | (uint32_t)lb[3] << 24;
     if (hlen > MAX_HEADER) return cc_error(CC_ERR_IO, "npy_load: '%s': header length %u is not plausible", path, hlen);
+    off_t data_start = (off_t)(8 + lsize) + (off_t)hlen;
+    if (data_start > file_size)
+        return cc_error(CC_ERR_IO, "npy_load: '%s': truncated header: %u bytes announced, the file has %lld after the preamble",
+                        path, hlen, (long long)(file_size - (off_t)(8 + lsize)));
     char *h = malloc(hlen + 1);
-    if (!h) return cc_error(CC_ERR_MEMORY, "npy_load: out of memory for the header");
+    if (!h) return cc_error(CC_ERR_MEMORY, "npy_load: '%s': out of memory for the header (%u bytes)", path, hlen);
     if (fread(h, 1, hlen, f) != hlen) {
+        int err = errno;
         free(h);
-        return cc_error(CC_ERR_IO, "npy_load: '%s': truncated header (%u bytes announced)", path, hlen);
+        return cc_error(CC_ERR_IO, "npy_load: '%s': read error in the header: %s", path, strerror(err));
     }
     h[hlen] = '\0';
     npy_header hd;
@@ -136,31 +185,37 @@ static cc_status load_from(FILE *f, const char *path, cc_tensor **out)
     free(h);
     if (st || (st = descr_dtype(hd.descr, path, &dtype))) return st;
 
-    /* the data must fill the rest of the file exactly */
-    off_t data_start = (off_t)(8 + lsize + hlen);
-    if (fseeko(f, 0, SEEK_END) != 0) return cc_error(CC_ERR_IO, "npy_load: '%s': cannot seek: %s", path, strerror(errno));
-    off_t file_size = ftello(f);
+    /* the data must fill the rest of the file exactly; checked before the tensor is allocated,
+       so a short file cannot make us reserve what its header claims */
+    char s[200];
+    shape_text(s, sizeof s, hd.ndim, hd.shape);
+    int too_big = 0;
+    int64_t need = data_bytes(&hd, cc_dtype_size(dtype), &too_big), have = (int64_t)(file_size - data_start);
+    if (too_big)
+        return cc_error(CC_ERR_IO, "npy_load: '%s': shape %s of '%s' is too big: the byte size of its non-zero dims overflows int64",
+                        path, s, hd.descr);
+    if (need < 0)
+        return cc_error(CC_ERR_IO, "npy_load: '%s': truncated data: shape %s of '%s' needs more than %lld bytes "
+                        "(the size overflows int64), the file has %lld", path, s, hd.descr, (long long)INT64_MAX, (long long)have);
+    if (have < need)
+        return cc_error(CC_ERR_IO, "npy_load: '%s': truncated data: shape %s of '%s' needs %lld bytes, the file has %lld",
+                        path, s, hd.descr, (long long)need, (long long)have);
+    if (have > need)
+        return cc_error(CC_ERR_IO, "npy_load: '%s': shape %s of '%s' needs %lld bytes of data, the file has %lld",
+                        path, s, hd.descr, (long long)need, (long long)have);
     if (fseeko(f, data_start, SEEK_SET) != 0) return cc_error(CC_ERR_IO, "npy_load: '%s': cannot seek: %s", path, strerror(errno));
 
     /* Fortran order: a C-order tensor of the reversed shape, viewed with its dims reversed */
     int64_t shape[8];
     for (int i = 0; i < hd.ndim; i++) shape[i] = hd.fortran ? hd.shape[hd.ndim - 1 - i] : hd.shape[i];
     cc_tensor *t = NULL;
-    if ((st = cc_tensor_empty(&t, hd.ndim, shape, dtype, CC_CPU, 0))) return st;
-    int64_t need = cc_tensor_numel(t) * cc_dtype_size(dtype), have = (int64_t)(file_size - data_start);
-    if (have != need) {
-        char s[160];
-        shape_text(s, sizeof s, hd.ndim, hd.shape);
-        cc_tensor_free(t);
-        if (have < need)
-            return cc_error(CC_ERR_IO, "npy_load: '%s': truncated data: shape %s of '%s' needs %lld bytes, the file has %lld",
-                            path, s, hd.descr, (long long)need, (long long)have);
-        return cc_error(CC_ERR_IO, "npy_load: '%s': shape %s of '%s' needs %lld bytes of data, the file has %lld",
-                        path, s, hd.descr, (long long)need, (long long)have);
-    }
+    if ((st = cc_tensor_empty(&t, hd.ndim, shape, dtype, CC_CPU, 0))) return with_path(st, "npy_load", path);
     if (need > 0 && fread(cc_tensor_data(t), 1, (size_t)need, f) != (size_t)need) {
+        int err = errno, short_read = !ferror(f);
         cc_tensor_free(t);
-        return cc_error(CC_ERR_IO, "npy_load: '%s': read error: %s", path, strerror(errno));
+        if (short_read)   /* the file shrank since we measured it */
+            return cc_error(CC_ERR_IO, "npy_load: '%s': truncated data: the file ended before %lld bytes of data", path, (long long)need);
+        return cc_error(CC_ERR_IO, "npy_load: '%s': read error: %s", path, strerror(err));
     }
     if (hd.fortran && hd.ndim > 1) {
         int dims[8];
@@ -168,7 +223,7 @@ static cc_status load_from(FILE *f, const char *path, cc_tensor **out)
         cc_tensor *v = NULL;
         st = cc_tensor_permute(&v, t, hd.ndim, dims);
         cc_tensor_free(t);
-        if (st) return st;
+        if (st) return with_path(st, "npy_load", path);
         t = v;
     }
     *out = t;
@@ -208,7 +263,8 @@ static cc_status write_file(const cc_tensor *x, const char *path, const char *tm
     pre[9] = (unsigned char)(hlen >> 8);
 
     FILE *f = fopen(tmp, "wb");
-    if (!f) return cc_error(CC_ERR_IO, "npy_save: cannot open '%s' for writing: %s", tmp, strerror(errno));
+    if (!f) return cc_error(CC_ERR_IO, "npy_save: cannot open '%s' for writing: cannot create its temporary '%s': %s",
+                            path, tmp, strerror(errno));
     size_t bytes = (size_t)(cc_tensor_numel(x) * cc_dtype_size(x->dtype));
     int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, hlen, f) == hlen &&
              (bytes == 0 || fwrite(cc_tensor_data(x), 1, bytes, f) == bytes);
@@ -227,19 +283,19 @@ static cc_status write_file(const cc_tensor *x, const char *path, const char *tm
 
 cc_status cc_npy_save(const cc_tensor *x, const char *path)
 {
-    if (!x || !x->storage) return cc_error(CC_ERR_ARGUMENT, "npy_save: x: expected a tensor, got nil");
     if (!path) return cc_error(CC_ERR_ARGUMENT, "npy_save: path: expected a file name, got NULL");
+    if (!x || !x->storage) return cc_error(CC_ERR_ARGUMENT, "npy_save: '%s': x: expected a tensor, got NULL", path);
     /* a dense host copy in a NumPy dtype (aliases when x already is one) */
     cc_tensor *host = NULL, *dense = NULL;
     cc_status st = cc_tensor_to(&host, x, x->dtype == CC_BF16 ? CC_F32 : x->dtype, CC_CPU, 0);
     if (st == CC_OK) st = cc_tensor_contiguous(&dense, host);
     cc_tensor_free(host);
-    if (st) return st;
+    if (st) return with_path(st, "npy_save", path);
     size_t len = strlen(path);
     char *tmp = malloc(len + 5);
     if (!tmp) {
         cc_tensor_free(dense);
-        return cc_error(CC_ERR_MEMORY, "npy_save: out of memory");
+        return cc_error(CC_ERR_MEMORY, "npy_save: '%s': out of memory", path);
     }
     memcpy(tmp, path, len);
     memcpy(tmp + len, ".tmp", 5);
