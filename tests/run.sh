@@ -42,6 +42,7 @@ for suite in "$@"; do
     c)        run_counted c $BUILD/test_c ;;
     emu-self) run_counted emu-self $BUILD/emu/selftest ;;
     emu-conv) run_counted emu-conv $BUILD/emu/conv_emu_test 1000 ;;
+    fuzz)     run_counted fuzz tests/fuzz/run_fuzz.sh ;;   # FUZZ_SECONDS (default 20) of libFuzzer on the .npy loader
     emu-self-asan)
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 CC_EMU_SELFTEST_QUICK=1 run_counted emu-self-asan $BUILD/asan/selftest ;;
     lua)      run_busted lua $BUILD/libcausalconv.so cpu ;;
