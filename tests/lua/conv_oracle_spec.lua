@@ -99,11 +99,12 @@ local function tol_for(xdt, rdt, weight_grad)
 end
 local EXACT = { atol = 0, rtol = 0 }
 
--- actual (tensor) against expected (nested table) within tol; name says which case and result.
+-- actual (tensor) against expected (nested table or tensor) within tol; name says which case
+-- and result.
 local function near(name, actual, expected, tol)
     assert(actual ~= nil, name .. ": got nil")
     if actual:numel() == 0 then return end
-    local e = cc.tensor(expected, { dtype = "f64" })
+    local e = cc.is_tensor(expected) and expected or cc.tensor(expected, { dtype = "f64" })
     local ok, err = pcall(assert.tensor_near, actual, e, tol.atol, tol.rtol)
     assert.is_true(ok, not ok and name .. ": " .. tostring(err) or nil)
 end
@@ -411,4 +412,99 @@ describe("conv oracle: causal_conv1d_varlen_states #cuda", function()
         assert.are.equal(dt, states:dtype())
         near(name .. ": states", states, N.varlen_states(vals(x), cu, c.SL), dt == c.xt and EXACT or tol_for(c.xt, dt))
     end, { "N", "D", "SL", "layout", "xt", "dtype" }, 7000)
+end)
+
+------------------------------------------------------------------------------------------------
+-- PyTorch fixtures: the library (both layouts) and the Lua oracle against PyTorch's results
+
+describe("conv oracle: PyTorch fixtures (tests/fixtures/conv) #cuda", function()
+    local manifest = dofile(FIXTURES .. "manifest.lua")
+    local function load(f) return f and cc.load_npy(FIXTURES .. f) end
+    local function on_dev(t) return t and t:to(DEV) end
+    -- a copy in the other layout: (n1, n3, n2) buffer viewed as (n1, n2, n3); (n2, n1) transposed
+    local function relayout(t)
+        if t == nil then return nil end
+        local o = { dtype = t:dtype(), device = t:device() }
+        if t:dim() == 3 then return cc.empty(t:size(1), t:size(3), t:size(2), o):transpose(2, 3):copy_(t) end
+        return cc.empty(t:size(2), t:size(1), o):t():copy_(t)
+    end
+
+    for _, case in ipairs(manifest) do
+        local I, E = case.inputs, case.expected
+        local act = case.silu and "silu" or nil
+        local function tol(rdt, wgrad)
+            if case.dtype == "f64" then return TOL.oracle_f64 end
+            return tol_for(case.dtype, rdt or case.dtype, wgrad)
+        end
+        local function check_all(name, got, wgrad_keys)
+            for key, t in pairs(got) do
+                if E[key] then near(name .. ": " .. key, t, load(E[key]), key == "final_states" and EXACT
+                                    or tol(nil, wgrad_keys[key])) end
+            end
+        end
+        local WG = { dweight = true, dbias = true }
+
+        for _, layout in ipairs({ "cf", "cl" }) do
+            it(case.name .. " (" .. case.op .. ", " .. layout .. ")", function()
+                local function in_layout(t) t = on_dev(t); return layout == "cl" and relayout(t) or t end
+                local x, w, b = in_layout(load(I.x)), on_dev(load(I.weight)), on_dev(load(I.bias))
+                local name = case.name .. " " .. layout
+                if case.op == "dense" then
+                    local seq, init = on_dev(load(I.seq_idx)), in_layout(load(I.initial_states))
+                    local dout, dfin = in_layout(load(I.dout)), in_layout(load(I.dfinal_states))
+                    local out, fin = cc.causal_conv1d(x, w, b, { activation = act, seq_idx = seq, initial_states = init,
+                                                                 return_final_states = E.final_states ~= nil })
+                    local dx, dw, db, dinit = cc.causal_conv1d_backward(x, w, b, dout, { activation = act,
+                        seq_idx = seq, initial_states = init, dfinal_states = dfin,
+                        return_dinitial_states = E.dinitial_states ~= nil })
+                    check_all(name, { out = out, final_states = fin, dx = dx, dweight = dw, dbias = db,
+                                      dinitial_states = dinit }, WG)
+                elseif case.op == "varlen" then
+                    local cu, init = on_dev(load(I.cu_seqlens)), in_layout(load(I.initial_states))
+                    local dout, dfin = in_layout(load(I.dout)), in_layout(load(I.dfinal_states))
+                    local out, fin = cc.causal_conv1d_varlen(x, w, b, cu, { activation = act, initial_states = init,
+                                                                            return_final_states = E.final_states ~= nil })
+                    local dx, dw, db, dinit = cc.causal_conv1d_varlen_backward(x, w, b, dout, cu, {
+                        activation = act, initial_states = init, dfinal_states = dfin,
+                        return_dinitial_states = E.dinitial_states ~= nil })
+                    local states = case.state_len and cc.causal_conv1d_varlen_states(x, cu, case.state_len)
+                    check_all(name, { out = out, final_states = fin, dx = dx, dweight = dw, dbias = db,
+                                      dinitial_states = dinit }, WG)
+                    if states then near(name .. ": states", states, load(E.states), EXACT) end
+                else
+                    local state = in_layout(load(I.conv_state))
+                    local out = cc.causal_conv1d_update(x, state, w, b, { activation = act,
+                        cache_seqlens = on_dev(load(I.cache_seqlens)), conv_state_indices = on_dev(load(I.conv_state_indices)) })
+                    near(name .. ": out", out, load(E.out), tol())
+                    near(name .. ": conv_state", state, load(E.conv_state), EXACT)
+                end
+            end)
+        end
+
+        it(case.name .. ": the Lua oracle agrees with PyTorch", function()
+            local function v(key) return I[key] and load(I[key]):totable() end
+            local name = case.name .. " naive_conv"
+            local got = {}
+            if case.op == "dense" then
+                local o = { silu = case.silu, seq_idx = v("seq_idx"), init = v("initial_states"), dfinal = v("dfinal_states") }
+                got.out, got.final_states = N.forward(v("x"), v("weight"), v("bias"), o)
+                got.dx, got.dweight, got.dbias, got.dinitial_states = N.backward(v("x"), v("weight"), v("bias"), v("dout"), o)
+            elseif case.op == "varlen" then
+                local o = { silu = case.silu, init = v("initial_states"), dfinal = v("dfinal_states") }
+                local cu = v("cu_seqlens")
+                got.out, got.final_states = N.varlen(v("x"), v("weight"), v("bias"), cu, o)
+                got.dx, got.dweight, got.dbias, got.dinitial_states = N.varlen_backward(v("x"), v("weight"), v("bias"),
+                                                                                       v("dout"), cu, o)
+                if case.state_len then got.states = N.varlen_states(v("x"), cu, case.state_len) end
+            else
+                got.out, got.conv_state = N.update(v("x"), v("conv_state"), v("weight"), v("bias"), { silu = case.silu,
+                    cache_seqlens = v("cache_seqlens"), indices = v("conv_state_indices") })
+            end
+            for key, file in pairs(E) do
+                assert(got[key] ~= nil, name .. ": no " .. key)
+                local e = load(file)
+                near(name .. ": " .. key, e, got[key], case.dtype == "f64" and TOL.oracle_f64 or tol(nil, WG[key]))
+            end
+        end)
+    end
 end)
