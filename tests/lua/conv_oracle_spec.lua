@@ -261,6 +261,47 @@ describe("conv oracle: causal_conv1d longer rows (fast paths) #cuda", function()
     run_cases(path_grid(), check_dense, DENSE_KEYS, 4000)
 end)
 
+describe("conv oracle: empty rows (L = 0, S = 0, state_len = 0) #cuda", function()
+    it("causal_conv1d with L = 0: final states are the initial states, dinitial_states = dfinal_states", function()
+        cc.manual_seed(3500)
+        for _, layout in ipairs({ "cf", "cl", "odd" }) do
+            for _, seq in ipairs({ false, true }) do
+                local B, D, W = 2, 3, 4
+                local name = "L=0 " .. layout .. (seq and " seq_idx" or "")
+                local x, w, b = rand3(B, D, 0, "f64", layout), rand2(D, W, "f64"), rand1(D, "f64")
+                local init, dfin = rand3(B, D, W - 1, "f64", layout), rand3(B, D, W - 1, "f64", "cl")
+                local seqd = seq and cc.zeros(B, 0, { dtype = "i32" }):to(DEV) or nil
+                local seqv = seq and { {}, {} } or nil
+                local out, fin = cc.causal_conv1d(x, w, b, { activation = "silu", seq_idx = seqd, initial_states = init,
+                                                             return_final_states = true })
+                local _, efin = N.forward(vals(x), vals(w), vals(b), { silu = true, seq_idx = seqv, init = vals(init) })
+                assert.are.same({ B, D, 0 }, out:size())
+                near(name .. ": final_states", fin, efin, EXACT)
+                local dout = rand3(B, D, 0, "f64", layout)
+                local dx, dw, db, dinit = cc.causal_conv1d_backward(x, w, b, dout, {
+                    activation = "silu", seq_idx = seqd, initial_states = init, dfinal_states = dfin })
+                local _, edw, edb, edinit = N.backward(vals(x), vals(w), vals(b), vals(dout), { silu = true,
+                    seq_idx = seqv, init = vals(init), dfinal = vals(dfin) })
+                assert.are.same({ B, D, 0 }, dx:size())
+                near(name .. ": dweight", dw, edw, EXACT)
+                near(name .. ": dbias", db, edb, EXACT)
+                near(name .. ": dinitial_states", dinit, edinit, EXACT)
+            end
+        end
+    end)
+
+    it("causal_conv1d_update with S = 0 leaves the state alone; varlen_states with state_len = 0", function()
+        cc.manual_seed(3600)
+        local state = rand3(2, 3, 5, "f64", "cl")
+        local before = vals(state)
+        local out = cc.causal_conv1d_update(rand3(2, 3, 0, "f64", "cf"), state, rand2(3, 4, "f64"), nil)
+        assert.are.same({ 2, 3, 0 }, out:size())
+        near("S=0: conv_state", state, before, EXACT)
+        local states = cc.causal_conv1d_varlen_states(rand2(5, 3, "f64"), ints({ 0, 2, 2, 5 }), 0)
+        assert.are.same({ 3, 3, 0 }, states:size())
+    end)
+end)
+
 ------------------------------------------------------------------------------------------------
 -- decode update
 

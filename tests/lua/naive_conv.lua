@@ -107,9 +107,10 @@ local function row(xr, wr, bias, seg, initr, silu, g, dfinr)
 end
 
 -- seq_idx segments of batch row b: seg(p) = seq_idx[b][p] for p >= 0, seq_idx[b][0] for p < 0
--- (initial states feed the first token's segment); every position is segment 0 without seq_idx.
+-- (initial states feed the first token's segment); every position is segment 0 without seq_idx
+-- (and in an empty row, L = 0, whose final states are then its initial states, as in Dao's rule).
 local function segments(seq_idx, b)
-    if not seq_idx then return function() return 0 end end
+    if not seq_idx or #seq_idx[b] == 0 then return function() return 0 end end
     local s = seq_idx[b]
     return function(p) return s[math.max(p, 0) + 1] end
 end
