@@ -15,10 +15,11 @@ if [ ! -x "$FUZZER" ]; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-mkdir -p "$OUTDIR/corpus" "$OUTDIR/artifacts"
+mkdir -p "$OUTDIR/corpus" "$OUTDIR/artifacts" "$OUTDIR/tmp"
 log=$OUTDIR/fuzz_npy.log
 echo "fuzz: $FUZZER for ${SECONDS_TO_RUN}s (corpus $OUTDIR/corpus, artifacts $OUTDIR/artifacts/, log $log)"
-OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+# TMPDIR: where fuzz_npy saves its round-trip files (left there if it crashes)
+TMPDIR=$OUTDIR/tmp OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$FUZZER" -max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
     -dict=tests/fuzz/npy.dict -artifact_prefix="$OUTDIR/artifacts/" "$OUTDIR/corpus" tests/fuzz/seeds >"$log" 2>&1
 rc=$?
