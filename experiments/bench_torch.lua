@@ -96,7 +96,7 @@ local function torch_times(s)
     return res, notes
 end
 
--- causalconv through the allocating user-facing calls, inputs rotated like cc.bench.case.
+-- causalconv through the allocating user-facing calls, inputs rotated like bench_util.case.
 local function ours(s, op)
     local esize = 4
     local B, D, L = s.B, s.D, s.L
@@ -150,7 +150,7 @@ local columns = {
 local rows = {}
 local torch_notes
 local bar = cc.bench.progress(#shapes * 2)
-local out_lines = { cc.bench.row(columns, nil) }
+local out_lines = { util.row(columns, nil) }
 bar:print(out_lines[1])
 for _, s in ipairs(shapes) do
     local name = string.format("B%d D%d L%d", s.B, s.D, s.L)
@@ -174,7 +174,7 @@ for _, s in ipairs(shapes) do
         r.speedup = r.torch_ms / r.ms
         r.pct = mine[op].pct
         rows[#rows + 1] = r
-        bar:print(cc.bench.row(columns, { r.shape, op, r.ms, 100 * r.spread, r.given_ms, r.torch_ms,
+        bar:print(util.row(columns, { r.shape, op, r.ms, 100 * r.spread, r.given_ms, r.torch_ms,
             100 * r.torch_spread, r.speedup, r.gbps, r.copy_gbps, r.pct }))
     end
     bar:step()

@@ -1,5 +1,13 @@
 -- Script plumbing shared by experiments/sweep.lua and experiments/bench_torch.lua: command-line
--- options, thread pinning (must run before the library loads), device selection.
+-- options, thread pinning (must run before the library loads), device selection, the conv cases
+-- the sweep times (tensors, call and compulsory bytes of each), table rows and the gnuplot chart.
+-- The timing primitives themselves are the library's (cc.bench). This file loads without the
+-- library; the functions that need it require it when called.
+--   util.case(c)                      tensors and a call for one conv case (see sweep.lua):
+--                                     {fn = function(k), bytes =, sets =}
+--   util.case_name(c)                 "fwd f32 cf B8 D1024 L2048 W4 silu"
+--   util.row(columns, values)         one aligned table row (values nil: the header)
+--   util.plot(path, results, title)   PNG bar chart of op GB/s vs copy GB/s (gnuplot)
 local ffi = require "ffi"
 
 if not pcall(ffi.typeof, "cc_bench_util_marker") then
@@ -68,6 +76,163 @@ function util.select_device(cc, device)
         util.die("no CUDA device available (library " .. tostring(require("causalconv.ffi").libpath) .. ")", 1)
     end
     return device, emulated
+end
+
+-- ---- cases for the conv ops (experiments/sweep.lua describes the fields) ----
+
+local ESIZE = { f32 = 4, f64 = 8, f16 = 2, bf16 = 2 }
+
+function util.case_name(c)
+    local act = c.act == "none" and "" or " " .. c.act
+    if c.op == "update" then
+        return string.format("update %s B%d D%d S%d W%d state%d%s", c.dtype, c.B, c.D, c.L, c.W,
+            c.state_len or c.W - 1, act)
+    elseif c.op == "varlen" then
+        return string.format("varlen %s N%d T%d D%d W%d%s", c.dtype, c.B, c.L, c.D, c.W, act)
+    end
+    return string.format("%s %s %s B%d D%d L%d W%d%s", c.op, c.dtype, c.layout, c.B, c.D, c.L, c.W, act)
+end
+
+-- Builds the tensors for case c and returns { fn = function(k) (one call, input set k mod
+-- sets), bytes = compulsory bytes of one call, sets = number of input sets }.
+function util.case(c)
+    local cc = require "causalconv"
+    local W, act = c.W or 4, c.act or "silu"
+    local dtype, device, layout = c.dtype or "f32", c.device or "cpu", c.layout or "cf"
+    local B, D, L = c.B, c.D, c.L
+    local esize = ESIZE[dtype]
+    assert(esize, "bench_util.case: dtype must be f32, f64, f16 or bf16")
+    local topts = { dtype = dtype, device = device }
+    local activation = act ~= "none" and act or nil
+    local weight = cc.randn(D, W, topts)
+    local bias = cc.randn(D, topts)
+    local wbytes = (D * W + D) * esize
+
+    local function bdl()   -- (B, D, L) in the case's layout
+        if layout == "cl" then return cc.randn(B, L, D, topts):transpose(2, 3) end
+        return cc.randn(B, D, L, topts)
+    end
+
+    local bytes, make
+    if c.op == "fwd" then
+        bytes = 2 * B * D * L * esize + wbytes
+        make = function()
+            local x, out = bdl(), bdl()
+            local o = { activation = activation, out = out }
+            return function() cc.causal_conv1d(x, weight, bias, o) end
+        end
+    elseif c.op == "bwd" then
+        bytes = 3 * B * D * L * esize + 2 * wbytes
+        make = function()
+            local x, dout, dx = bdl(), bdl(), bdl()
+            local o = { activation = activation, dx = dx }
+            return function() cc.causal_conv1d_backward(x, weight, bias, dout, o) end
+        end
+    elseif c.op == "update" then
+        local state_len = c.state_len or W - 1
+        bytes = (2 * B * D * L + 2 * B * D * state_len) * esize + wbytes
+        make = function()
+            local x, out = cc.randn(B, D, L, topts), cc.randn(B, D, L, topts)
+            local state = cc.randn(B, D, state_len, topts)
+            local o = { activation = activation, out = out }
+            return function() cc.causal_conv1d_update(x, state, weight, bias, o) end
+        end
+    elseif c.op == "varlen" then
+        -- B sequences of unequal lengths (ratios 1, 2, 3, ...) packed into L tokens.
+        local N, T = B, L
+        local cu = { 0 }
+        local total = N * (N + 1) / 2
+        for n = 1, N do cu[n + 1] = (n == N) and T or math.floor(T * (n * (n + 1) / 2) / total) end
+        bytes = 2 * T * D * esize + wbytes
+        make = function()
+            local x, out = cc.randn(T, D, topts), cc.randn(T, D, topts)
+            local cu_seqlens = cc.tensor(cu, { dtype = "i32", device = device })
+            local o = { activation = activation, out = out }
+            return function() cc.causal_conv1d_varlen(x, weight, bias, cu_seqlens, o) end
+        end
+    else
+        error("bench_util.case: op must be fwd, bwd, update or varlen, got " .. tostring(c.op), 2)
+    end
+
+    local sets = c.sets or cc.bench.rotation_sets(bytes, device)
+    local calls = {}
+    for s = 1, sets do calls[s] = make() end
+    return {
+        fn = function(k) calls[(k - 1) % sets + 1]() end,
+        bytes = bytes,
+        sets = sets,
+    }
+end
+
+-- ---- output ----
+
+-- One table row. columns: { {title, width (negative: left-aligned), format}, ... };
+-- values nil prints the header.
+function util.row(columns, values)
+    local parts = {}
+    for i, col in ipairs(columns) do
+        local title, width, fmt = col[1], col[2], col[3]
+        local text = title
+        if values then
+            local v = values[i]
+            text = (fmt and type(v) == "number") and string.format(fmt, v) or tostring(v)
+        end
+        parts[i] = string.format("%" .. width .. "s", text)
+    end
+    return (table.concat(parts, "  "):gsub("%s+$", ""))
+end
+
+-- Bar chart (PNG) of each result's GB/s next to its copy GB/s, with the % of copy above.
+-- results: { {name =, gbps =, copy_gbps =, pct =}, ... }. Returns true or nil, message.
+function util.plot(path, results, title)
+    local probe = io.popen("gnuplot -e 'set terminal' 2>&1")
+    if not probe then return nil, "cannot run gnuplot" end
+    local terms = probe:read("*a")
+    probe:close()
+    local terminal
+    if terms:match("pngcairo") then
+        terminal = "pngcairo size 1280,720 noenhanced font ',10'"
+    elseif terms:match("%f[%w]png%f[%W]") then
+        terminal = "png size 1280,720 noenhanced"
+    else
+        return nil, "gnuplot not found or without a png terminal (apt-get install gnuplot-nox)"
+    end
+    local data = os.tmpname()
+    local f = assert(io.open(data, "w"))
+    for i, r in ipairs(results) do
+        f:write(string.format("%d\t%s\t%.4f\t%.4f\t%.1f\n", i - 1, r.name, r.gbps, r.copy_gbps, r.pct))
+    end
+    f:close()
+    local script = os.tmpname()
+    f = assert(io.open(script, "w"))
+    f:write(table.concat({
+        "set terminal " .. terminal,
+        string.format("set output '%s'", path:gsub("'", "''")),
+        string.format("set title '%s' noenhanced", (title or ""):gsub("'", "''")),
+        "set datafile separator '\t'",
+        "set style data histogram",
+        "set style histogram clustered gap 1",
+        "set style fill solid 0.8 border -1",
+        "set boxwidth 0.9",
+        "set ylabel 'GB/s (compulsory bytes / median time)'",
+        "set yrange [0:*]",
+        "set xtics rotate by 30 right scale 0 noenhanced",
+        "set bmargin 13",
+        "set lmargin 22",
+        "set key outside top center horizontal",
+        "set grid ytics",
+        string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'tensor copy, same bytes', "
+            .. "'' using ($1-0.15):3:(sprintf('%%.0f%%%%', $5)) with labels offset 0,0.8 notitle",
+            data),
+    }, "\n"), "\n")
+    f:close()
+    local p = io.popen("gnuplot '" .. script .. "' 2>&1")
+    local msg = p:read("*a")
+    local ok = p:close()
+    os.remove(data)
+    os.remove(script)
+    if not ok or msg:match("error") then return nil, "gnuplot failed: " .. msg end
+    return true
 end
 
 return util

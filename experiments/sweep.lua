@@ -103,7 +103,7 @@ for _, c0 in ipairs(cases) do
     if c.op == "update" then c.layout = "cf" end
     c.layout = c.layout or "cf"
     if emulated then c.B, c.D, c.L = math.min(c.B, 2), math.min(c.D, 64), math.min(c.L, 256) end
-    c.name = cc.bench.case_name(c)
+    c.name = util.case_name(c)
     if (not want_op or want_op[c.op]) and (not want_dtype or want_dtype[c.dtype])
         and (not want_layout or want_layout[c.layout])
         and (not opts.case or c.name:match(opts.case)) then
@@ -131,13 +131,13 @@ local columns = {
     { "case", -44 }, { "ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "GB/s", 7, "%.2f" },
     { "copy GB/s", 9, "%.2f" }, { "% copy", 6, "%.0f%%" },
 }
-print(cc.bench.row(columns, nil))
+print(util.row(columns, nil))
 
 local results = {}
 local bar = cc.bench.progress(#run)
 for i, c in ipairs(run) do
     bar:start(c.name)
-    local bench_case = cc.bench.case(c)
+    local bench_case = util.case(c)
     local copy_fn, copy_bytes = cc.bench.copy(bench_case.bytes, { device = c.device, sets = bench_case.sets })
     local st = cc.bench.compare({ op = bench_case.fn, copy = copy_fn },
         { device = c.device, warmup = warmup, ["repeat"] = nrep })
@@ -152,7 +152,7 @@ for i, c in ipairs(run) do
     results[i] = r
     bench_case = nil
     collectgarbage()
-    bar:print(cc.bench.row(columns, { c.name, r.ms, 100 * r.spread, r.gbps, r.copy_gbps, r.pct }))
+    bar:print(util.row(columns, { c.name, r.ms, 100 * r.spread, r.gbps, r.copy_gbps, r.pct }))
     bar:step()
 end
 bar:finish()
@@ -177,7 +177,7 @@ end
 
 if opts.plot then
     for _, r in ipairs(results) do r.name = r.case.name end
-    local ok, err = cc.bench.plot(opts.plot, results,
+    local ok, err = util.plot(opts.plot, results,
         string.format("causalconv %s, %s, %d threads, %s", device,
             emulated and "EMULATED" or (m.gpu or m.cpu), m.threads, m.date:sub(1, 10)))
     if ok then print("# plot:    " .. opts.plot) else io.stderr:write("sweep: --plot: ", err, "\n") end

@@ -9,13 +9,11 @@
 --   cc.bench.copy(nbytes, opts)          a function doing dst:copy_(src) that moves nbytes (read +
 --                                        write), the bandwidth baseline for an op moving nbytes
 --   cc.bench.memcpy(nbytes)              the same with one-thread memcpy (host memory)
---   cc.bench.case(c)                     tensors and a call for one conv case (see sweep.lua)
 --   cc.bench.rotation_sets(bytes, dev)   input sets to rotate so inputs are not cache-resident
---   cc.bench.row(columns, values)        one aligned table row (values nil: the header)
---   cc.bench.plot(path, results, title)  PNG bar chart of op GB/s vs copy GB/s (gnuplot)
 --   cc.bench.gbps(bytes, ms)             bytes / ms in GB/s (1e9 bytes)
 --   cc.bench.progress(n, opts)           a one-line progress bar (only on a terminal)
 --   cc.bench.machine(device)             what ran the numbers: date, CPU or GPU, threads, library
+--   cc.bench.describe(m)                 that as "# " header lines; cc.bench.load(): load averages
 --   cc.bench.isatty(fd)                  whether fd (1 = stdout) is a terminal
 --
 -- Timing options (opts): device ("cpu" | "cuda"; default "cpu"), warmup (calls before timing,
@@ -24,7 +22,13 @@
 -- fn(k) receives a running call counter k (1, 2, ...) so a caller can rotate input buffers.
 -- On cpu a sample is read from the host clock; on cuda it is a device-event timer around the
 -- calls (cc.cuda.timer), after a cc.cuda.synchronize() that drains earlier work.
+-- The conv cases, the table rows and the gnuplot driver of the experiments live in
+-- experiments/bench_util.lua.
 local ffi = require "ffi"
+local F = require "causalconv.ffi"
+local args = require "causalconv.args"
+local T = require "causalconv.tensor"
+local cuda = require("causalconv.cuda").cuda
 
 if not pcall(ffi.typeof, "cc_bench_timespec") then
     -- Redirected names (asm labels) so these never clash with another module's declarations.
@@ -100,13 +104,17 @@ local function gbps(bytes, ms)
     return bytes / (ms * 1e-3) / 1e9
 end
 
-local function install(cc)
-    local bench = {}
-    cc.bench = bench
+local bench = {}
+do
     bench.now = now
     bench.isatty = isatty
     bench.stats = stats
     bench.gbps = gbps
+
+    local TIME_OPTS = { { "device", "device" }, { "warmup", "count" }, { "repeat", "positive" },
+                        { "min_sample_ms", "number" } }
+    local COPY_OPTS = { { "device", "device" }, { "dtype", "dtype" }, { "sets", "positive" } }
+    local PROGRESS_OPTS = { { "stream", "file" }, { "force", "boolean" } }
 
     local function on_cuda(opts)
         return opts.device ~= nil and opts.device:match("^cuda") ~= nil
@@ -115,7 +123,7 @@ local function install(cc)
     -- One sample: `inner` calls of fn, in ms per call.
     local function sample(fn, inner, counter, cuda)
         if cuda then
-            local t = cc.cuda.timer()
+            local t = cuda.timer()
             for _ = 1, inner do counter[1] = counter[1] + 1; fn(counter[1]) end
             return t:stop() / inner
         end
@@ -127,8 +135,14 @@ local function install(cc)
     -- fns: a list of functions (or {name = fn}). Returns a table of stats keyed like fns, each with
     -- .inner (calls per sample). Sample r runs the functions in turn, in reverse order on even r.
     function bench.compare(fns, opts)
-        opts = opts or {}
-        local cuda = on_cuda(opts)
+        if type(fns) ~= "table" then F.raise("bench.compare: fns: expected a table of functions, got " .. args.show(fns)) end
+        for k, fn in pairs(fns) do
+            if type(fn) ~= "function" then
+                F.raise("bench.compare: fns[" .. args.show(k) .. "]: expected a function, got " .. args.show(fn))
+            end
+        end
+        opts = args.options("bench.compare", opts, TIME_OPTS)
+        local dev_cuda = on_cuda(opts)
         local warmup = opts.warmup or 3
         local nrep = opts["repeat"] or 10
         local min_sample_ms = opts.min_sample_ms or 1
@@ -140,12 +154,12 @@ local function install(cc)
         end)
 
         local counters, inner, samples = {}, {}, {}
-        if cuda then cc.cuda.synchronize() end
+        if dev_cuda then cuda.synchronize() end
         for _, k in ipairs(keys) do
             counters[k] = { 0 }
-            for _ = 1, warmup do sample(fns[k], 1, counters[k], cuda) end
+            for _ = 1, warmup do sample(fns[k], 1, counters[k], dev_cuda) end
             -- Calibrate: enough calls per sample to last min_sample_ms.
-            local one = sample(fns[k], 1, counters[k], cuda)
+            local one = sample(fns[k], 1, counters[k], dev_cuda)
             inner[k] = math.max(1, math.min(10000, math.ceil(min_sample_ms / math.max(one, 1e-6))))
             samples[k] = {}
         end
@@ -154,7 +168,7 @@ local function install(cc)
             if r % 2 == 0 then first, last, step = #keys, 1, -1 end
             for i = first, last, step do
                 local k = keys[i]
-                samples[k][r] = sample(fns[k], inner[k], counters[k], cuda)
+                samples[k][r] = sample(fns[k], inner[k], counters[k], dev_cuda)
             end
         end
         local result = {}
@@ -174,6 +188,8 @@ local function install(cc)
     end
 
     function bench.time(fn, opts)
+        if type(fn) ~= "function" then F.raise("bench.time: fn: expected a function, got " .. args.show(fn)) end
+        args.options("bench.time", opts, TIME_OPTS)
         return bench.compare({ fn }, opts)[1]
     end
 
@@ -181,15 +197,16 @@ local function install(cc)
     -- rotating over opts.sets source/destination pairs. Returns fn, bytes actually moved, and
     -- the tensors {src = {...}, dst = {...}}.
     function bench.copy(nbytes, opts)
-        opts = opts or {}
+        args.number("bench.copy", "nbytes", nbytes)
+        opts = args.options("bench.copy", opts, COPY_OPTS)
         local dtype = opts.dtype or "f32"
-        local esize = ({ f32 = 4, f64 = 8, f16 = 2, bf16 = 2, i32 = 4, i64 = 8 })[dtype]
+        local esize = args.dtype_bytes(args.DTYPE_CODE[dtype])
         local n = math.max(1, math.floor(nbytes / 2 / esize))
         local topts = { dtype = dtype, device = opts.device or "cpu" }
         local src, dst = {}, {}
         for s = 1, opts.sets or 1 do
-            src[s] = cc.randn(n, topts)
-            dst[s] = cc.empty(n, topts)
+            src[s] = T.randn(n, topts)
+            dst[s] = T.empty(n, topts)
             dst[s]:copy_(src[s])   -- touch every page before timing
         end
         local nsets = #src
@@ -202,6 +219,7 @@ local function install(cc)
 
     -- memcpy of nbytes/2 bytes (nbytes moved) on one thread: a sanity check for the copy baseline.
     function bench.memcpy(nbytes)
+        args.number("bench.memcpy", "nbytes", nbytes)
         local n = math.max(1, math.floor(nbytes / 2))
         local src, dst = ffi.new("uint8_t[?]", n), ffi.new("uint8_t[?]", n)
         ffi.fill(src, n, 1)
@@ -212,7 +230,8 @@ local function install(cc)
     -- terminal (opts.force draws it anyway), so logs and pipes get the results and nothing else. bar:print(line) prints a
     -- result line above the bar; bar:finish() erases the bar, leaving the cursor on a clean line.
     function bench.progress(n, opts)
-        opts = opts or {}
+        args.integer("bench.progress", "n", n, 0)
+        opts = args.options("bench.progress", opts, PROGRESS_OPTS)
         local out = opts.stream or io.stdout
         local live = opts.force or (out == io.stdout and isatty(1)) or (out == io.stderr and isatty(2))
         local t0 = now()
@@ -253,20 +272,7 @@ local function install(cc)
         return bar
     end
 
-    -- ---- cases for the conv ops (experiments/sweep.lua describes the fields) ----
-
-    local ESIZE = { f32 = 4, f64 = 8, f16 = 2, bf16 = 2 }
-
-    function bench.case_name(c)
-        local act = c.act == "none" and "" or " " .. c.act
-        if c.op == "update" then
-            return string.format("update %s B%d D%d S%d W%d state%d%s", c.dtype, c.B, c.D, c.L, c.W,
-                c.state_len or c.W - 1, act)
-        elseif c.op == "varlen" then
-            return string.format("varlen %s N%d T%d D%d W%d%s", c.dtype, c.B, c.L, c.D, c.W, act)
-        end
-        return string.format("%s %s %s B%d D%d L%d W%d%s", c.op, c.dtype, c.layout, c.B, c.D, c.L, c.W, act)
-    end
+    -- ---- input rotation ----
 
     local function l3_bytes()
         local s = read_file("/sys/devices/system/cpu/cpu0/cache/index3/size")
@@ -280,147 +286,6 @@ local function install(cc)
     function bench.rotation_sets(bytes, device)
         local target = (device or "cpu"):match("^cuda") and 256 * 2 ^ 20 or 2 * l3_bytes()
         return math.max(1, math.min(64, math.ceil(target / bytes)))
-    end
-
-    -- Builds the tensors for case c and returns { fn = function(k) (one call, input set k mod
-    -- sets), bytes = compulsory bytes of one call, sets = number of input sets }.
-    function bench.case(c)
-        local W, act = c.W or 4, c.act or "silu"
-        local dtype, device, layout = c.dtype or "f32", c.device or "cpu", c.layout or "cf"
-        local B, D, L = c.B, c.D, c.L
-        local esize = ESIZE[dtype]
-        assert(esize, "cc.bench.case: dtype must be f32, f64, f16 or bf16")
-        local topts = { dtype = dtype, device = device }
-        local activation = act ~= "none" and act or nil
-        local weight = cc.randn(D, W, topts)
-        local bias = cc.randn(D, topts)
-        local wbytes = (D * W + D) * esize
-
-        local function bdl()   -- (B, D, L) in the case's layout
-            if layout == "cl" then return cc.randn(B, L, D, topts):transpose(2, 3) end
-            return cc.randn(B, D, L, topts)
-        end
-
-        local bytes, make
-        if c.op == "fwd" then
-            bytes = 2 * B * D * L * esize + wbytes
-            make = function()
-                local x, out = bdl(), bdl()
-                local o = { activation = activation, out = out }
-                return function() cc.causal_conv1d(x, weight, bias, o) end
-            end
-        elseif c.op == "bwd" then
-            bytes = 3 * B * D * L * esize + 2 * wbytes
-            make = function()
-                local x, dout, dx = bdl(), bdl(), bdl()
-                local o = { activation = activation, dx = dx }
-                return function() cc.causal_conv1d_backward(x, weight, bias, dout, o) end
-            end
-        elseif c.op == "update" then
-            local state_len = c.state_len or W - 1
-            bytes = (2 * B * D * L + 2 * B * D * state_len) * esize + wbytes
-            make = function()
-                local x, out = cc.randn(B, D, L, topts), cc.randn(B, D, L, topts)
-                local state = cc.randn(B, D, state_len, topts)
-                local o = { activation = activation, out = out }
-                return function() cc.causal_conv1d_update(x, state, weight, bias, o) end
-            end
-        elseif c.op == "varlen" then
-            -- B sequences of unequal lengths (ratios 1, 2, 3, ...) packed into L tokens.
-            local N, T = B, L
-            local cu = { 0 }
-            local total = N * (N + 1) / 2
-            for n = 1, N do cu[n + 1] = (n == N) and T or math.floor(T * (n * (n + 1) / 2) / total) end
-            bytes = 2 * T * D * esize + wbytes
-            make = function()
-                local x, out = cc.randn(T, D, topts), cc.randn(T, D, topts)
-                local cu_seqlens = cc.tensor(cu, { dtype = "i32", device = device })
-                local o = { activation = activation, out = out }
-                return function() cc.causal_conv1d_varlen(x, weight, bias, cu_seqlens, o) end
-            end
-        else
-            error("cc.bench.case: op must be fwd, bwd, update or varlen, got " .. tostring(c.op), 2)
-        end
-
-        local sets = c.sets or bench.rotation_sets(bytes, device)
-        local calls = {}
-        for s = 1, sets do calls[s] = make() end
-        return {
-            fn = function(k) calls[(k - 1) % sets + 1]() end,
-            bytes = bytes,
-            sets = sets,
-        }
-    end
-
-    -- ---- output ----
-
-    -- One table row. columns: { {title, width (negative: left-aligned), format}, ... };
-    -- values nil prints the header.
-    function bench.row(columns, values)
-        local parts = {}
-        for i, col in ipairs(columns) do
-            local title, width, fmt = col[1], col[2], col[3]
-            local text = title
-            if values then
-                local v = values[i]
-                text = (fmt and type(v) == "number") and string.format(fmt, v) or tostring(v)
-            end
-            parts[i] = string.format("%" .. width .. "s", text)
-        end
-        return (table.concat(parts, "  "):gsub("%s+$", ""))
-    end
-
-    -- Bar chart (PNG) of each result's GB/s next to its copy GB/s, with the % of copy above.
-    -- results: { {name =, gbps =, copy_gbps =, pct =}, ... }. Returns true or nil, message.
-    function bench.plot(path, results, title)
-        local probe = io.popen("gnuplot -e 'set terminal' 2>&1")
-        if not probe then return nil, "cannot run gnuplot" end
-        local terms = probe:read("*a")
-        probe:close()
-        local terminal
-        if terms:match("pngcairo") then
-            terminal = "pngcairo size 1280,720 noenhanced font ',10'"
-        elseif terms:match("%f[%w]png%f[%W]") then
-            terminal = "png size 1280,720 noenhanced"
-        else
-            return nil, "gnuplot not found or without a png terminal (apt-get install gnuplot-nox)"
-        end
-        local data = os.tmpname()
-        local f = assert(io.open(data, "w"))
-        for i, r in ipairs(results) do
-            f:write(string.format("%d\t%s\t%.4f\t%.4f\t%.1f\n", i - 1, r.name, r.gbps, r.copy_gbps, r.pct))
-        end
-        f:close()
-        local script = os.tmpname()
-        f = assert(io.open(script, "w"))
-        f:write(table.concat({
-            "set terminal " .. terminal,
-            string.format("set output '%s'", path:gsub("'", "''")),
-            string.format("set title '%s' noenhanced", (title or ""):gsub("'", "''")),
-            "set datafile separator '\t'",
-            "set style data histogram",
-            "set style histogram clustered gap 1",
-            "set style fill solid 0.8 border -1",
-            "set boxwidth 0.9",
-            "set ylabel 'GB/s (compulsory bytes / median time)'",
-            "set yrange [0:*]",
-            "set xtics rotate by 30 right scale 0 noenhanced",
-            "set bmargin 13",
-            "set lmargin 22",
-            "set key outside top center horizontal",
-            "set grid ytics",
-            string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'tensor copy, same bytes', "
-                .. "'' using ($1-0.15):3:(sprintf('%%.0f%%%%', $5)) with labels offset 0,0.8 notitle",
-                data),
-        }, "\n"), "\n")
-        f:close()
-        local p = io.popen("gnuplot '" .. script .. "' 2>&1")
-        local msg = p:read("*a")
-        local ok = p:close()
-        os.remove(data)
-        os.remove(script)
-        if not ok or msg:match("error") then return nil, "gnuplot failed: " .. msg end
-        return true
     end
 
     -- A description of what produces the numbers. Fields: date, host, kernel, cpu, cpus, l3,
@@ -438,8 +303,8 @@ local function install(cc)
         m.cpus = ncpu
         m.l3 = (read_file("/sys/devices/system/cpu/cpu0/cache/index3/size") or "?"):gsub("%s+$", "")
         m.load = bench.load()
-        m.threads = cc.get_num_threads()
-        m.lib = realpath(cc.libpath)
+        m.threads = T.get_num_threads()
+        m.lib = realpath(F.libpath)
         -- Which sources: the checkout's commit, and when the library file was built.
         local function run(cmd)
             local p = io.popen(cmd .. " 2>/dev/null")
@@ -454,8 +319,8 @@ local function install(cc)
         m.omp_proc_bind = os.getenv("OMP_PROC_BIND") or "unset"
         m.device = device or "cpu"
         if m.device:match("^cuda") then
-            m.emulated = cc.cuda.is_emulated()
-            if cc.cuda.is_available() then m.gpu = cc.cuda.device_name() end
+            m.emulated = cuda.is_emulated()
+            if cuda.is_available() then m.gpu = cuda.device_name() end
         end
         return m
     end
@@ -488,4 +353,4 @@ local function install(cc)
     end
 end
 
-return install
+return { bench = bench }

@@ -1,7 +1,11 @@
 -- Causal depthwise conv1d ops (semantics: the rule block of core/causal_conv1d.c, and the README).
--- Each function checks what is cheap here (argument types, option names, ranks needed to size
--- the outputs), allocates the outputs it was not given, and makes one C call; the C layer
--- validates everything else. Errors blame the caller's line.
+-- Each function checks what is cheap here (argument types, option names and types, ranks needed
+-- to size the outputs, every tensor on x's device), allocates the outputs it was not given, and
+-- makes one C call; the C layer validates everything else. Errors blame the caller's line.
+-- causal_conv1d and causal_conv1d_varlen record their backward here (cc.autograd.record), so
+-- with requires_grad inputs loss:backward() reaches x, weight, bias and initial_states, also
+-- through the final states; a decode update records a node with no rule (a gradient reaching
+-- it is an error naming the input).
 --
 --   out [, final] = cc.causal_conv1d(x, weight, bias, opts)
 --       x (B, D, L) in either layout, weight (D, W), bias (D) or nil.
@@ -25,261 +29,300 @@
 -- Outputs follow x's layout: a channel-last x, (B, L, D) viewed as (B, D, L), gets channel-last
 -- outputs and states (B, W-1, D) viewed as (B, D, W-1).
 local F = require "causalconv.ffi"
-local raise, check = F.raise, F.check
+local args = require "causalconv.args"
+local tape = require "causalconv.tape"
+local Tensor = require("causalconv.tensor").Tensor
+local ffi, C, check, raise = F.ffi, F.C, F.check, F.raise
+local autograd = tape.autograd
 local fmt = string.format
+local show = args.show
 
-local ACTIVATIONS = { silu = 1, swish = 1 }
+local M = {}
 
-return function(cc)
-    local show = cc._show
-    local is_tensor = cc.is_tensor
+local function act_code(v) return v == nil and C.CC_ACT_NONE or C.CC_ACT_SILU end
 
-    -- Rejects unknown option keys, listing the valid ones.
-    local function options(opts, fname, valid)
-        if opts == nil then return {} end
-        if type(opts) ~= "table" or is_tensor(opts) then
-            raise(fmt("%s: opts: expected a table of options or nil, got %s", fname, show(opts)))
-        end
-        for k in pairs(opts) do
-            local ok = false
-            for _, v in ipairs(valid) do if v == k then ok = true break end end
-            if not ok then
-                raise(fmt("%s: opts: unknown option %s (valid options: %s)", fname, show(k), table.concat(valid, ", ")))
-            end
-        end
-        return opts
-    end
+local function h(t) return t and t._h or nil end
 
-    local function activation(v, fname)
-        if v == nil then return 0 end
-        local code = ACTIVATIONS[v]
-        if not code then
-            raise(fmt('%s: activation: expected nil, "silu" or "swish", got %s', fname, show(v)))
-        end
-        return code
-    end
-
-    local function tensor(v, name, fname)
-        if not is_tensor(v) then raise(fmt("%s: %s: expected a causalconv.Tensor, got %s", fname, name, show(v))) end
-        return v
-    end
-
-    local function optional(v, name, fname)
-        if v == nil then return nil end
-        return tensor(v, name, fname)
-    end
-
-    local function boolean(v, name, fname)
-        if v ~= nil and type(v) ~= "boolean" then
-            raise(fmt("%s: %s: expected a boolean or nil, got %s", fname, name, show(v)))
-        end
-        return v
-    end
-
-    local function rank(t, name, n, what, fname)
-        if t:dim() ~= n then
-            raise(fmt("%s: %s: expected %d dims %s, got %s", fname, name, n, what, show(t)))
-        end
-    end
-
-    local function h(t) return t and t._h or nil end
-
-    -- channel-last: channels closer in memory than positions (x (B, D, L) or packed (T, D))
-    local function channel_last3(x) return x:stride(2) < x:stride(3) end
-
-    -- (B, D, L)-shaped empty tensor in x's layout.
-    local function empty_bdl(x, B, D, L, dtype, cl)
-        local o = { dtype = dtype, device = x:device() }
-        if cl then return cc.empty(B, L, D, o):transpose(2, 3) end
-        return cc.empty(B, D, L, o)
-    end
-
-    local function weight_width(weight, fname)
-        rank(weight, "weight", 2, "(D, W)", fname)
-        return weight:size(2)
-    end
-
-    ------------------------------------------------------------------------------------------
-
-    local FWD_OPTS = { "activation", "seq_idx", "initial_states", "return_final_states", "final_states_out", "out" }
-
-    function cc.causal_conv1d(x, weight, bias, opts)
-        local fname = "causal_conv1d"
-        tensor(x, "x", fname)
-        tensor(weight, "weight", fname)
-        optional(bias, "bias", fname)
-        opts = options(opts, fname, FWD_OPTS)
-        local act = activation(opts.activation, fname)
-        local seq_idx = optional(opts.seq_idx, "seq_idx", fname)
-        local init = optional(opts.initial_states, "initial_states", fname)
-        local final = optional(opts.final_states_out, "final_states_out", fname)
-        local out = optional(opts.out, "out", fname)
-        boolean(opts.return_final_states, "return_final_states", fname)
-        rank(x, "x", 3, "(B, D, L)", fname)
-        local W = weight_width(weight, fname)
-        local B, D, L = x:size(1), x:size(2), x:size(3)
-        local cl = channel_last3(x)
-        out = out or empty_bdl(x, B, D, L, x:dtype(), cl)
-        if not final and opts.return_final_states then
-            final = empty_bdl(x, B, D, math.max(W - 1, 0), init and init:dtype() or x:dtype(), cl)
-        end
-        check(cc.C.cc_causal_conv1d_forward(out._h, h(final), x._h, weight._h, h(bias), h(seq_idx), h(init), act))
-        if final then return out, final end
-        return out
-    end
-
-    local BWD_OPTS = { "activation", "seq_idx", "initial_states", "dfinal_states", "dx", "return_dinitial_states" }
-
-    -- dweight, dbias and (when wanted) dinitial_states for the backward calls.
-    local function grad_outputs(x, weight, bias, init, dfinal, opts, R, D, W, cl, fname)
-        local dweight = cc.empty(D, W, { dtype = weight:dtype(), device = x:device() })
-        local dbias = bias and cc.empty(D, { dtype = bias:dtype(), device = x:device() }) or nil
-        local want = boolean(opts.return_dinitial_states, "return_dinitial_states", fname)
-        if want == nil then want = init ~= nil end
-        local dinit
-        if want then
-            local sd = (init and init:dtype()) or (dfinal and dfinal:dtype()) or x:dtype()
-            dinit = empty_bdl(x, R, D, W - 1, sd, cl)
-        end
-        return dweight, dbias, dinit
-    end
-
-    function cc.causal_conv1d_backward(x, weight, bias, dout, opts)
-        local fname = "causal_conv1d_backward"
-        tensor(x, "x", fname)
-        tensor(weight, "weight", fname)
-        optional(bias, "bias", fname)
-        tensor(dout, "dout", fname)
-        opts = options(opts, fname, BWD_OPTS)
-        local act = activation(opts.activation, fname)
-        local seq_idx = optional(opts.seq_idx, "seq_idx", fname)
-        local init = optional(opts.initial_states, "initial_states", fname)
-        local dfinal = optional(opts.dfinal_states, "dfinal_states", fname)
-        local dx = optional(opts.dx, "dx", fname)
-        rank(x, "x", 3, "(B, D, L)", fname)
-        local W = weight_width(weight, fname)
-        local B, D, L = x:size(1), x:size(2), x:size(3)
-        local cl = channel_last3(x)
-        dx = dx or empty_bdl(x, B, D, L, x:dtype(), cl)
-        local dweight, dbias, dinit = grad_outputs(x, weight, bias, init, dfinal, opts, B, D, W, cl, fname)
-        check(cc.C.cc_causal_conv1d_backward(dx._h, dweight._h, h(dbias), h(dinit), x._h, weight._h, h(bias), dout._h,
-                                             h(seq_idx), h(init), h(dfinal), act))
-        return dx, dweight, dbias, dinit
-    end
-
-    local UPDATE_OPTS = { "activation", "cache_seqlens", "conv_state_indices", "out" }
-
-    function cc.causal_conv1d_update(x, conv_state, weight, bias, opts)
-        local fname = "causal_conv1d_update"
-        tensor(x, "x", fname)
-        tensor(conv_state, "conv_state", fname)
-        tensor(weight, "weight", fname)
-        optional(bias, "bias", fname)
-        opts = options(opts, fname, UPDATE_OPTS)
-        local act = activation(opts.activation, fname)
-        local cache_seqlens = optional(opts.cache_seqlens, "cache_seqlens", fname)
-        local indices = optional(opts.conv_state_indices, "conv_state_indices", fname)
-        local out = optional(opts.out, "out", fname)
-        local squeeze = x:dim() == 2
-        if not squeeze then rank(x, "x", 3, "(B, D) or (B, D, S)", fname) end
-        local x3 = squeeze and x:unsqueeze(3) or x
-        if out == nil then
-            local o = { dtype = x:dtype(), device = x:device() }
-            out = squeeze and cc.empty(x:size(1), x:size(2), o) or empty_bdl(x, x:size(1), x:size(2), x:size(3),
-                                                                                  x:dtype(), channel_last3(x))
-        end
-        if out:dim() ~= x:dim() then
-            raise(fmt("%s: out: expected the shape of x %s, got %s", fname, show(x), show(out)))
-        end
-        local out3 = squeeze and out:unsqueeze(3) or out
-        check(cc.C.cc_causal_conv1d_update(out3._h, conv_state._h, x3._h, weight._h, h(bias), h(cache_seqlens),
-                                           h(indices), act))
-        return out
-    end
-
-    -- cu_seqlens as a contiguous 1-d index tensor (the C layer reads it with stride 1).
-    local function cu_arg(cu, fname)
-        tensor(cu, "cu_seqlens", fname)
-        rank(cu, "cu_seqlens", 1, "(N+1)", fname)
-        return cu:contiguous()
-    end
-
-    -- packed (T, D)-shaped empty tensor in x's layout
-    local function empty_td(x, dtype)
-        local T, D = x:size(1), x:size(2)
-        local o = { dtype = dtype, device = x:device() }
-        if x:stride(1) < x:stride(2) then return cc.empty(D, T, o):t() end
-        return cc.empty(T, D, o)
-    end
-
-    local VARLEN_OPTS = { "activation", "initial_states", "return_final_states", "final_states_out", "out" }
-
-    function cc.causal_conv1d_varlen(x, weight, bias, cu_seqlens, opts)
-        local fname = "causal_conv1d_varlen"
-        tensor(x, "x", fname)
-        tensor(weight, "weight", fname)
-        optional(bias, "bias", fname)
-        local cu = cu_arg(cu_seqlens, fname)
-        opts = options(opts, fname, VARLEN_OPTS)
-        local act = activation(opts.activation, fname)
-        local init = optional(opts.initial_states, "initial_states", fname)
-        local final = optional(opts.final_states_out, "final_states_out", fname)
-        local out = optional(opts.out, "out", fname)
-        boolean(opts.return_final_states, "return_final_states", fname)
-        rank(x, "x", 2, "(T, D)", fname)
-        local W = weight_width(weight, fname)
-        out = out or empty_td(x, x:dtype())
-        if not final and opts.return_final_states then
-            final = empty_bdl(x, math.max(cu:size(1) - 1, 0), x:size(2), math.max(W - 1, 0),
-                              init and init:dtype() or x:dtype(), true)
-        end
-        check(cc.C.cc_causal_conv1d_varlen_forward(out._h, h(final), x._h, weight._h, h(bias), cu._h, h(init), act))
-        if final then return out, final end
-        return out
-    end
-
-    local VARLEN_BWD_OPTS = { "activation", "initial_states", "dfinal_states", "dx", "return_dinitial_states" }
-
-    function cc.causal_conv1d_varlen_backward(x, weight, bias, dout, cu_seqlens, opts)
-        local fname = "causal_conv1d_varlen_backward"
-        tensor(x, "x", fname)
-        tensor(weight, "weight", fname)
-        optional(bias, "bias", fname)
-        tensor(dout, "dout", fname)
-        local cu = cu_arg(cu_seqlens, fname)
-        opts = options(opts, fname, VARLEN_BWD_OPTS)
-        local act = activation(opts.activation, fname)
-        local init = optional(opts.initial_states, "initial_states", fname)
-        local dfinal = optional(opts.dfinal_states, "dfinal_states", fname)
-        local dx = optional(opts.dx, "dx", fname)
-        rank(x, "x", 2, "(T, D)", fname)
-        local W = weight_width(weight, fname)
-        dx = dx or empty_td(x, x:dtype())
-        local dweight, dbias, dinit = grad_outputs(x, weight, bias, init, dfinal, opts, math.max(cu:size(1) - 1, 0),
-                                                   x:size(2), W, true, fname)
-        check(cc.C.cc_causal_conv1d_varlen_backward(dx._h, dweight._h, h(dbias), h(dinit), x._h, weight._h, h(bias),
-                                                    dout._h, cu._h, h(init), h(dfinal), act))
-        return dx, dweight, dbias, dinit
-    end
-
-    local STATES_OPTS = { "dtype", "out" }
-
-    function cc.causal_conv1d_varlen_states(x, cu_seqlens, state_len, opts)
-        local fname = "causal_conv1d_varlen_states"
-        tensor(x, "x", fname)
-        local cu = cu_arg(cu_seqlens, fname)
-        if type(state_len) ~= "number" or state_len < 0 or state_len ~= math.floor(state_len) then
-            raise(fmt("%s: state_len: expected a non-negative integer, got %s", fname, show(state_len)))
-        end
-        opts = options(opts, fname, STATES_OPTS)
-        local out = optional(opts.out, "out", fname)
-        rank(x, "x", 2, "(T, D)", fname)
-        if out == nil then
-            local dtype = opts.dtype or x:dtype()
-            cc._dtype(dtype, fname)
-            out = empty_bdl(x, math.max(cu:size(1) - 1, 0), x:size(2), state_len, dtype, true)
-        end
-        check(cc.C.cc_causal_conv1d_varlen_states(out._h, x._h, cu._h))
-        return out
+-- x's device for every tensor the user gave (named as the user named them), before any output
+-- is allocated on it.
+local function same_device(fname, x, named)
+    for i = 1, #named, 2 do
+        local t = named[i + 1]
+        if t ~= nil then args.same_device(fname, "x", x, named[i], t) end
     end
 end
+
+-- channel-last: channels closer in memory than positions (x (B, D, L))
+local function channel_last3(x) return x._h.stride[1] < x._h.stride[2] end
+
+local shape_buf = ffi.new("int64_t[3]")
+
+-- an empty tensor of sizes (...) and dtype on like's device
+local function empty(dtype, like, ...)
+    local n = select("#", ...)
+    for i = 1, n do shape_buf[i - 1] = (select(i, ...)) end
+    local lh = like._h
+    return Tensor.from_c(C.cc_tensor_empty, n, shape_buf, dtype, lh.device, lh.device_index)
+end
+
+-- (B, D, L)-shaped empty tensor in x's layout (cl: channel-last).
+local function empty_bdl(x, B, D, L, dtype, cl)
+    if cl then return empty(dtype, x, B, L, D):transpose(2, 3) end
+    return empty(dtype, x, B, D, L)
+end
+
+-- packed (T, D)-shaped empty tensor in x's layout
+local function empty_td(x, dtype)
+    local xh = x._h
+    local T, D = tonumber(xh.shape[0]), tonumber(xh.shape[1])
+    if xh.stride[0] < xh.stride[1] then return empty(dtype, x, D, T):t() end
+    return empty(dtype, x, T, D)
+end
+
+local function weight_width(fname, weight)
+    args.rank(fname, "weight", weight, 2, "(D, W)")
+    return weight:size(2)
+end
+
+-- a gradient the conv backward can read: no stride-0 (expanded) dims, x's layout kept
+local function dense(g)
+    if g == nil then return nil end
+    local gh = g._h
+    for d = 0, gh.ndim - 1 do
+        if gh.stride[d] == 0 and gh.shape[d] > 1 then return Tensor.from_c(C.cc_tensor_clone, gh) end
+    end
+    return g
+end
+
+local function zeros_like(t)
+    local z = Tensor.from_c(C.cc_tensor_clone, t._h)
+    check(C.cc_tensor_fill(z._h, 0))
+    return z
+end
+
+------------------------------------------------------------------------------------------------
+-- dense forward and backward
+
+local FWD_OPTS = {
+    { "activation", "activation" }, { "seq_idx", "tensor" }, { "initial_states", "tensor" },
+    { "return_final_states", "boolean" }, { "final_states_out", "tensor" }, { "out", "tensor" },
+}
+local BWD_OPTS = {
+    { "activation", "activation" }, { "seq_idx", "tensor" }, { "initial_states", "tensor" },
+    { "dfinal_states", "tensor" }, { "dx", "tensor" }, { "return_dinitial_states", "boolean" },
+}
+
+-- dweight, dbias and (when wanted) dinitial_states for the backward calls.
+local function grad_outputs(x, weight, bias, init, dfinal, want, R, D, W, cl)
+    local dweight = empty(weight._h.dtype, x, D, W)
+    local dbias = bias and empty(bias._h.dtype, x, D) or nil
+    if want == nil then want = init ~= nil end
+    local dinit
+    if want then
+        local sd = (init and init._h.dtype) or (dfinal and dfinal._h.dtype) or x._h.dtype
+        dinit = empty_bdl(x, R, D, math.max(W - 1, 0), sd, cl)
+    end
+    return dweight, dbias, dinit
+end
+
+local function conv_backward(fname, x, weight, bias, dout, opts)
+    local seq_idx, init, dfinal, dx = opts.seq_idx, opts.initial_states, opts.dfinal_states, opts.dx
+    args.rank(fname, "x", x, 3, "(B, D, L)")
+    same_device(fname, x, { "weight", weight, "bias", bias, "dout", dout, "seq_idx", seq_idx,
+                            "initial_states", init, "dfinal_states", dfinal, "dx", dx })
+    local W = weight_width(fname, weight)
+    local B, D, L = x:size(1), x:size(2), x:size(3)
+    local cl = channel_last3(x)
+    dx = dx or empty_bdl(x, B, D, L, x._h.dtype, cl)
+    local dweight, dbias, dinit = grad_outputs(x, weight, bias, init, dfinal, opts.return_dinitial_states, B, D, W, cl)
+    check(C.cc_causal_conv1d_backward(dx._h, dweight._h, h(dbias), h(dinit), x._h, weight._h, h(bias), dout._h,
+                                      h(seq_idx), h(init), h(dfinal), act_code(opts.activation)))
+    return dx, dweight, dbias, dinit
+end
+
+function M.causal_conv1d_backward(x, weight, bias, dout, opts)
+    local fname = "causal_conv1d_backward"
+    args.tensor(fname, "x", x)
+    args.tensor(fname, "weight", weight)
+    args.optional(fname, "bias", bias)
+    args.tensor(fname, "dout", dout)
+    opts = args.options(fname, opts, BWD_OPTS)
+    return conv_backward(fname, x, weight, bias, dout, opts)
+end
+
+-- records the conv node: inputs x, weight, bias, initial_states; outputs out and final states.
+-- backward(gout, gfinal, want_dinit) runs the conv backward kernel once for all inputs.
+local function record_conv(op, x, weight, bias, init, out, final, saved, backward)
+    autograd.record(op, { "x", "weight", "bias", "initial_states" }, { x, weight, bias, init }, { out, final },
+        function(ctx, gout, gfinal)
+            return backward(ctx.saved, dense(gout) or zeros_like(out), dense(gfinal), ctx.needs[4])
+        end, saved)
+end
+
+function M.causal_conv1d(x, weight, bias, opts)
+    local fname = "causal_conv1d"
+    args.tensor(fname, "x", x)
+    args.tensor(fname, "weight", weight)
+    args.optional(fname, "bias", bias)
+    opts = args.options(fname, opts, FWD_OPTS)
+    local seq_idx, init, final, out = opts.seq_idx, opts.initial_states, opts.final_states_out, opts.out
+    args.rank(fname, "x", x, 3, "(B, D, L)")
+    same_device(fname, x, { "weight", weight, "bias", bias, "seq_idx", seq_idx, "initial_states", init,
+                            "final_states_out", final, "out", out })
+    local W = weight_width(fname, weight)
+    local B, D, L = x:size(1), x:size(2), x:size(3)
+    local cl = channel_last3(x)
+    local act = opts.activation
+    out = out or empty_bdl(x, B, D, L, x._h.dtype, cl)
+    if not final and opts.return_final_states then
+        final = empty_bdl(x, B, D, math.max(W - 1, 0), init and init._h.dtype or x._h.dtype, cl)
+    end
+    check(C.cc_causal_conv1d_forward(out._h, h(final), x._h, weight._h, h(bias), h(seq_idx), h(init), act_code(act)))
+    if autograd.needs_grad(x, weight, bias, init) then
+        record_conv(fname, x, weight, bias, init, out, final,
+            { x = x, weight = weight, bias = bias, initial_states = init, seq_idx = seq_idx },
+            function(s, dout, dfinal, want_dinit)
+                return conv_backward(fname, s.x, s.weight, s.bias, dout, {
+                    activation = act, seq_idx = s.seq_idx, initial_states = s.initial_states,
+                    dfinal_states = dfinal, return_dinitial_states = want_dinit })
+            end)
+    end
+    if final then return out, final end
+    return out
+end
+
+------------------------------------------------------------------------------------------------
+-- decode update
+
+local UPDATE_OPTS = {
+    { "activation", "activation" }, { "cache_seqlens", "tensor" }, { "conv_state_indices", "tensor" },
+    { "out", "tensor" },
+}
+
+function M.causal_conv1d_update(x, conv_state, weight, bias, opts)
+    local fname = "causal_conv1d_update"
+    args.tensor(fname, "x", x)
+    args.tensor(fname, "conv_state", conv_state)
+    args.tensor(fname, "weight", weight)
+    args.optional(fname, "bias", bias)
+    opts = args.options(fname, opts, UPDATE_OPTS)
+    local cache_seqlens, indices, out = opts.cache_seqlens, opts.conv_state_indices, opts.out
+    local squeeze = x:dim() == 2
+    if not squeeze then args.rank(fname, "x", x, 3, "(B, D) or (B, D, S)") end
+    same_device(fname, x, { "conv_state", conv_state, "weight", weight, "bias", bias, "cache_seqlens", cache_seqlens,
+                            "conv_state_indices", indices, "out", out })
+    local x3 = squeeze and x:unsqueeze(3) or x
+    if out == nil then
+        out = squeeze and empty(x._h.dtype, x, x:size(1), x:size(2))
+            or empty_bdl(x, x:size(1), x:size(2), x:size(3), x._h.dtype, channel_last3(x))
+    end
+    if out:dim() ~= x:dim() then
+        raise(fmt("%s: out: expected the shape of x %s, got %s", fname, show(x), show(out)))
+    end
+    local out3 = squeeze and out:unsqueeze(3) or out
+    check(C.cc_causal_conv1d_update(out3._h, conv_state._h, x3._h, weight._h, h(bias), h(cache_seqlens),
+                                    h(indices), act_code(opts.activation)))
+    -- no backward: a gradient that reaches a decode step is an error naming the input
+    autograd.record(fname, { "x", "conv_state", "weight", "bias" }, { x, conv_state, weight, bias }, { out }, nil)
+    return out
+end
+
+------------------------------------------------------------------------------------------------
+-- packed variable-length sequences
+
+-- cu_seqlens as a contiguous 1-d index tensor (the C layer reads it with stride 1).
+local function cu_arg(fname, cu)
+    args.tensor(fname, "cu_seqlens", cu)
+    args.rank(fname, "cu_seqlens", cu, 1, "(N+1)")
+    if C.cc_tensor_is_contiguous(cu._h) ~= 0 then return cu end
+    return Tensor.from_c(C.cc_tensor_contiguous, cu._h)
+end
+
+local function nseq(cu) return math.max(tonumber(cu._h.shape[0]) - 1, 0) end
+
+local VARLEN_OPTS = {
+    { "activation", "activation" }, { "initial_states", "tensor" }, { "return_final_states", "boolean" },
+    { "final_states_out", "tensor" }, { "out", "tensor" },
+}
+local VARLEN_BWD_OPTS = {
+    { "activation", "activation" }, { "initial_states", "tensor" }, { "dfinal_states", "tensor" },
+    { "dx", "tensor" }, { "return_dinitial_states", "boolean" },
+}
+
+local function varlen_backward(fname, x, weight, bias, dout, cu, opts)
+    local init, dfinal, dx = opts.initial_states, opts.dfinal_states, opts.dx
+    args.rank(fname, "x", x, 2, "(T, D)")
+    same_device(fname, x, { "weight", weight, "bias", bias, "dout", dout, "cu_seqlens", cu,
+                            "initial_states", init, "dfinal_states", dfinal, "dx", dx })
+    local W = weight_width(fname, weight)
+    dx = dx or empty_td(x, x._h.dtype)
+    local dweight, dbias, dinit = grad_outputs(x, weight, bias, init, dfinal, opts.return_dinitial_states, nseq(cu),
+                                               x:size(2), W, true)
+    check(C.cc_causal_conv1d_varlen_backward(dx._h, dweight._h, h(dbias), h(dinit), x._h, weight._h, h(bias),
+                                             dout._h, cu._h, h(init), h(dfinal), act_code(opts.activation)))
+    return dx, dweight, dbias, dinit
+end
+
+function M.causal_conv1d_varlen_backward(x, weight, bias, dout, cu_seqlens, opts)
+    local fname = "causal_conv1d_varlen_backward"
+    args.tensor(fname, "x", x)
+    args.tensor(fname, "weight", weight)
+    args.optional(fname, "bias", bias)
+    args.tensor(fname, "dout", dout)
+    local cu = cu_arg(fname, cu_seqlens)
+    opts = args.options(fname, opts, VARLEN_BWD_OPTS)
+    return varlen_backward(fname, x, weight, bias, dout, cu, opts)
+end
+
+function M.causal_conv1d_varlen(x, weight, bias, cu_seqlens, opts)
+    local fname = "causal_conv1d_varlen"
+    args.tensor(fname, "x", x)
+    args.tensor(fname, "weight", weight)
+    args.optional(fname, "bias", bias)
+    local cu = cu_arg(fname, cu_seqlens)
+    opts = args.options(fname, opts, VARLEN_OPTS)
+    local init, final, out = opts.initial_states, opts.final_states_out, opts.out
+    args.rank(fname, "x", x, 2, "(T, D)")
+    same_device(fname, x, { "weight", weight, "bias", bias, "cu_seqlens", cu, "initial_states", init,
+                            "final_states_out", final, "out", out })
+    local W = weight_width(fname, weight)
+    local act = opts.activation
+    out = out or empty_td(x, x._h.dtype)
+    if not final and opts.return_final_states then
+        final = empty_bdl(x, nseq(cu), x:size(2), math.max(W - 1, 0), init and init._h.dtype or x._h.dtype, true)
+    end
+    check(C.cc_causal_conv1d_varlen_forward(out._h, h(final), x._h, weight._h, h(bias), cu._h, h(init), act_code(act)))
+    if autograd.needs_grad(x, weight, bias, init) then
+        record_conv(fname, x, weight, bias, init, out, final,
+            { x = x, weight = weight, bias = bias, initial_states = init, cu_seqlens = cu },
+            function(s, dout, dfinal, want_dinit)
+                return varlen_backward(fname, s.x, s.weight, s.bias, dout, s.cu_seqlens, {
+                    activation = act, initial_states = s.initial_states, dfinal_states = dfinal,
+                    return_dinitial_states = want_dinit })
+            end)
+    end
+    if final then return out, final end
+    return out
+end
+
+local STATES_OPTS = { { "dtype", "dtype" }, { "out", "tensor" } }
+
+function M.causal_conv1d_varlen_states(x, cu_seqlens, state_len, opts)
+    local fname = "causal_conv1d_varlen_states"
+    args.tensor(fname, "x", x)
+    local cu = cu_arg(fname, cu_seqlens)
+    args.integer(fname, "state_len", state_len, 0)
+    opts = args.options(fname, opts, STATES_OPTS)
+    local out = opts.out
+    args.rank(fname, "x", x, 2, "(T, D)")
+    same_device(fname, x, { "cu_seqlens", cu, "out", out })
+    if out == nil then
+        local dtype = opts.dtype and args.dtype(fname, opts.dtype) or x._h.dtype
+        args.check_numel(fname, { nseq(cu), x:size(2), state_len })
+        out = empty_bdl(x, nseq(cu), x:size(2), state_len, dtype, true)
+    end
+    check(C.cc_causal_conv1d_varlen_states(out._h, x._h, cu._h))
+    return out
+end
+
+return M

@@ -31,42 +31,40 @@ local function timer_free(h)
     C.cc_cuda_timer_stop(h, nil)
 end
 
-return function(cc)
-    local cuda = {}
+local cuda = {}
 
-    function cuda.is_built() return C.cc_cuda_is_built() ~= 0 end
-    function cuda.is_emulated() return C.cc_cuda_is_emulated() ~= 0 end
-    function cuda.is_available() return C.cc_cuda_is_available() ~= 0 end
-    function cuda.device_count() return tonumber(C.cc_cuda_device_count()) end
+function cuda.is_built() return C.cc_cuda_is_built() ~= 0 end
+function cuda.is_emulated() return C.cc_cuda_is_emulated() ~= 0 end
+function cuda.is_available() return C.cc_cuda_is_available() ~= 0 end
+function cuda.device_count() return tonumber(C.cc_cuda_device_count()) end
 
-    function cuda.device_name()
-        local buf = ffi.new("char[256]")
-        check(C.cc_cuda_device_name(buf, 256))
-        return ffi.string(buf)
-    end
-
-    function cuda.synchronize() check(C.cc_cuda_synchronize()) end
-
-    function cuda.memory_stats()
-        local v = ffi.new("int64_t[4]")
-        check(C.cc_cuda_memory_stats(v, v + 1, v + 2, v + 3))
-        return {
-            allocated = tonumber(v[0]), reserved = tonumber(v[1]),
-            peak_allocated = tonumber(v[2]), num_allocs = tonumber(v[3]),
-        }
-    end
-
-    function cuda.empty_cache()
-        -- tensors Lua no longer references still hold blocks until they are collected
-        collectgarbage()
-        check(C.cc_cuda_empty_cache())
-    end
-
-    function cuda.timer()
-        local p = ffi.new("void*[1]")
-        check(C.cc_cuda_timer_start(p))
-        return setmetatable({ _h = ffi.gc(p[0], timer_free) }, Timer)
-    end
-
-    cc.cuda = cuda
+function cuda.device_name()
+    local buf = ffi.new("char[256]")
+    check(C.cc_cuda_device_name(buf, 256))
+    return ffi.string(buf)
 end
+
+function cuda.synchronize() check(C.cc_cuda_synchronize()) end
+
+function cuda.memory_stats()
+    local v = ffi.new("int64_t[4]")
+    check(C.cc_cuda_memory_stats(v, v + 1, v + 2, v + 3))
+    return {
+        allocated = tonumber(v[0]), reserved = tonumber(v[1]),
+        peak_allocated = tonumber(v[2]), num_allocs = tonumber(v[3]),
+    }
+end
+
+function cuda.empty_cache()
+    -- tensors Lua no longer references still hold blocks until they are collected
+    collectgarbage()
+    check(C.cc_cuda_empty_cache())
+end
+
+function cuda.timer()
+    local p = ffi.new("void*[1]")
+    check(C.cc_cuda_timer_start(p))
+    return setmetatable({ _h = ffi.gc(p[0], timer_free) }, Timer)
+end
+
+return { cuda = cuda }

@@ -17,21 +17,28 @@
 -- report: ok, max_abs, max_rel (over all checked elements), checked (element count), worst =
 -- {input = position, name, index = {1-based...}, analytic, numeric, abs, rel}, message (also
 -- what tostring(report) gives). Input .grad fields are restored afterwards.
-local cffi = require "causalconv.ffi"
+local F = require "causalconv.ffi"
+local args = require "causalconv.args"
 local tape = require "causalconv.tape"
-local ffi, C, check, raise = cffi.ffi, cffi.C, cffi.check, cffi.raise
+local T = require "causalconv.tensor"
+local ops = require "causalconv.ops"
+local ffi, C, check, raise = F.ffi, F.C, F.check, F.raise
+local autograd = tape.autograd
+local show, is_tensor = args.show, args.is_tensor
 
 local DEFAULTS = { eps = 1e-6, atol = 1e-5, rtol = 1e-3, nondet_tol = 0 }
+local OPTS = { { "eps", "number" }, { "atol", "number" }, { "rtol", "number" }, { "nondet_tol", "number" },
+               { "names", "list" } }
 
-return function(cc)
-    local show = cc._show
+local M = {}
+do
     local report_mt = { __tostring = function(r) return r.message end }
 
     local function outputs_of(...)
         local outs = {}
         for i = 1, select("#", ...) do
             local v = select(i, ...)
-            if cc.is_tensor(v) and cc._is_float(v._h.dtype) then outs[#outs + 1] = v end
+            if is_tensor(v) and not args.is_int_dtype(v._h.dtype) then outs[#outs + 1] = v end
         end
         return outs
     end
@@ -40,15 +47,15 @@ return function(cc)
     local function project(outs, rs)
         local total
         for k, o in ipairs(outs) do
-            local term = cc.sum(cc.mul(o:to("f64"), rs[k]))
-            total = total and cc.add(total, term) or term
+            local term = ops.sum(ops.mul(o:to("f64"), rs[k]))
+            total = total and ops.add(total, term) or term
         end
         return total
     end
 
     local function max_abs_diff(a, b)
         if a:numel() == 0 then return 0 end
-        local d = cc.no_grad(function() return cc.max(cc.abs(cc.sub(a:to("f64"), b:to("f64")))):item() end)
+        local d = tape.no_grad(function() return ops.max(ops.abs(ops.sub(a:to("f64"), b:to("f64")))):item() end)
         if d ~= d then return math.huge end
         return d
     end
@@ -57,17 +64,12 @@ return function(cc)
         return "(" .. table.concat(idx, ", ") .. ")"
     end
 
-    function cc.gradcheck(fn, inputs, opts)
+    function M.gradcheck(fn, inputs, opts)
         if type(fn) ~= "function" then raise("gradcheck: fn: expected a function, got " .. show(fn)) end
-        if type(inputs) ~= "table" or cc.is_tensor(inputs) then
+        if type(inputs) ~= "table" or is_tensor(inputs) then
             raise("gradcheck: inputs: expected a list of tensors, got " .. show(inputs))
         end
-        opts = opts or {}
-        for k in pairs(opts) do
-            if DEFAULTS[k] == nil and k ~= "names" then
-                raise("gradcheck: opts: unknown key " .. show(k) .. " (expected eps, atol, rtol, nondet_tol, names)")
-            end
-        end
+        opts = args.options("gradcheck", opts, OPTS)
         local eps = opts.eps or DEFAULTS.eps
         local atol = opts.atol or DEFAULTS.atol
         local rtol = opts.rtol or DEFAULTS.rtol
@@ -78,7 +80,7 @@ return function(cc)
         local checked = {}
         for i = 1, n_in do
             local t = inputs[i]
-            if cc.is_tensor(t) and tape.tracked(t) then
+            if is_tensor(t) and autograd.requires_grad(t) then
                 if not t:is_leaf() then
                     raise(string.format("gradcheck: inputs[%d]: expected a leaf tensor (made with requires_grad), got the output of op '%s'",
                         i, rawget(t, "_node").op))
@@ -104,9 +106,9 @@ return function(cc)
         end
 
         -- forward twice, recording off
-        local outs1 = cc.no_grad(function() return outputs_of(fn(unpack(inputs, 1, n_in))) end)
+        local outs1 = tape.no_grad(function() return outputs_of(fn(unpack(inputs, 1, n_in))) end)
         if #outs1 == 0 then return fail("fn returned no float tensor") end
-        local outs2 = cc.no_grad(function() return outputs_of(fn(unpack(inputs, 1, n_in))) end)
+        local outs2 = tape.no_grad(function() return outputs_of(fn(unpack(inputs, 1, n_in))) end)
         for k = 1, #outs1 do
             local d = outs2[k] and max_abs_diff(outs1[k], outs2[k]) or math.huge
             if d > nondet_tol then
@@ -116,7 +118,7 @@ return function(cc)
         end
         local rs = {}
         for k, o in ipairs(outs1) do
-            rs[k] = cc.randn(o:size(), { dtype = "f64", device = o:device() })
+            rs[k] = T.randn(o:size(), { dtype = "f64", device = o:device() })
         end
 
         -- analytic gradients, twice
@@ -124,13 +126,13 @@ return function(cc)
         for _, i in ipairs(checked) do saved_grads[i] = rawget(inputs[i], "grad") end
         local function analytic()
             for _, i in ipairs(checked) do rawset(inputs[i], "grad", nil) end
-            local ok, err = pcall(cc.enable_grad, function()
+            local ok, err = pcall(tape.enable_grad, function()
                 local total = project(outputs_of(fn(unpack(inputs, 1, n_in))), rs)
-                if tape.tracked(total) then total:backward() end
+                if autograd.requires_grad(total) then total:backward() end
             end)
             local grads = {}
             for _, i in ipairs(checked) do
-                grads[i] = rawget(inputs[i], "grad") or cc.zeros(inputs[i]:size(), { dtype = "f64", device = inputs[i]:device() })
+                grads[i] = rawget(inputs[i], "grad") or T.zeros(inputs[i]:size(), { dtype = "f64", device = inputs[i]:device() })
                 rawset(inputs[i], "grad", saved_grads[i])
             end
             if not ok then error(err, 0) end
@@ -148,7 +150,7 @@ return function(cc)
 
         -- numeric gradients, element by element
         local function value()
-            return cc.no_grad(function()
+            return tape.no_grad(function()
                 return project(outputs_of(fn(unpack(inputs, 1, n_in))), rs):item()
             end)
         end
@@ -213,3 +215,5 @@ return function(cc)
         return true, setmetatable(fields, report_mt)
     end
 end
+
+return M

@@ -1,6 +1,17 @@
--- The autograd engine: recording switch, graph nodes, the backward walk.
+-- The autograd tape: the recording switch, graph nodes, the backward walk, gradient
+-- accumulation and the in-place check. The tensor methods built on it (requires_grad_,
+-- backward, detach, zero_grad, retain_grad, is_leaf) are in tensor.lua.
 --
--- Design (see also autograd.lua, which installs the user-facing API on cc):
+-- Exported into cc: no_grad, enable_grad, is_grad_enabled, set_grad_enabled, zero_grad and
+-- cc.autograd, the mechanism every differentiable op records through (and custom ops too):
+--   cc.autograd.record(op, input_names, inputs, outputs, backward, saved)
+--   cc.autograd.needs_grad(...)          recording is on and some argument requires grad
+--   cc.autograd.requires_grad(t)         t takes part in the graph
+--   cc.autograd.is_enabled()
+--   cc.autograd.check_inplace(fname, t)  raises when t may not be changed in place now
+--   cc.autograd.backward(t [, grad [, opts]]), cc.autograd.retain_grad(t)
+--
+-- Design:
 --   * Every differentiable op that runs while recording is on and has an input that requires
 --     grad creates one node: {id, op, input names, edges to its inputs, saved tensors with the
 --     storage version each had when saved, backward rule}. Its outputs point at it
@@ -14,36 +25,33 @@
 --   * A rule is backward(ctx, g_1, ..., g_nout) -> grad_1, ..., grad_nin (one per input, in
 --     input order). ctx.saved holds the saved tensors (version-checked), ctx.needs[i] says
 --     whether input i wants a gradient. For a node with one output g_1 is never nil; for
---     several outputs the g_k of outputs that did not reach the loss are nil.
+--     several outputs the g_k of outputs that did not reach the loss are nil. A node recorded
+--     with no rule (nil) fails at backward time when a gradient reaches it.
 --   * Gradients accumulate with add (never overwrite) into leaf.grad, in the leaf's dtype and
 --     device. Backward runs with recording off (no double backward).
 --   * After backward the nodes it walked are freed (saved tensors dropped) unless
 --     retain_graph = true; walking a freed node is an error with a hint.
-local cffi = require "causalconv.ffi"
-local C, raise = cffi.C, cffi.raise
+local F = require "causalconv.ffi"
+local args = require "causalconv.args"
+local C, raise, check = F.C, F.raise, F.check
+local fmt = string.format
+local show, shape_of, shape_str, same_shape = args.show, args.shape_of, args.shape_str, args.same_shape
 
-local M = {}
+local A = {}   -- cc.autograd
 
 local enabled = true
 local next_id = 0
 
-function M.is_enabled() return enabled end
-
--- Returns the previous state.
-function M.set_enabled(on)
-    local prev = enabled
-    enabled = on and true or false
-    return prev
-end
+function A.is_enabled() return enabled end
 
 -- Does t take part in the graph (a leaf that requires grad, or the output of a recorded op)?
 local function tracked(t)
     return type(t) == "table" and rawget(t, "requires_grad") == true
 end
-M.tracked = tracked
+A.requires_grad = tracked
 
 -- True when recording is on and any argument is a tensor that requires grad.
-function M.needs_grad(...)
+function A.needs_grad(...)
     if not enabled then return false end
     for i = 1, select("#", ...) do
         if tracked((select(i, ...))) then return true end
@@ -51,26 +59,21 @@ function M.needs_grad(...)
     return false
 end
 
--- Shape of a tensor handle as a Lua array.
-local function shape_of(t)
-    local h = t._h
-    local s = {}
-    for i = 0, h.ndim - 1 do s[i + 1] = tonumber(h.shape[i]) end
-    return s
+-- In-place writes are never recorded; on a tensor that requires grad they are allowed only
+-- with recording off (cc.no_grad), where the version counter protects saved tensors.
+function A.check_inplace(fname, t)
+    if enabled and tracked(t) then
+        raise(fmt("%s: in-place change of a tensor that requires grad %s: do it inside cc.no_grad(...) "
+            .. "(e.g. a parameter update), or use the out-of-place op", fname, show(t)))
+    end
 end
-M.shape_of = shape_of
-
-local function shape_str(s)
-    return "(" .. table.concat(s, ", ") .. ")"
-end
-M.shape_str = shape_str
 
 -- Records one node. names: input names (their count is the input count; inputs may hold nil
 -- or non-tensors at any position); outputs: the differentiable outputs, in the order the rule
--- receives their gradients; saved: name -> tensor kept for the rule; backward: the rule, or nil
--- when the op has none (backward then fails if a gradient reaches it).
--- Returns the node, or nil when nothing was recorded.
-function M.record(op, names, inputs, outputs, backward, saved)
+-- receives their gradients (nil entries are skipped); saved: name -> tensor kept for the rule;
+-- backward: the rule, or nil when the op has none. Returns the node, or nil when nothing was
+-- recorded.
+function A.record(op, names, inputs, outputs, backward, saved)
     if not enabled then return nil end
     local edges, needs, any = {}, {}, false
     for i = 1, #names do
@@ -83,6 +86,7 @@ function M.record(op, names, inputs, outputs, backward, saved)
                 node = rawget(t, "_node"), index = rawget(t, "_out_index"),
                 leaf = (rawget(t, "_node") == nil) and t or nil,
                 shape = shape_of(t), dtype = tonumber(h.dtype), device = tonumber(h.device),
+                device_index = tonumber(h.device_index),
             }
         else
             needs[i] = false
@@ -90,17 +94,21 @@ function M.record(op, names, inputs, outputs, backward, saved)
     end
     if not any then return nil end
     next_id = next_id + 1
+    local n_out = table.maxn(outputs)
     local node = {
         id = next_id, op = op, names = names, edges = edges, needs = needs,
-        n_out = #outputs, backward = backward, saved = saved or {}, versions = {},
+        n_out = n_out, backward = backward, saved = saved or {}, versions = {},
     }
     for name, t in pairs(node.saved) do
         node.versions[name] = tonumber(C.cc_tensor_version(t._h))
     end
-    for k, out in ipairs(outputs) do
-        out._node = node
-        out._out_index = k
-        out.requires_grad = true
+    for k = 1, n_out do
+        local out = outputs[k]
+        if out ~= nil then
+            rawset(out, "_node", node)
+            rawset(out, "_out_index", k)
+            rawset(out, "requires_grad", true)
+        end
     end
     return node
 end
@@ -109,9 +117,9 @@ local function check_saved(node)
     for name, t in pairs(node.saved) do
         local now = tonumber(C.cc_tensor_version(t._h))
         if now ~= node.versions[name] then
-            raise(string.format("backward: the tensor '%s' that op '%s' saved for its gradient was modified "
+            raise(fmt("backward: the tensor '%s' that op '%s' saved for its gradient was modified "
                 .. "in place after the op ran (version %d, now %d): clone it before changing it in place, "
-                .. "or change it before the op", name, node.op, tonumber(node.versions[name]), tonumber(now)))
+                .. "or change it before the op", name, node.op, node.versions[name], now))
         end
     end
 end
@@ -123,35 +131,43 @@ local function free_node(node)
     node.backward = nil
 end
 
--- The ops the engine needs (add, clone, conversions, ones); ops.lua provides them.
-local T
-function M.bind_tensor_ops(ops) T = ops end
+-- ---- the arithmetic the engine needs, as C calls (the tensor class is loaded lazily: it
+-- requires this module)
 
-local function same_shape(a, b)
-    if #a ~= #b then return false end
-    for i = 1, #a do if a[i] ~= b[i] then return false end end
-    return true
+local Tensor
+local function class()
+    Tensor = Tensor or require("causalconv.tensor").Tensor
+    return Tensor
 end
 
 -- g converted to the dtype/device of the edge (or leaf).
-local function conform(g, dtype, device)
+local function conform(g, dtype, device, index)
     local h = g._h
-    if tonumber(h.dtype) ~= dtype or tonumber(h.device) ~= device then
-        return T.convert(g, dtype, device)
+    if tonumber(h.dtype) ~= dtype or tonumber(h.device) ~= device or tonumber(h.device_index) ~= index then
+        return class().from_c(C.cc_tensor_to, h, dtype, device, index)
     end
     return g
+end
+
+local function clone(g) return class().from_c(C.cc_tensor_clone, g._h) end
+
+local function add(a, b)
+    local h = a._h
+    local out = class().from_c(C.cc_tensor_empty, h.ndim, h.shape, h.dtype, h.device, h.device_index)
+    check(C.cc_binary_forward(out._h, a._h, b._h, C.CC_BINARY_ADD))
+    return out
 end
 
 -- leaf.grad += g (the first contribution is copied so that .grad never aliases a tensor of
 -- the graph).
 local function accumulate_leaf(leaf, g)
     local h = leaf._h
-    g = conform(g, tonumber(h.dtype), tonumber(h.device))
+    g = conform(g, tonumber(h.dtype), tonumber(h.device), tonumber(h.device_index))
     local old = rawget(leaf, "grad")
     if old == nil then
-        leaf.grad = T.clone(g)
+        rawset(leaf, "grad", clone(g))
     else
-        T.add_into(old, g)
+        check(C.cc_binary_forward(old._h, old._h, g._h, C.CC_BINARY_ADD))
     end
 end
 
@@ -162,7 +178,7 @@ local function walk(root_node, root_index, grad, retain)
         local n = table.remove(stack)
         nodes[#nodes + 1] = n
         if n.freed then
-            raise(string.format("backward through a graph that was already freed (op '%s' dropped its saved "
+            raise(fmt("backward through a graph that was already freed (op '%s' dropped its saved "
                 .. "tensors after an earlier backward): call backward(grad, {retain_graph = true}) the first "
                 .. "time to walk it again", n.op))
         end
@@ -199,23 +215,23 @@ local function walk(root_node, root_index, grad, retain)
                 if e then
                     local g = results[i]
                     if g == nil then
-                        raise(string.format("backward: op '%s' has no backward rule for its input '%s' "
+                        raise(fmt("backward: op '%s' has no backward rule for its input '%s' "
                             .. "(argument %d), which requires grad: detach that input or compute it "
                             .. "inside cc.no_grad", node.op, node.names[i], i))
                     end
                     if not same_shape(shape_of(g), e.shape) then
-                        raise(string.format("backward: op '%s' returned a gradient of shape %s for its input "
+                        raise(fmt("backward: op '%s' returned a gradient of shape %s for its input "
                             .. "'%s' of shape %s", node.op, shape_str(shape_of(g)), node.names[i],
                             shape_str(e.shape)))
                     end
                     if e.leaf then
                         accumulate_leaf(e.leaf, g)
                     else
-                        g = conform(g, e.dtype, e.device)
+                        g = conform(g, e.dtype, e.device, e.device_index)
                         local p = pending[e.node]
                         if not p then p = {}; pending[e.node] = p end
                         local old = p[e.index]
-                        p[e.index] = old and T.add(old, g) or g
+                        p[e.index] = old and add(old, g) or g
                     end
                 end
             end
@@ -224,38 +240,47 @@ local function walk(root_node, root_index, grad, retain)
     end
 end
 
+local BACKWARD_OPTS = { { "retain_graph", "boolean" } }
+
 -- root:backward(grad, opts)
-function M.backward(root, grad, opts)
+function A.backward(root, grad, opts)
     if not tracked(root) then
         raise("backward: this tensor does not require grad: none of the inputs of the ops that made it "
             .. "had requires_grad = true (call x:requires_grad_() on the leaves, outside cc.no_grad)")
     end
-    local retain = opts ~= nil and opts.retain_graph == true
+    opts = args.options("backward", opts, BACKWARD_OPTS)
+    local retain = opts.retain_graph == true
     local rshape = shape_of(root)
+    local rh = root._h
     if grad == nil then
-        if tonumber(C.cc_tensor_numel(root._h)) ~= 1 then
+        if tonumber(C.cc_tensor_numel(rh)) ~= 1 then
             raise("backward: a gradient can be created implicitly only for a one-element output; this one has "
                 .. "shape " .. shape_str(rshape) .. ": pass one, t:backward(grad)")
         end
-        grad = T.ones_like(root)
+        grad = class().from_c(C.cc_tensor_empty, rh.ndim, rh.shape, rh.dtype, rh.device, rh.device_index)
+        check(C.cc_tensor_fill(grad._h, 1))
     else
-        if type(grad) ~= "table" or grad._h == nil then
-            raise("backward: grad: expected a tensor of shape " .. shape_str(rshape) .. ", got " .. type(grad))
+        if not args.is_tensor(grad) then
+            raise("backward: grad: expected a tensor of shape " .. shape_str(rshape) .. ", got " .. show(grad))
         end
         if not same_shape(shape_of(grad), rshape) then
             raise("backward: grad: expected shape " .. shape_str(rshape) .. " (the output's), got "
                 .. shape_str(shape_of(grad)))
         end
-        grad = conform(grad, tonumber(root._h.dtype), tonumber(root._h.device))
+        if args.is_int_dtype(grad._h.dtype) then
+            raise("backward: grad: expected a float tensor, got " .. show(grad))
+        end
+        grad = conform(grad, tonumber(rh.dtype), tonumber(rh.device), tonumber(rh.device_index))
     end
     local node = rawget(root, "_node")
-    if node == nil then
-        accumulate_leaf(root, grad)
-        return
-    end
     local prev = enabled
     enabled = false
-    local ok, err = pcall(walk, node, rawget(root, "_out_index"), grad, retain)
+    local ok, err
+    if node == nil then
+        ok, err = pcall(accumulate_leaf, root, grad)
+    else
+        ok, err = pcall(walk, node, rawget(root, "_out_index"), grad, retain)
+    end
     enabled = prev
     if not ok then
         if type(err) == "string" and not err:find("^[^\n]-:%d+: ") then raise(err) end
@@ -264,12 +289,62 @@ function M.backward(root, grad, opts)
 end
 
 -- Non-leaf tensors keep their gradient in .grad during backward when asked.
-function M.retain_grad(t)
+function A.retain_grad(t)
     local node = rawget(t, "_node")
     if node then
         node.retained = node.retained or {}
         node.retained[rawget(t, "_out_index")] = t
     end
+end
+
+-- ---- the user-facing switches ------------------------------------------------------------------
+
+local M = { autograd = A }
+
+function M.is_grad_enabled() return enabled end
+
+-- Returns the previous state.
+function M.set_grad_enabled(on)
+    if type(on) ~= "boolean" then raise("set_grad_enabled: on: expected a boolean, got " .. show(on)) end
+    local prev = enabled
+    enabled = on
+    return prev
+end
+
+local function with_grad_mode(name, on, fn, ...)
+    if type(fn) ~= "function" then
+        raise(fmt("%s: fn: expected a function, got %s", name, show(fn)))
+    end
+    local prev = enabled
+    enabled = on
+    local res = { pcall(fn, ...) }
+    enabled = prev
+    if not res[1] then error(res[2], 0) end
+    return unpack(res, 2, table.maxn(res))
+end
+
+-- Runs fn(...) with recording off (restored afterwards, also when fn raises); returns fn's results.
+function M.no_grad(fn, ...) return with_grad_mode("no_grad", false, fn, ...) end
+function M.enable_grad(fn, ...) return with_grad_mode("enable_grad", true, fn, ...) end
+
+local ZERO_GRAD_OPTS = { { "set_to_none", "boolean" } }
+
+-- params: a tensor, a list or a name -> tensor table (nested tables are walked).
+function M.zero_grad(params, opts)
+    if type(params) ~= "table" then
+        raise("zero_grad: params: expected a tensor or a table of tensors, got " .. show(params))
+    end
+    args.options("zero_grad", opts, ZERO_GRAD_OPTS)
+    local seen = {}
+    local function visit(p)
+        if seen[p] then return end
+        seen[p] = true
+        if args.is_tensor(p) then p:zero_grad(opts) return end
+        for _, v in pairs(p) do
+            if type(v) == "table" then visit(v) end
+        end
+    end
+    visit(params)
 end
 
 return M

@@ -1,6 +1,8 @@
 -- cc.bench: statistics against hand-computed values, the timing loop's call pattern, the copy
--- baseline's byte count and data, the conv cases' byte counts, and the output helpers.
+-- baseline's byte count and data; experiments/bench_util.lua: the conv cases' byte counts and
+-- the table rows.
 local cc = require "causalconv"
+local util = require "bench_util"   -- experiments/bench_util.lua (on .busted's lpath)
 
 describe("cc.bench.stats", function()
     it("gives median, quartiles, min, max and the relative IQR", function()
@@ -66,7 +68,7 @@ describe("cc.bench.copy", function()
     end)
 end)
 
-describe("cc.bench.case", function()
+describe("bench_util.case", function()
     local function small(op, extra)
         local c = { op = op, B = 2, D = 8, L = 16, W = 4, dtype = "f32", layout = "cf", sets = 1 }
         for k, v in pairs(extra or {}) do c[k] = v end
@@ -75,19 +77,19 @@ describe("cc.bench.case", function()
 
     it("counts compulsory bytes per op (f32, weight and bias included)", function()
         local w = (8 * 4 + 8) * 4
-        assert.are.equal(2 * 2 * 8 * 16 * 4 + w, cc.bench.case(small("fwd")).bytes)
-        assert.are.equal(3 * 2 * 8 * 16 * 4 + 2 * w, cc.bench.case(small("bwd", { layout = "cl" })).bytes)
+        assert.are.equal(2 * 2 * 8 * 16 * 4 + w, util.case(small("fwd")).bytes)
+        assert.are.equal(3 * 2 * 8 * 16 * 4 + 2 * w, util.case(small("bwd", { layout = "cl" })).bytes)
         assert.are.equal((2 * 2 * 8 * 1 + 2 * 2 * 8 * 3) * 4 + w,
-            cc.bench.case(small("update", { L = 1 })).bytes)
-        assert.are.equal(2 * 64 * 8 * 4 + w, cc.bench.case(small("varlen", { B = 3, L = 64 })).bytes)
-        assert.are.equal(2 * 2 * 8 * 16 * 2 + w / 2, cc.bench.case(small("fwd", { dtype = "bf16" })).bytes)
+            util.case(small("update", { L = 1 })).bytes)
+        assert.are.equal(2 * 64 * 8 * 4 + w, util.case(small("varlen", { B = 3, L = 64 })).bytes)
+        assert.are.equal(2 * 2 * 8 * 16 * 2 + w / 2, util.case(small("fwd", { dtype = "bf16" })).bytes)
     end)
 
     it("builds a call that runs for every op and layout", function()
         for _, c in ipairs({ small("fwd"), small("fwd", { layout = "cl", act = "none" }), small("bwd"),
                              small("bwd", { layout = "cl" }), small("update", { L = 2, state_len = 5 }),
                              small("varlen", { B = 3, L = 64 }) }) do
-            local case = cc.bench.case(c)
+            local case = util.case(c)
             case.fn(1)
             case.fn(2)
             assert.are.equal(1, case.sets)
@@ -101,22 +103,22 @@ describe("cc.bench.case", function()
     end)
 
     it("names cases after their shape", function()
-        assert.are.equal("fwd f32 cf B2 D8 L16 W4 silu", cc.bench.case_name(
+        assert.are.equal("fwd f32 cf B2 D8 L16 W4 silu", util.case_name(
             { op = "fwd", dtype = "f32", layout = "cf", B = 2, D = 8, L = 16, W = 4, act = "silu" }))
-        assert.are.equal("update bf16 B2 D8 S1 W4 state3", cc.bench.case_name(
+        assert.are.equal("update bf16 B2 D8 S1 W4 state3", util.case_name(
             { op = "update", dtype = "bf16", B = 2, D = 8, L = 1, W = 4, act = "none" }))
     end)
 
     it("rejects an unknown op", function()
-        assert.has_error(function() cc.bench.case(small("sideways")) end)
+        assert.has_error(function() util.case(small("sideways")) end)
     end)
 end)
 
 describe("cc.bench output helpers", function()
     it("aligns table rows", function()
         local cols = { { "case", -6 }, { "ms", 7, "%.2f" } }
-        assert.are.equal("case         ms", cc.bench.row(cols, nil))
-        assert.are.equal("abc        1.50", cc.bench.row(cols, { "abc", 1.5 }))
+        assert.are.equal("case         ms", util.row(cols, nil))
+        assert.are.equal("abc        1.50", util.row(cols, { "abc", 1.5 }))
     end)
 
     it("draws no progress bar when the stream is not a terminal", function()

@@ -78,30 +78,55 @@ end)
 describe("assembly of cc", function()
     local tree
 
+    -- a copy of the binding (every module) and of the headers the loader reads
     before_each(function()
         tree = io.popen("mktemp -d"):read("*l")
-        os.execute(string.format("mkdir -p '%s/lua/causalconv' '%s/core' '%s/kernels' && cp '%s/core/causalconv.h' '%s/core/' && " ..
-                                 "cp '%s/kernels/enums.h' '%s/kernels/' && " ..
-                                 "cp '%s'/lua/causalconv/ffi.lua '%s'/lua/causalconv/init.lua '%s'/lua/causalconv/tensor.lua '%s/lua/causalconv/'",
-                                 tree, tree, tree, ROOT, tree, ROOT, tree, ROOT, ROOT, ROOT, tree))
+        os.execute(string.format("mkdir -p '%s/lua' '%s/core' '%s/kernels' && cp '%s/core/causalconv.h' '%s/core/' && " ..
+                                 "cp '%s/kernels/enums.h' '%s/kernels/' && cp -r '%s/lua/causalconv' '%s/lua/'",
+                                 tree, tree, tree, ROOT, tree, ROOT, tree, ROOT, tree))
     end)
 
     after_each(function() os.execute("rm -rf '" .. tree .. "'") end)
 
-    it("skips submodules that are not there", function()
+    local function write(name, text)
+        local f = assert(io.open(tree .. "/lua/causalconv/" .. name, "w"))
+        f:write(text)
+        f:close()
+    end
+
+    it("loads every module, in order, into one table", function()
         local out, ok = luajit('local cc = require "causalconv"; print(table.concat(cc.modules, ","), cc.zeros(2):numel())',
                                "CAUSALCONV_LIB='" .. lib_path() .. "'", tree .. "/lua")
         assert.is_true(ok, out)
-        assert.equal("tensor\t2\n", out)
+        assert.equal("tensor,printing,tape,cuda,ops,conv,gradcheck,bench,help\t2\n", out)
+    end)
+
+    it("raises when a module is missing", function()
+        os.remove(tree .. "/lua/causalconv/ops.lua")
+        local out, ok = luajit('require "causalconv"', "CAUSALCONV_LIB='" .. lib_path() .. "'", tree .. "/lua")
+        assert.is_false(ok)
+        assert.truthy(out:find("module 'causalconv.ops' not found", 1, true), out)
     end)
 
     it("raises when a submodule is there but broken", function()
-        local f = assert(io.open(tree .. "/lua/causalconv/ops.lua", "w"))
-        f:write("return function(cc) cc.add = ( end\n")
-        f:close()
+        write("ops.lua", "return { add = ( }\n")
         local out, ok = luajit('require "causalconv"', "CAUSALCONV_LIB='" .. lib_path() .. "'", tree .. "/lua")
         assert.is_false(ok)
         assert.truthy(out:find("ops.lua:1:", 1, true), out)
+    end)
+
+    it("raises when two modules define one name", function()
+        write("help.lua", "return { help = function() end, zeros = function() end }\n")
+        local out, ok = luajit('require "causalconv"', "CAUSALCONV_LIB='" .. lib_path() .. "'", tree .. "/lua")
+        assert.is_false(ok)
+        assert.truthy(out:find("cc.zeros is defined by both tensor and help", 1, true), out)
+    end)
+
+    it("refuses a module that replaces another's method", function()
+        write("help.lua", 'require("causalconv.tensor").Tensor.add_method("view", function() end)\nreturn {}\n')
+        local out, ok = luajit('require "causalconv"', "CAUSALCONV_LIB='" .. lib_path() .. "'", tree .. "/lua")
+        assert.is_false(ok)
+        assert.truthy(out:find("Tensor.add_method: view is already defined", 1, true), out)
     end)
 
     it("reads the API from the header next to the modules", function()

@@ -75,6 +75,6 @@ describe("gradcheck #cuda", function()
         expect_error(function() cc.gradcheck(function(a) return a end, { R(2) }) end, "gradcheck: inputs: no input has requires_grad = true")
         local y = R(2):requires_grad_() * 2
         expect_error(function() cc.gradcheck(function(a) return a end, { y }) end, "gradcheck: inputs[1]: expected a leaf tensor")
-        expect_error(function() cc.gradcheck(function(a) return a end, { R(2):requires_grad_() }, { tol = 1 }) end, "gradcheck: opts: unknown key")
+        expect_error(function() cc.gradcheck(function(a) return a end, { R(2):requires_grad_() }, { tol = 1 }) end, "gradcheck: opts: unknown option \"tol\" (valid options: eps, atol, rtol, nondet_tol, names)")
     end)
 end)

@@ -1,0 +1,56 @@
+-- cc.help(): a short guide, then every other function the modules export.
+local HELP = [[
+causalconv %s -- dims and positions are 1-based, negative dims count from the end.
+Tensors   cc.tensor({{1, 2}, {3, 4}}), cc.zeros(2, 3), cc.ones({2, 3}), cc.empty(...),
+          cc.full({2, 3}, 7.5), cc.arange(n) / cc.arange(start, stop[, step]),
+          cc.rand(...), cc.randn(...); options last: {dtype = "f32"|"f64"|"f16"|"bf16"|"i32"|"i64",
+          device = "cpu"|"cuda"}. Also cc.zeros_like(x), cc.randn_like(x), ...
+Inspect   x:size([d]) x:dim() x:numel() x:stride([d]) x:dtype() x:device() x:is_contiguous()
+          x[{i, j}] (read/write one element), x:item(), x:totable(), print(x)
+Views     x:transpose(d1, d2) x:t() x:permute(...) x:narrow(dim, start, len) x:select(dim, i)
+          x:view(...) x:reshape(...) x:expand(...) x:unsqueeze(d) x:squeeze([d])
+Copies    x:contiguous() x:clone() x:to("f64" | "cuda" | {dtype=, device=}) x:cuda() x:cpu()
+          x:copy_(y) x:fill_(v) x:zero_()
+Files     cc.load_npy(path), cc.save_npy(x, path) / x:save_npy(path)
+Random    cc.manual_seed(s), cc.initial_seed(); threads: cc.set_num_threads(n), cc.get_num_threads()
+REPL      _ is the last result; reload() re-reads the Lua modules; `rlwrap make repl` adds line editing]]
+
+-- the names the guide above already covers
+local CORE = {
+    tensor = true, zeros = true, ones = true, empty = true, full = true, arange = true, rand = true,
+    randn = true, zeros_like = true, ones_like = true, empty_like = true, full_like = true,
+    rand_like = true, randn_like = true, load_npy = true, save_npy = true, manual_seed = true,
+    initial_seed = true, set_num_threads = true, get_num_threads = true, help = true,
+    is_tensor = true, set_reference_kernels = true, get_reference_kernels = true,
+    transpose = true, t = true, permute = true, narrow = true, select = true, view = true, reshape = true,
+    expand = true, unsqueeze = true, squeeze = true, contiguous = true, clone = true,
+}
+local NOT_LISTED = { Tensor = true, C = true, ffi = true, modules = true }
+
+local M = {}
+
+-- Prints a short guide, then the functions the other modules export.
+function M.help()
+    local cc = require "causalconv"   -- the assembled table (loaded after this module)
+    print(string.format(HELP, cc.version))
+    local more = {}
+    for k, v in pairs(cc) do
+        if not CORE[k] and not NOT_LISTED[k] then
+            if type(v) == "function" then
+                more[#more + 1] = "cc." .. k
+            elseif type(v) == "table" then
+                more[#more + 1] = "cc." .. k .. ".*"
+            end
+        end
+    end
+    table.sort(more)
+    local lines, line = {}, "More      "
+    for _, name in ipairs(more) do
+        if #line + #name + 1 > 96 then lines[#lines + 1] = line; line = "          " end
+        line = line .. name .. " "
+    end
+    lines[#lines + 1] = line
+    print(table.concat(lines, "\n"))
+end
+
+return M
