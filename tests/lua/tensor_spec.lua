@@ -370,7 +370,9 @@ end)
 
 describe("cuda without a device", function()
     it("explains why a cuda tensor cannot be made", function()
-        if TEST_DEVICE ~= "cpu" or cc.C.cc_cuda_is_available() ~= 0 then return end
+        if TEST_DEVICE ~= "cpu" or cc.cuda.is_available() then
+            pending("a CUDA device is available (real or emulated), so there is no missing-device error to see")
+        end
         local err = expect_error(function() cc.zeros(2, { device = "cuda" }) end, "")
         assert.truthy(err:lower():find("cuda", 1, true))
         err = expect_error(function() cc.zeros(2):cuda() end, "")
@@ -536,12 +538,8 @@ describe("totable", function()
 end)
 
 describe("arithmetic metamethods", function()
-    it("go to the ops module when it is loaded", function()
+    it("go to the ops module (always loaded: a missing module is an error)", function()
         local a, b = cc.tensor({ 1, 2 }), cc.tensor({ 3, 5 })
-        if not cc.add then
-            expect_error(function() return a + b end, "tensor +: cc.add is not available")
-            return
-        end
         assert.same({ 4, 7 }, (a + b):totable())
         assert.same({ -2, -3 }, (a - b):totable())
         assert.same({ 3, 10 }, (a * b):totable())
