@@ -5,15 +5,18 @@ BUILD   ?= build
 CC      ?= gcc
 CXX     ?= g++
 OPT     ?= -O3 -march=native
-CFLAGS  := $(OPT) -MMD -MP -std=c11 -fPIC -fopenmp -Wall -Wextra -D_GNU_SOURCE -Icore -Ikernels $(EXTRA_CFLAGS)
-CXXFLAGS:= $(OPT) -MMD -MP -std=c++17 -fPIC -fopenmp -Wall -Wextra -Icore -Ikernels $(EXTRA_CFLAGS)
+CFLAGS  := $(OPT) -MMD -MP -std=c11 -fPIC -fopenmp -Wall -Wextra -D_GNU_SOURCE $(EXTRA_CFLAGS)
+CXXFLAGS:= $(OPT) -MMD -MP -std=c++17 -fPIC -fopenmp -Wall -Wextra $(EXTRA_CFLAGS)
+# core/ sees core/ and kernels/; kernels/ sees only kernels/ (argument blocks, dtypes, codes), so a
+# kernel that includes a core header does not compile. $(call INC,path) picks the set for a source.
+INC = $(if $(filter kernels/%,$(1)),-Ikernels,-Icore -Ikernels)
 LDLIBS  := -fopenmp -lopenblas -lm
 # never unloaded: LuaJIT dlcloses it at exit while libgomp's idle workers still spin in its code
 SOFLAGS := -shared -Wl,-z,nodelete
 
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc))
-NVCCFLAGS := -O3 -MMD -MP -std=c++17 -Icore -Ikernels -Xcompiler -fPIC -Xcompiler -Wall \
+NVCCFLAGS := -O3 -MMD -MP -std=c++17 -Xcompiler -fPIC -Xcompiler -Wall \
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 
@@ -41,11 +44,11 @@ all: $(LIB)
 # ---- the library -------------------------------------------------------------------------------
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CUDA_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(call INC,$<) $(CUDA_FLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) $(call INC,$<) -c $< -o $@
 
 $(LIB): $(C_SRCS:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJS)
 	$(CC) $(SOFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
@@ -54,15 +57,15 @@ $(LIB): $(C_SRCS:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJS)
 EMU_FLAGS := -DCC_WITH_CUDA -DCC_CUDA_EMU -Wno-unknown-pragmas
 $(BUILD)/emu/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(EMU_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(call INC,$<) $(EMU_FLAGS) -c $< -o $@
 
 $(BUILD)/emu/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(call INC,$<) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h -c $< -o $@
 
 $(BUILD)/emu/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $(EMU_FLAGS) -Ikernels/cuda/emu -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(call INC,$<) $(EMU_FLAGS) -Ikernels/cuda/emu -c $< -o $@
 
 EMU_OBJS := $(C_SRCS:%.c=$(BUILD)/emu/obj/%.o) $(CU_SRCS:%.cu=$(BUILD)/emu/obj/%.o) $(EMU_SRCS:%.cpp=$(BUILD)/emu/obj/%.o)
 $(EMU_LIB): $(EMU_OBJS)
@@ -73,15 +76,15 @@ emu: $(EMU_LIB)
 ASAN := -fsanitize=address -fno-omit-frame-pointer -O1 -g
 $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN) $(EMU_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(call INC,$<) $(ASAN) $(EMU_FLAGS) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(call INC,$<) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(call INC,$<) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -c $< -o $@
 
 ASAN_OBJS := $(EMU_OBJS:$(BUILD)/emu/obj/%=$(BUILD)/asan/obj/%)
 $(ASAN_LIB): $(ASAN_OBJS)
@@ -92,10 +95,10 @@ asan: $(ASAN_LIB)
 EMU_SELFTEST  := $(BUILD)/emu/selftest
 ASAN_SELFTEST := $(BUILD)/asan/selftest
 $(EMU_SELFTEST): tests/emu/selftest.cu $(EMU_LIB)
-	$(CXX) $(CXXFLAGS) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $< -x none -o $@ \
+	$(CXX) $(CXXFLAGS) -Icore -Ikernels $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $< -x none -o $@ \
 	    -L$(BUILD)/emu -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
 $(ASAN_SELFTEST): tests/emu/selftest.cu $(ASAN_LIB)
-	$(CXX) $(CXXFLAGS) $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $< -x none -o $@ \
+	$(CXX) $(CXXFLAGS) -Icore -Ikernels $(ASAN) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $< -x none -o $@ \
 	    -L$(BUILD)/asan -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
 # the CUDA conv kernels on the emulation against the CPU reference kernels, random cases
 EMU_CONVTEST := $(BUILD)/emu/conv_emu_test
@@ -108,7 +111,7 @@ emu-selftest: $(EMU_SELFTEST)
 # ---- C tests -----------------------------------------------------------------------------------
 C_TESTS := $(wildcard tests/c/*.c)
 $(BUILD)/test_c: $(C_TESTS) $(LIB) $(wildcard tests/c/*.h)
-	$(CC) $(CFLAGS) -o $@ $(C_TESTS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+	$(CC) $(CFLAGS) -Icore -Ikernels -o $@ $(C_TESTS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
 
 # ---- test targets ------------------------------------------------------------------------------
 # tests/run.sh runs the suites it is given and prints the one summary line.

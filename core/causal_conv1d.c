@@ -52,8 +52,6 @@
 
 #define TRY(expr) do { cc_status st_ = (expr); if (st_ != CC_OK) return st_; } while (0)
 
-#define MAX_WIDTH 16
-
 static cc_status check_activation(const char *op, int activation)
 {
     if (activation != CC_ACT_NONE && activation != CC_ACT_SILU)
@@ -89,9 +87,9 @@ static cc_status check_weight_bias(const char *op, const cc_tensor *weight, cons
 {
     char d[160];
     TRY(cc_check_ndim(op, "weight", weight, 2));
-    if (weight->shape[0] != D || weight->shape[1] < 1 || weight->shape[1] > MAX_WIDTH)
+    if (weight->shape[0] != D || weight->shape[1] < 1 || weight->shape[1] > CC_CONV_MAX_WIDTH)
         return cc_error(CC_ERR_SHAPE, "%s: weight: expected shape (D, W) = (%lld, *) with 1 <= W <= %d, got %s",
-                        op, (long long)D, MAX_WIDTH, cc_describe(d, sizeof d, weight));
+                        op, (long long)D, CC_CONV_MAX_WIDTH, cc_describe(d, sizeof d, weight));
     TRY(check_float(op, "weight", weight));
     if (bias) {
         int64_t want[1] = {D};

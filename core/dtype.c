@@ -1,7 +1,7 @@
-/* dtype names and sizes; the exported half-precision conversions (core/half.h does the work). */
+/* dtype names and sizes; the exported half-precision conversions (kernels/dtype.h does the work). */
 #include <string.h>
 #include "internal.h"
-#include "half.h"
+#include "dtype.h"
 
 static const char *const names[] = { "f32", "f64", "f16", "bf16", "i32", "i64" };
 static const int64_t sizes[] = { 4, 8, 2, 2, 4, 8 };

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include "causalconv.h"
+#include "error.h"   /* kernels/error.h: cc_error, shared with the kernels */
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,9 +20,6 @@ struct cc_storage {
     int64_t version;       /* atomic; bumped by in-place writes */
 };
 
-/* Sets the per-thread message (printf format) and returns code, so callers can
-   `return cc_error(CC_ERR_SHAPE, "...")`. */
-cc_status cc_error(cc_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "(2, 3, 4) f32 cpu" into buf; "nil" for NULL. Returns buf. */
 const char *cc_describe(char *buf, size_t len, const cc_tensor *t);

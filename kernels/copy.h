@@ -4,6 +4,7 @@
 #define CC_KERNELS_COPY_H
 
 #include <stdint.h>
+#include "dtype.h"
 
 #ifdef __cplusplus
 extern "C" {

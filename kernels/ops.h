@@ -6,6 +6,7 @@
 #define CC_KERNELS_OPS_H
 
 #include <stdint.h>
+#include "dtype.h"
 
 #ifdef __cplusplus
 extern "C" {

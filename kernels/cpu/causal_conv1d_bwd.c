@@ -40,7 +40,7 @@ static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, 
 static float dfinal_at(const cc_conv1d_args *a, const cv_row *row, int64_t c, int64_t j)
 {
     if (!a->dfinal_states || !cv_final_keeps(a, row, row->len - (a->W - 1) + j)) return 0.0f;
-    return cv_load_f(a->dfinal_states, a->state_dtype, cv_off3(a->dfinal_states_stride, row->s, c, j));
+    return cc_load_f32(a->dfinal_states, a->state_dtype, cv_off3(a->dfinal_states_stride, row->s, c, j));
 }
 
 /* ---- channel-first: one channel row at a time, vectorised along L ---- */
@@ -691,7 +691,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     }
     /* Streaming stores of channel-last dx where it is several times the share of cache a thread may
        use (channel-first dx rows measured slower with them). */
-    int nt = cl && a->B * a->L * D * cv_dtype_size(a->x_dtype) > CV_NT_BYTES;
+    int nt = cl && a->B * a->L * D * cc_dtype_bytes(a->x_dtype) > CV_NT_BYTES;
     #pragma omp parallel if (a->B * a->L * D > CC_OMP_MIN_WORK)
     {
         float *scr = scratch + omp_get_thread_num() * per_thread;
@@ -716,12 +716,12 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
         /* fixed-order reduction of the partial sums, one channel per iteration */
         #pragma omp for schedule(static)
         for (int64_t c = 0; c < D; c++) {
-            double s[17] = {0};
+            double s[CC_CONV_MAX_WIDTH + 1] = {0};
             for (int64_t task = 0; task < plan.ntasks; task++)
                 for (int64_t k = 0; k <= W; k++) s[k] += part[(task * D + c) * (W + 1) + k];
             for (int64_t k = 0; k < W; k++)
-                cv_store_d(a->dweight, a->weight_dtype, c * a->dweight_stride[0] + k * a->dweight_stride[1], s[k]);
-            if (a->dbias) cv_store_d(a->dbias, a->bias_dtype, c * a->dbias_stride, s[W]);
+                cc_store_f64(a->dweight, a->weight_dtype, c * a->dweight_stride[0] + k * a->dweight_stride[1], s[k]);
+            if (a->dbias) cc_store_f64(a->dbias, a->bias_dtype, c * a->dbias_stride, s[W]);
         }
     }
     free(part);

@@ -368,7 +368,7 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         return CC_ERR_MEMORY;
     }
     /* Streaming stores where out is several times the share of cache a thread may use. */
-    int nt = a->B * a->L * D * cv_dtype_size(a->x_dtype) > CV_NT_BYTES;
+    int nt = a->B * a->L * D * cc_dtype_bytes(a->x_dtype) > CV_NT_BYTES;
     #pragma omp parallel for schedule(dynamic) if (a->B * a->L * D > CC_OMP_MIN_WORK)
     for (int64_t i = 0; i < plan.nseg * ncb; i++) {
         int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;

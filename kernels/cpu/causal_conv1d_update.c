@@ -10,7 +10,7 @@
 /* Moves state slots j + S -> j (j ascending, so a slot is read before it is overwritten). */
 static void shift_state(void *st, int dtype, int64_t so, int64_t ss, int64_t keep, int64_t S)
 {
-    int64_t es = cv_dtype_size(dtype);
+    int64_t es = cc_dtype_bytes(dtype);
     char *base = (char *)st + so * es;
     if (ss == 1) {
         memmove(base, base + S * es, (size_t)(keep * es));
@@ -30,37 +30,37 @@ int cc_cpu_causal_conv1d_update(const cc_conv1d_update_args *a)
         int64_t o = b * a->out_stride[0] + c * a->out_stride[1], xo = b * a->x_stride[0] + c * a->x_stride[1];
         int64_t os = a->out_stride[2], xs = a->x_stride[2];
         if (pool < 0) {   /* padding row */
-            for (int64_t i = 0; i < S; i++) cv_store_f(a->out, a->x_dtype, o + i * os, 0.0f);
+            for (int64_t i = 0; i < S; i++) cc_store_f32(a->out, a->x_dtype, o + i * os, 0.0f);
             continue;
         }
         int64_t so = pool * a->conv_state_stride[0] + c * a->conv_state_stride[1], ss = a->conv_state_stride[2];
         int64_t r = (a->cache_seqlens && SL > 0) ? cv_mod(a->cache_seqlens[b * a->cache_seqlens_stride], SL) : 0;
-        float w[16], v[16];   /* v: the window, v[W-1] = the current token */
+        float w[CC_CONV_MAX_WIDTH], v[CC_CONV_MAX_WIDTH];   /* v: the window, v[W-1] = the current token */
         for (int64_t k = 0; k < W; k++)
-            w[k] = cv_load_f(a->weight, a->weight_dtype, c * a->weight_stride[0] + k * a->weight_stride[1]);
-        float bias = a->bias ? cv_load_f(a->bias, a->bias_dtype, c * a->bias_stride) : 0.0f;
+            w[k] = cc_load_f32(a->weight, a->weight_dtype, c * a->weight_stride[0] + k * a->weight_stride[1]);
+        float bias = a->bias ? cc_load_f32(a->bias, a->bias_dtype, c * a->bias_stride) : 0.0f;
         for (int64_t j = 0; j < ext; j++) {
             int64_t slot = a->cache_seqlens ? cv_mod(r - ext + j, SL) : SL - ext + j;
-            v[j] = cv_load_f(a->conv_state, a->state_dtype, so + slot * ss);
+            v[j] = cc_load_f32(a->conv_state, a->state_dtype, so + slot * ss);
         }
         for (int64_t i = 0; i < S; i++) {
-            v[ext] = cv_load_f(a->x, a->x_dtype, xo + i * xs);
+            v[ext] = cc_load_f32(a->x, a->x_dtype, xo + i * xs);
             float pre = bias;
             for (int64_t k = 0; k < W; k++) pre += w[k] * v[k];
             if (a->silu) pre = cv_silu(pre);
-            cv_store_f(a->out, a->x_dtype, o + i * os, pre);
+            cc_store_f32(a->out, a->x_dtype, o + i * os, pre);
             for (int64_t k = 0; k < ext; k++) v[k] = v[k + 1];
         }
         if (SL == 0) continue;
         if (a->cache_seqlens) {
             int64_t first = S > SL ? S - SL : 0;   /* earlier tokens would be overwritten */
             for (int64_t i = first; i < S; i++)
-                cv_copy_elem(a->conv_state, a->state_dtype, so + cv_mod(r + i, SL) * ss, a->x, a->x_dtype, xo + i * xs);
+                cc_copy_element(a->conv_state, a->state_dtype, so + cv_mod(r + i, SL) * ss, a->x, a->x_dtype, xo + i * xs);
         } else {
             int64_t keep = SL > S ? SL - S : 0;
             if (keep > 0) shift_state(a->conv_state, a->state_dtype, so, ss, keep, S);
             for (int64_t j = keep; j < SL; j++)
-                cv_copy_elem(a->conv_state, a->state_dtype, so + j * ss, a->x, a->x_dtype, xo + (S - SL + j) * xs);
+                cc_copy_element(a->conv_state, a->state_dtype, so + j * ss, a->x, a->x_dtype, xo + (S - SL + j) * xs);
         }
     }
     return CC_OK;

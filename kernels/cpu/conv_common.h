@@ -1,6 +1,6 @@
-/* Shared by the CPU causal conv1d kernels (reference and fast): element loads and stores in any
-   dtype, the bit-exact copy rule for states, and the "rows" view that lets one kernel serve the
-   dense batch (row = batch b) and the packed varlen layout (row = sequence n). */
+/* Shared by the CPU causal conv1d kernels (reference and fast): byte addressing, the work plan of the
+   fast kernels, f32 row conversions, and the vectorisable exp / SiLU of the fast paths. The dtype
+   vocabulary is kernels/dtype.h; the rows, segments and final-state rule are kernels/causal_conv1d.h. */
 #ifndef CC_CPU_CONV_COMMON_H
 #define CC_CPU_CONV_COMMON_H
 
@@ -8,8 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "causalconv.h"
-#include "half.h"
 #include "causal_conv1d.h"
 #include "ops_common.h"   /* CC_OMP_MIN_WORK */
 #include <omp.h>
@@ -17,167 +15,21 @@
 #include <immintrin.h>
 #endif
 
-/* ---- scalar element access: p is the base pointer, i an element offset (may be negative) ---- */
-
-static inline double cv_load_d(const void *p, int dtype, int64_t i)
-{
-    switch (dtype) {
-    case CC_F32: return ((const float *)p)[i];
-    case CC_F64: return ((const double *)p)[i];
-    case CC_F16: return cc_f16_to_f32_inline(((const uint16_t *)p)[i]);
-    default:     return cc_bf16_to_f32_inline(((const uint16_t *)p)[i]);
-    }
-}
-
-static inline float cv_load_f(const void *p, int dtype, int64_t i)
-{
-    switch (dtype) {
-    case CC_F32: return ((const float *)p)[i];
-    case CC_F64: return (float)((const double *)p)[i];
-    case CC_F16: return cc_f16_to_f32_inline(((const uint16_t *)p)[i]);
-    default:     return cc_bf16_to_f32_inline(((const uint16_t *)p)[i]);
-    }
-}
-
-/* 16-bit results always round through f32, so the reference (which computes in f64) and the fast
-   kernels (f32) round identically once their f32 values agree. */
-static inline void cv_store_d(void *p, int dtype, int64_t i, double v)
-{
-    switch (dtype) {
-    case CC_F32: ((float *)p)[i] = (float)v; break;
-    case CC_F64: ((double *)p)[i] = v; break;
-    case CC_F16: ((uint16_t *)p)[i] = cc_f32_to_f16_inline((float)v); break;
-    default:     ((uint16_t *)p)[i] = cc_f32_to_bf16_inline((float)v); break;
-    }
-}
-
-static inline void cv_store_f(void *p, int dtype, int64_t i, float v)
-{
-    switch (dtype) {
-    case CC_F32: ((float *)p)[i] = v; break;
-    case CC_F64: ((double *)p)[i] = v; break;
-    case CC_F16: ((uint16_t *)p)[i] = cc_f32_to_f16_inline(v); break;
-    default:     ((uint16_t *)p)[i] = cc_f32_to_bf16_inline(v); break;
-    }
-}
-
-static inline int64_t cv_dtype_size(int dtype)
-{
-    return dtype == CC_F64 ? 8 : dtype == CC_F32 ? 4 : 2;
-}
-
-/* The one rule for values that are copied, not computed (final states, conv_state, varlen_states):
-   bitwise when the dtypes match, otherwise through f64 (f32 for 16-bit targets). Reference and
-   fast kernels both use it, so their states agree bit for bit. */
-static inline void cv_copy_elem(void *dst, int dst_dtype, int64_t di, const void *src, int src_dtype, int64_t si)
-{
-    if (dst_dtype == src_dtype) {
-        int64_t es = cv_dtype_size(dst_dtype);
-        memcpy((char *)dst + di * es, (const char *)src + si * es, (size_t)es);
-    } else {
-        cv_store_d(dst, dst_dtype, di, cv_load_d(src, src_dtype, si));
-    }
-}
-
-static inline void cv_zero_elem(void *dst, int dtype, int64_t i)
-{
-    memset((char *)dst + i * cv_dtype_size(dtype), 0, (size_t)cv_dtype_size(dtype));
-}
-
 /* Byte address of element offset i of a typed base pointer. */
 static inline const void *cv_at(const void *p, int dtype, int64_t i)
 {
-    return (const char *)p + i * cv_dtype_size(dtype);
+    return (const char *)p + i * cc_dtype_bytes(dtype);
 }
 
 static inline void *cv_at_mut(void *p, int dtype, int64_t i)
 {
-    return (char *)p + i * cv_dtype_size(dtype);
+    return (char *)p + i * cc_dtype_bytes(dtype);
 }
 
-/* ---- rows: dense rows are the B batch rows (positions 0..L-1, states indexed by b); varlen rows
-   are the N packed sequences (positions cu[n]..cu[n+1]-1 of the single batch row, states by n). */
-typedef struct cv_row {
-    int64_t b;       /* batch index into x / out / dout / dx / seq_idx */
-    int64_t start;   /* first position of the row on the L axis */
-    int64_t len;     /* tokens in the row */
-    int64_t s;       /* index into the state tensors (initial, final, dinitial, dfinal) */
-} cv_row;
-
-static inline int64_t cv_cu_at(const cc_conv1d_args *a, int64_t n)
-{
-    return a->cu_seqlens_dtype == CC_I64 ? ((const int64_t *)a->cu_seqlens)[n]
-                                         : (int64_t)((const int32_t *)a->cu_seqlens)[n];
-}
-
-static inline int64_t cv_num_rows(const cc_conv1d_args *a)
-{
-    return a->cu_seqlens ? a->N : a->B;
-}
-
-static inline cv_row cv_get_row(const cc_conv1d_args *a, int64_t r)
-{
-    cv_row row;
-    if (a->cu_seqlens) {
-        row.b = 0;
-        row.start = cv_cu_at(a, r);
-        row.len = cv_cu_at(a, r + 1) - row.start;
-    } else {
-        row.b = r;
-        row.start = 0;
-        row.len = a->L;
-    }
-    row.s = r;
-    return row;
-}
-
-/* Segment id of position p of a row (seq_idx rows are dense, so start == 0). Positions before the
-   row (p < 0: initial state or zero padding) belong to the segment of position 0. Rows without
-   seq_idx are one segment, id 0. */
-static inline int32_t cv_seg(const cc_conv1d_args *a, const cv_row *row, int64_t p)
-{
-    if (!a->seq_idx || row->len == 0) return 0;
-    if (p < 0) p = 0;
-    return a->seq_idx[row->b * a->seq_idx_stride[0] + p * a->seq_idx_stride[1]];
-}
-
-/* Whether final_states[j] (position p = len-(W-1)+j) takes xe[p]: p must be in the segment of the
-   row's last token and that segment must not be padding. Always true without seq_idx. */
-static inline int cv_final_keeps(const cc_conv1d_args *a, const cv_row *row, int64_t p)
-{
-    if (!a->seq_idx || row->len == 0) return 1;
-    int32_t last = cv_seg(a, row, row->len - 1);
-    return last >= 0 && cv_seg(a, row, p) == last;
-}
-
-/* Writes final_states[row.s, c, :] from the raw inputs (x or initial_states, never through a
-   compute type), applying the seq_idx rule. */
+/* final_states[row.s, c, :] of one channel (the rule: cv_write_final_state, kernels/causal_conv1d.h). */
 static inline void cv_write_final_states(const cc_conv1d_args *a, const cv_row *row, int64_t c)
 {
-    int64_t ext = a->W - 1;
-    const int64_t *fs = a->final_states_stride;
-    for (int64_t j = 0; j < ext; j++) {
-        int64_t p = row->len - ext + j;
-        int64_t di = row->s * fs[0] + c * fs[1] + j * fs[2];
-        if (!cv_final_keeps(a, row, p)) {
-            cv_zero_elem(a->final_states, a->state_dtype, di);
-        } else if (p >= 0) {
-            int64_t si = row->b * a->x_stride[0] + c * a->x_stride[1] + (row->start + p) * a->x_stride[2];
-            cv_copy_elem(a->final_states, a->state_dtype, di, a->x, a->x_dtype, si);
-        } else if (a->initial_states) {
-            const int64_t *is = a->initial_states_stride;
-            cv_copy_elem(a->final_states, a->state_dtype, di, a->initial_states, a->state_dtype,
-                         row->s * is[0] + c * is[1] + (ext + p) * is[2]);
-        } else {
-            cv_zero_elem(a->final_states, a->state_dtype, di);
-        }
-    }
-}
-
-/* Circular-buffer slot: a true modulo, so negative cache_seqlens count back from the end. */
-static inline int64_t cv_mod(int64_t v, int64_t m)
-{
-    return ((v % m) + m) % m;
+    for (int64_t j = 0; j < a->W - 1; j++) cv_write_final_state(a, row, c, j);
 }
 
 /* ---- fast-kernel plumbing ---- */
@@ -268,11 +120,11 @@ static inline int cv_weights_make(cv_weights *cw, const cc_conv1d_args *a)
     cw->b = cw->wt + D * W;
     for (int64_t c = 0; c < D; c++) {
         for (int64_t k = 0; k < W; k++) {
-            float v = cv_load_f(a->weight, a->weight_dtype, c * a->weight_stride[0] + k * a->weight_stride[1]);
+            float v = cc_load_f32(a->weight, a->weight_dtype, c * a->weight_stride[0] + k * a->weight_stride[1]);
             cw->w[c * W + k] = v;
             cw->wt[k * D + c] = v;
         }
-        cw->b[c] = a->bias ? cv_load_f(a->bias, a->bias_dtype, c * a->bias_stride) : 0.0f;
+        cw->b[c] = a->bias ? cc_load_f32(a->bias, a->bias_dtype, c * a->bias_stride) : 0.0f;
     }
     return CC_OK;
 }
@@ -401,7 +253,7 @@ static inline void cv_load_xe(float *restrict dst, const cc_conv1d_args *a, cons
     for (; i < n && p0 + i < 0; i++) {
         int64_t p = p0 + i;
         dst[i] = (a->initial_states && p >= -ext)
-                     ? cv_load_f(a->initial_states, a->state_dtype,
+                     ? cc_load_f32(a->initial_states, a->state_dtype,
                                  cv_off3(a->initial_states_stride, row->s, c, ext + p))
                      : 0.0f;
     }

@@ -1,11 +1,11 @@
 /* Strided N-d copy with dtype conversion, fill and arange on the CPU.
    Conversion rules (the same on every path):
      to f64: through double; to f32/f16/bf16: through float (one rounding from f64/i32/i64, then
-     f32 -> 16 bits); between integer dtypes: through int64, exact; float to integer truncates. */
+     f32 -> 16 bits); between integer dtypes: through int64 (i64 -> i32 keeps the low 32 bits);
+     float to integer: NaN -> 0, out of range -> the nearest end of the range, else truncation toward
+     zero (cc_f64_to_i32 / cc_f64_to_i64 of kernels/dtype.h). */
 #include <omp.h>
 #include <string.h>
-#include "causalconv.h"
-#include "half.h"
 #include "copy.h"
 
 #define PARALLEL_MIN (1 << 16)   /* below this many elements threads cost more than they save */
@@ -200,8 +200,8 @@ static void store_double(char *dst, int dtype, const double *b, int64_t n, int64
 {
     switch (dtype) {
     case CC_F64: STORE(double, b[i]); break;
-    case CC_I32: STORE(int32_t, (int32_t)b[i]); break;
-    default:     STORE(int64_t, (int64_t)b[i]); break;
+    case CC_I32: STORE(int32_t, cc_f64_to_i32(b[i])); break;
+    default:     STORE(int64_t, cc_f64_to_i64(b[i])); break;
     }
 }
 
@@ -211,8 +211,8 @@ static void store_float(char *dst, int dtype, const float *b, int64_t n, int64_t
     case CC_F32:  STORE(float, b[i]); break;
     case CC_F16:  STORE(uint16_t, cc_f32_to_f16_inline(b[i])); break;
     case CC_BF16: STORE(uint16_t, cc_f32_to_bf16_inline(b[i])); break;
-    case CC_I32:  STORE(int32_t, (int32_t)b[i]); break;
-    default:      STORE(int64_t, (int64_t)b[i]); break;
+    case CC_I32:  STORE(int32_t, cc_f64_to_i32(b[i])); break;
+    default:      STORE(int64_t, cc_f64_to_i64(b[i])); break;
     }
 }
 
@@ -225,7 +225,7 @@ static void store_int64(char *dst, int dtype, const int64_t *b, int64_t n, int64
 static void row_convert(const void *ctx, char *dst, const char *src, int64_t n, int64_t ds, int64_t ss)
 {
     const conv_ctx *c = ctx;
-    int64_t dsize = cc_dtype_size(c->dst_dtype), ssize = cc_dtype_size(c->src_dtype);
+    int64_t dsize = cc_dtype_bytes(c->dst_dtype), ssize = cc_dtype_bytes(c->src_dtype);
     union { double d[BLOCK]; float f[BLOCK]; int64_t i[BLOCK]; } buf;
     for (int64_t k = 0; k < n; k += BLOCK) {
         int64_t m = n - k < BLOCK ? n - k : BLOCK;
@@ -246,7 +246,7 @@ int cc_cpu_copy(const cc_copy_args *a)
 {
     geom g;
     coalesce(&g, a->ndim, a->shape, a->dst_stride, a->src_stride);
-    int64_t dsize = cc_dtype_size(a->dst_dtype), ssize = cc_dtype_size(a->src_dtype);
+    int64_t dsize = cc_dtype_bytes(a->dst_dtype), ssize = cc_dtype_bytes(a->src_dtype);
     void (*visit)(const geom *, row_fn, const void *, char *, int64_t, const char *, int64_t) =
         transposed_inner(&g) ? walk_tiled : walk;
     if (a->dst_dtype == a->src_dtype) {
@@ -270,8 +270,8 @@ static void encode(void *out, int dtype, double v)
     case CC_F64:  memcpy(out, &v, 8); break;
     case CC_F16:  { uint16_t x = cc_f32_to_f16_inline((float)v); memcpy(out, &x, 2); } break;
     case CC_BF16: { uint16_t x = cc_f32_to_bf16_inline((float)v); memcpy(out, &x, 2); } break;
-    case CC_I32:  { int32_t x = (int32_t)v; memcpy(out, &x, 4); } break;
-    default:      { int64_t x = (int64_t)v; memcpy(out, &x, 8); } break;
+    case CC_I32:  { int32_t x = cc_f64_to_i32(v); memcpy(out, &x, 4); } break;
+    default:      { int64_t x = cc_f64_to_i64(v); memcpy(out, &x, 8); } break;
     }
 }
 
@@ -295,7 +295,7 @@ static void row_fill(const void *ctx, char *dst, const char *src, int64_t n, int
 int cc_cpu_fill(const cc_fill_args *a)
 {
     geom g;
-    fill_ctx c = { cc_dtype_size(a->dtype), 0 };
+    fill_ctx c = { cc_dtype_bytes(a->dtype), 0 };
     unsigned char bytes[8] = { 0 };
     encode(bytes, a->dtype, a->value);
     if (c.size == 2) { uint16_t v; memcpy(&v, bytes, 2); c.bits = v; }
@@ -309,7 +309,7 @@ int cc_cpu_fill(const cc_fill_args *a)
 /* dst (n) <- start + i * step, computed in double for each i (no accumulated error). */
 int cc_cpu_arange(const cc_fill_args *a)
 {
-    int64_t n = a->shape[0], s = a->stride[0], size = cc_dtype_size(a->dtype);
+    int64_t n = a->shape[0], s = a->stride[0], size = cc_dtype_bytes(a->dtype);
     char *dst = (char *)a->dst;
     #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++)

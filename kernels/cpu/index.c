@@ -53,11 +53,11 @@ int cc_cpu_index_select(const cc_index_args *a)
 {
     slice_geom g;
     slice_geom_init(&g, a);
-    int64_t ni = a->shape[a->dim], es = cc_dtype_size(a->dtype);
+    int64_t ni = a->shape[a->dim], es = cc_dtype_bytes(a->dtype);
     int64_t last_s = g.nd ? g.ss[g.nd - 1] : 1, last_b = g.nd ? g.bs[g.nd - 1] : 1;
     #pragma omp parallel for schedule(static) if (ni * g.n > CC_OMP_MIN_WORK)
     for (int64_t i = 0; i < ni; i++) {
-        int64_t k = cc_ld_index(a->index, a->index_dtype, i * a->index_stride);
+        int64_t k = cc_load_index(a->index, a->index_dtype, i * a->index_stride);
         char *dst = (char *)a->small + i * a->small_stride[a->dim] * es;
         const char *src = (const char *)a->big + k * a->big_stride[a->dim] * es;
         for (int64_t s = 0; s < g.n; s += g.last) {
@@ -74,7 +74,7 @@ int cc_cpu_index_add(const cc_index_args *a)
 {
     slice_geom g;
     slice_geom_init(&g, a);
-    int64_t ni = a->shape[a->dim], es = cc_dtype_size(a->dtype);
+    int64_t ni = a->shape[a->dim], es = cc_dtype_bytes(a->dtype);
     int64_t last_s = g.nd ? g.ss[g.nd - 1] : 1, last_b = g.nd ? g.bs[g.nd - 1] : 1;
     int64_t rpr = (g.last + INDEX_RUN - 1) / INDEX_RUN;          /* runs per slice row */
     int64_t nunits = g.last ? (g.n / g.last) * rpr : 0;
@@ -86,7 +86,7 @@ int cc_cpu_index_add(const cc_index_args *a)
         slice_offsets(&g, s, &so, &bo);
         double acc[INDEX_RUN], v[INDEX_RUN];
         for (int64_t i = 0; i < ni; i++) {
-            int64_t k = cc_ld_index(a->index, a->index_dtype, i * a->index_stride);
+            int64_t k = cc_load_index(a->index, a->index_dtype, i * a->index_stride);
             char *dst = (char *)a->big + (bo + k * a->big_stride[a->dim]) * es;
             const char *src = (const char *)a->small + (so + i * a->small_stride[a->dim]) * es;
             cc_ld_block(acc, dst, a->dtype, last_b, n);

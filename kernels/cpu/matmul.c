@@ -36,7 +36,7 @@ static int blas_view(mat *m, const char *p, int64_t rows, int64_t cols, int64_t 
 /* dense row-major copy of a strided matrix, f32 (f32/f16/bf16) or f64 */
 static void to_dense(void *dst, const char *p, int dtype, int64_t rows, int64_t cols, int64_t srow, int64_t scol)
 {
-    int64_t es = cc_dtype_size(dtype);
+    int64_t es = cc_dtype_bytes(dtype);
     for (int64_t i = 0; i < rows; i++) {
         if (dtype == CC_F64) cc_ld_block((double *)dst + i * cols, p + i * srow * es, dtype, scol, cols);
         else cc_ld_block_f((float *)dst + i * cols, p + i * srow * es, dtype, scol, cols);
@@ -45,7 +45,7 @@ static void to_dense(void *dst, const char *p, int dtype, int64_t rows, int64_t 
 
 static void from_dense(char *p, int dtype, const void *src, int64_t rows, int64_t cols, int64_t srow, int64_t scol)
 {
-    int64_t es = cc_dtype_size(dtype);
+    int64_t es = cc_dtype_bytes(dtype);
     for (int64_t i = 0; i < rows; i++) {
         if (dtype == CC_F64) cc_st_block(p + i * srow * es, dtype, scol, (const double *)src + i * cols, cols);
         else cc_st_block_f(p + i * srow * es, dtype, scol, (const float *)src + i * cols, cols);
@@ -66,7 +66,7 @@ static void gemm(int f64, int64_t M, int64_t N, int64_t K, mat A, mat B, void *C
 
 int cc_cpu_matmul(const cc_matmul_args *a)
 {
-    int64_t M = a->M, N = a->N, K = a->K, es = cc_dtype_size(a->dtype);
+    int64_t M = a->M, N = a->N, K = a->K, es = cc_dtype_bytes(a->dtype);
     int f64 = a->dtype == CC_F64, half = a->dtype == CC_F16 || a->dtype == CC_BF16;
     int64_t ses = f64 ? 8 : 4;   /* scratch element size */
     int64_t nb = 1;
@@ -130,9 +130,9 @@ int cc_cpu_matmul_ref(const cc_matmul_args *a)
             for (int64_t j = 0; j < a->N; j++) {
                 double s = 0.0;
                 for (int64_t k = 0; k < a->K; k++)
-                    s += cc_ld(a->a, a->dtype, oa + i * a->a_stride[0] + k * a->a_stride[1]) *
-                         cc_ld(a->b, a->dtype, ob + k * a->b_stride[0] + j * a->b_stride[1]);
-                cc_st(a->out, a->dtype, oo + i * a->out_stride[0] + j * a->out_stride[1], s);
+                    s += cc_load_f64(a->a, a->dtype, oa + i * a->a_stride[0] + k * a->a_stride[1]) *
+                         cc_load_f64(a->b, a->dtype, ob + k * a->b_stride[0] + j * a->b_stride[1]);
+                cc_store_f64(a->out, a->dtype, oo + i * a->out_stride[0] + j * a->out_stride[1], s);
             }
     }
     return CC_OK;

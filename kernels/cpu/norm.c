@@ -12,7 +12,7 @@
 
 static void *row_ptr(const cc_rms_norm_args *a, const cc_rowptr *t, int64_t r, int dtype)
 {
-    return (char *)t->data + cc_row_offset(&a->rows, t, r) * cc_dtype_size(dtype);
+    return (char *)t->data + cc_row_offset(&a->rows, t, r) * cc_dtype_bytes(dtype);
 }
 
 int cc_cpu_rms_norm_forward(const cc_rms_norm_args *a)
@@ -32,7 +32,7 @@ int cc_cpu_rms_norm_forward(const cc_rms_norm_args *a)
             double rstd = 1.0 / sqrt(ss / (double)D + a->eps);
             for (int64_t i = 0; i < D; i++) x[i] = x[i] * rstd * (a->weight ? w[i] : 1.0);
             cc_st_block(row_ptr(a, &a->out, r, a->dtype), a->dtype, a->out.stride, x, D);
-            if (a->rstd.data) cc_st(row_ptr(a, &a->rstd, r, a->rstd_dtype), a->rstd_dtype, 0, rstd);
+            if (a->rstd.data) cc_store_f64(row_ptr(a, &a->rstd, r, a->rstd_dtype), a->rstd_dtype, 0, rstd);
         }
         free(x);
     }
@@ -46,7 +46,7 @@ static void backward_row(const cc_rms_norm_args *a, int64_t r, const double *w, 
     double *x = buf, *g = buf + D, *dx = buf + 2 * D;
     cc_ld_block(x, row_ptr(a, &a->x, r, a->dtype), a->dtype, a->x.stride, D);
     cc_ld_block(g, row_ptr(a, &a->dout, r, a->dtype), a->dtype, a->dout.stride, D);
-    double rstd = cc_ld(row_ptr(a, &a->rstd, r, a->rstd_dtype), a->rstd_dtype, 0), dot = 0.0;
+    double rstd = cc_load_f64(row_ptr(a, &a->rstd, r, a->rstd_dtype), a->rstd_dtype, 0), dot = 0.0;
     if (dw)
         for (int64_t i = 0; i < D; i++) dw[i] += g[i] * x[i] * rstd;
     if (w)
@@ -82,7 +82,7 @@ int cc_cpu_rms_norm_backward(const cc_rms_norm_args *a)
         for (int64_t i = 0; i < D; i++) {
             double s = 0.0;
             for (int64_t c = 0; c < nchunks; c++) s += partial[c * D + i];
-            cc_st(a->dweight, a->dtype, i * a->dweight_stride, s);
+            cc_store_f64(a->dweight, a->dtype, i * a->dweight_stride, s);
         }
     }
     free(w); free(partial);
@@ -96,24 +96,24 @@ int cc_cpu_rms_norm_backward_ref(const cc_rms_norm_args *a)
     for (int64_t i = 0; a->dweight && i < D; i++) {
         double s = 0.0;
         for (int64_t r = 0; r < a->rows.nrows; r++) {
-            double x = cc_ld(a->x.data, a->dtype, cc_row_offset(&a->rows, &a->x, r) + i * a->x.stride);
-            double g = cc_ld(a->dout.data, a->dtype, cc_row_offset(&a->rows, &a->dout, r) + i * a->dout.stride);
-            s += g * x * cc_ld(a->rstd.data, a->rstd_dtype, cc_row_offset(&a->rows, &a->rstd, r));
+            double x = cc_load_f64(a->x.data, a->dtype, cc_row_offset(&a->rows, &a->x, r) + i * a->x.stride);
+            double g = cc_load_f64(a->dout.data, a->dtype, cc_row_offset(&a->rows, &a->dout, r) + i * a->dout.stride);
+            s += g * x * cc_load_f64(a->rstd.data, a->rstd_dtype, cc_row_offset(&a->rows, &a->rstd, r));
         }
-        cc_st(a->dweight, a->dtype, i * a->dweight_stride, s);
+        cc_store_f64(a->dweight, a->dtype, i * a->dweight_stride, s);
     }
     for (int64_t r = 0; r < a->rows.nrows; r++) {
         int64_t xo = cc_row_offset(&a->rows, &a->x, r), go = cc_row_offset(&a->rows, &a->dout, r);
-        double rstd = cc_ld(a->rstd.data, a->rstd_dtype, cc_row_offset(&a->rows, &a->rstd, r)), dot = 0.0;
+        double rstd = cc_load_f64(a->rstd.data, a->rstd_dtype, cc_row_offset(&a->rows, &a->rstd, r)), dot = 0.0;
         for (int64_t i = 0; i < D; i++) {
-            double w = a->weight ? cc_ld(a->weight, a->dtype, i * a->weight_stride) : 1.0;
-            dot += cc_ld(a->dout.data, a->dtype, go + i * a->dout.stride) * w * cc_ld(a->x.data, a->dtype, xo + i * a->x.stride);
+            double w = a->weight ? cc_load_f64(a->weight, a->dtype, i * a->weight_stride) : 1.0;
+            dot += cc_load_f64(a->dout.data, a->dtype, go + i * a->dout.stride) * w * cc_load_f64(a->x.data, a->dtype, xo + i * a->x.stride);
         }
         for (int64_t i = 0; i < D; i++) {
-            double w = a->weight ? cc_ld(a->weight, a->dtype, i * a->weight_stride) : 1.0;
-            double g = cc_ld(a->dout.data, a->dtype, go + i * a->dout.stride) * w;
-            double x = cc_ld(a->x.data, a->dtype, xo + i * a->x.stride);
-            cc_st(a->dx.data, a->dtype, cc_row_offset(&a->rows, &a->dx, r) + i * a->dx.stride,
+            double w = a->weight ? cc_load_f64(a->weight, a->dtype, i * a->weight_stride) : 1.0;
+            double g = cc_load_f64(a->dout.data, a->dtype, go + i * a->dout.stride) * w;
+            double x = cc_load_f64(a->x.data, a->dtype, xo + i * a->x.stride);
+            cc_store_f64(a->dx.data, a->dtype, cc_row_offset(&a->rows, &a->dx, r) + i * a->dx.stride,
                   rstd * g - x * rstd * rstd * rstd * dot / (double)D);
         }
     }

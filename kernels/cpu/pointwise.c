@@ -2,7 +2,7 @@
    helpers of ops_common.h. The fast kernel walks the (collapsed) shape in fixed chunks of the flat
    index, loads each run along the last dim into a contiguous buffer, computes there and stores;
    every element is computed independently, so results do not depend on the thread count. */
-#include <math.h>
+#include "activation.h"
 #include "ops_common.h"
 
 void cc_ld_block(double *dst, const void *p, int dtype, int64_t s, int64_t n)
@@ -45,18 +45,6 @@ void cc_st_block_f(void *p, int dtype, int64_t s, const float *src, int64_t n)
 
 /* ---- scalar math, once in f32 and once in f64 ---- */
 
-/* exp of -|x| never overflows; the select is branch-free, so random signs cost nothing */
-static inline float sigmoid_f(float x)
-{
-    float e = expf(-fabsf(x)), r = 1.0f / (1.0f + e);
-    return x >= 0 ? r : e * r;
-}
-
-static inline double sigmoid_d(double x)
-{
-    double e = exp(-fabs(x)), r = 1.0 / (1.0 + e);
-    return x >= 0 ? r : e * r;
-}
 
 static inline float unary_f(int op, float x, float s)
 {
@@ -67,8 +55,8 @@ static inline float unary_f(int op, float x, float s)
     case CC_UNARY_SQRT:        return sqrtf(x);
     case CC_UNARY_RSQRT:       return 1.0f / sqrtf(x);
     case CC_UNARY_ABS:         return fabsf(x);
-    case CC_UNARY_SIGMOID:     return sigmoid_f(x);
-    case CC_UNARY_SILU:        return x * sigmoid_f(x);
+    case CC_UNARY_SIGMOID:     return cc_sigmoid_f32(x);
+    case CC_UNARY_SILU:        return cc_silu_f32(x);
     case CC_UNARY_SOFTPLUS:    return x > 20.0f ? x : log1pf(expf(x));
     case CC_UNARY_TANH:        return tanhf(x);
     case CC_UNARY_RELU:        return x > 0.0f || isnan(x) ? x : 0.0f;
@@ -89,8 +77,8 @@ static inline double unary_d(int op, double x, double s)
     case CC_UNARY_SQRT:        return sqrt(x);
     case CC_UNARY_RSQRT:       return 1.0 / sqrt(x);
     case CC_UNARY_ABS:         return fabs(x);
-    case CC_UNARY_SIGMOID:     return sigmoid_d(x);
-    case CC_UNARY_SILU:        return x * sigmoid_d(x);
+    case CC_UNARY_SIGMOID:     return cc_sigmoid_f64(x);
+    case CC_UNARY_SILU:        return cc_silu_f64(x);
     case CC_UNARY_SOFTPLUS:    return x > 20.0 ? x : log1p(exp(x));
     case CC_UNARY_TANH:        return tanh(x);
     case CC_UNARY_RELU:        return x > 0.0 || isnan(x) ? x : 0.0;
@@ -112,9 +100,9 @@ static inline float unary_grad_f(int op, float x, float s)
     case CC_UNARY_SQRT:        return 0.5f / sqrtf(x);
     case CC_UNARY_RSQRT:       return -0.5f / (x * sqrtf(x));
     case CC_UNARY_ABS:         return (float)((x > 0.0f) - (x < 0.0f));
-    case CC_UNARY_SIGMOID:     { float g = sigmoid_f(x); return g * (1.0f - g); }
-    case CC_UNARY_SILU:        { float g = sigmoid_f(x); return g * (1.0f + x * (1.0f - g)); }
-    case CC_UNARY_SOFTPLUS:    return x > 20.0f ? 1.0f : sigmoid_f(x);
+    case CC_UNARY_SIGMOID:     { float g = cc_sigmoid_f32(x); return g * (1.0f - g); }
+    case CC_UNARY_SILU:        return cc_dsilu_f32(x);
+    case CC_UNARY_SOFTPLUS:    return x > 20.0f ? 1.0f : cc_sigmoid_f32(x);
     case CC_UNARY_TANH:        { float t = tanhf(x); return 1.0f - t * t; }
     case CC_UNARY_RELU:        return x > 0.0f ? 1.0f : 0.0f;
     case CC_UNARY_POW_SCALAR:  return s == 0.0f ? 0.0f : s * powf(x, s - 1.0f);
@@ -134,9 +122,9 @@ static inline double unary_grad_d(int op, double x, double s)
     case CC_UNARY_SQRT:        return 0.5 / sqrt(x);
     case CC_UNARY_RSQRT:       return -0.5 / (x * sqrt(x));
     case CC_UNARY_ABS:         return (double)((x > 0.0) - (x < 0.0));
-    case CC_UNARY_SIGMOID:     { double g = sigmoid_d(x); return g * (1.0 - g); }
-    case CC_UNARY_SILU:        { double g = sigmoid_d(x); return g * (1.0 + x * (1.0 - g)); }
-    case CC_UNARY_SOFTPLUS:    return x > 20.0 ? 1.0 : sigmoid_d(x);
+    case CC_UNARY_SIGMOID:     { double g = cc_sigmoid_f64(x); return g * (1.0 - g); }
+    case CC_UNARY_SILU:        return cc_dsilu_f64(x);
+    case CC_UNARY_SOFTPLUS:    return x > 20.0 ? 1.0 : cc_sigmoid_f64(x);
     case CC_UNARY_TANH:        { double t = tanh(x); return 1.0 - t * t; }
     case CC_UNARY_RELU:        return x > 0.0 ? 1.0 : 0.0;
     case CC_UNARY_POW_SCALAR:  return s == 0.0 ? 0.0 : s * pow(x, s - 1.0);
@@ -221,7 +209,7 @@ static void pointwise_run(const cc_pointwise_args *a, int64_t oo, int64_t o0, in
 {
     int last = a->ndim - 1;
     int64_t so = last >= 0 ? a->out_stride[last] : 1, s0 = last >= 0 ? a->in0_stride[last] : 1;
-    int64_t s1 = last >= 0 ? a->in1_stride[last] : 1, es = cc_dtype_size(a->dtype);
+    int64_t s1 = last >= 0 ? a->in1_stride[last] : 1, es = cc_dtype_bytes(a->dtype);
     char *out = (char *)a->out + oo * es;
     const char *in0 = (const char *)a->in0 + o0 * es;
     const char *in1 = a->in1 ? (const char *)a->in1 + o1 * es : NULL;
@@ -293,14 +281,14 @@ int cc_cpu_pointwise_ref(const cc_pointwise_args *a)
             r /= a->shape[d];
             oo += i * a->out_stride[d]; o0 += i * a->in0_stride[d]; o1 += i * a->in1_stride[d];
         }
-        double u = cc_ld(a->in0, a->dtype, o0), v = a->in1 ? cc_ld(a->in1, a->dtype, o1) : 0.0, y;
+        double u = cc_load_f64(a->in0, a->dtype, o0), v = a->in1 ? cc_load_f64(a->in1, a->dtype, o1) : 0.0, y;
         if (a->kind == CC_PW_BINARY) y = binary_d(a->op, u, v);
         else if (a->dtype == CC_F64)
             y = a->kind == CC_PW_UNARY ? unary_d(a->op, u, a->scalar) : v * unary_grad_d(a->op, u, a->scalar);
         else
             y = a->kind == CC_PW_UNARY ? unary_f(a->op, (float)u, (float)a->scalar)
                                        : (float)v * unary_grad_f(a->op, (float)u, (float)a->scalar);
-        cc_st(a->out, a->dtype, oo, y);
+        cc_store_f64(a->out, a->dtype, oo, y);
     }
     return CC_OK;
 }

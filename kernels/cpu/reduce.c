@@ -66,7 +66,7 @@ static double sum_run(const double *b, int64_t n)
 static void sum_unit(const sum_plan *p, int64_t o0, int64_t nj, int64_t r0, int64_t r1, double *acc)
 {
     const cc_sum_args *a = p->a;
-    int64_t es = cc_dtype_size(a->dtype), xbase, obase;
+    int64_t es = cc_dtype_bytes(a->dtype), xbase, obase;
     kept_offsets(p, o0, &xbase, &obase);
     int64_t kstride = p->kx[p->nk - 1], rlast = p->rs[p->nr - 1], rstride = p->rx[p->nr - 1];
     for (int64_t j = 0; j < nj; j++) acc[j] = 0.0;
@@ -126,7 +126,7 @@ int cc_cpu_sum_to(const cc_sum_args *a)
         } else {
             int64_t xo, oo;
             kept_offsets(&p, o0, &xo, &oo);
-            for (int64_t j = 0; j < nj; j++) cc_st(a->out, a->dtype, oo + j * p.ko[p.nk - 1], a->scale * acc[j]);
+            for (int64_t j = 0; j < nj; j++) cc_store_f64(a->out, a->dtype, oo + j * p.ko[p.nk - 1], a->scale * acc[j]);
         }
     }
     if (partial) {
@@ -136,7 +136,7 @@ int cc_cpu_sum_to(const cc_sum_args *a)
             for (int64_t c = 0; c < p.nc; c++) s += partial[c * p.nout + o];
             int64_t xo, oo;
             kept_offsets(&p, o, &xo, &oo);
-            cc_st(a->out, a->dtype, oo, a->scale * s);
+            cc_store_f64(a->out, a->dtype, oo, a->scale * s);
         }
         free(partial);
     }
@@ -155,9 +155,9 @@ int cc_cpu_sum_to_ref(const cc_sum_args *a)
         for (int64_t r = 0; r < p.nred; r++) {
             int64_t rem = r, off = xo;
             for (int d = p.nr - 1; d >= 0; d--) { off += (rem % p.rs[d]) * p.rx[d]; rem /= p.rs[d]; }
-            s += cc_ld(a->x, a->dtype, off);
+            s += cc_load_f64(a->x, a->dtype, off);
         }
-        cc_st(a->out, a->dtype, oo, a->scale * s);
+        cc_store_f64(a->out, a->dtype, oo, a->scale * s);
     }
     return CC_OK;
 }
@@ -169,13 +169,13 @@ int cc_cpu_max_dim(const cc_max_args *a)
     #pragma omp parallel for schedule(static) if (rows->nrows * rows->n > CC_OMP_MIN_WORK)
     for (int64_t r = 0; r < rows->nrows; r++) {
         int64_t xo = cc_row_offset(rows, &a->x, r);
-        double best = cc_ld(a->x.data, a->dtype, xo);
+        double best = cc_load_f64(a->x.data, a->dtype, xo);
         int64_t at = 0;
         for (int64_t i = 1; i < rows->n && !isnan(best); i++) {
-            double v = cc_ld(a->x.data, a->dtype, xo + i * a->x.stride);
+            double v = cc_load_f64(a->x.data, a->dtype, xo + i * a->x.stride);
             if (v > best || isnan(v)) { best = v; at = i; }
         }
-        cc_st(a->values.data, a->dtype, cc_row_offset(rows, &a->values, r), best);
+        cc_store_f64(a->values.data, a->dtype, cc_row_offset(rows, &a->values, r), best);
         ((int64_t *)a->indices.data)[cc_row_offset(rows, &a->indices, r)] = at;
     }
     return CC_OK;

@@ -36,7 +36,7 @@ static void softmax_backward_row(const double *y, double *dy, int64_t n, int tak
 
 static const char *row_ptr(const cc_softmax_args *a, const cc_rowptr *t, int64_t r)
 {
-    return (const char *)t->data + cc_row_offset(&a->rows, t, r) * cc_dtype_size(a->dtype);
+    return (const char *)t->data + cc_row_offset(&a->rows, t, r) * cc_dtype_bytes(a->dtype);
 }
 
 static int softmax_rows(const cc_softmax_args *a, int backward)
@@ -75,13 +75,13 @@ int cc_cpu_softmax_forward_ref(const cc_softmax_args *a)
         int64_t xo = cc_row_offset(&a->rows, &a->x, r), oo = cc_row_offset(&a->rows, &a->out, r);
         double m = -INFINITY, s = 0.0;
         for (int64_t i = 0; i < a->rows.n; i++) {
-            double v = cc_ld(a->x.data, a->dtype, xo + i * a->x.stride);
+            double v = cc_load_f64(a->x.data, a->dtype, xo + i * a->x.stride);
             if (v > m || isnan(v)) m = v;
         }
-        for (int64_t i = 0; i < a->rows.n; i++) s += exp(cc_ld(a->x.data, a->dtype, xo + i * a->x.stride) - m);
+        for (int64_t i = 0; i < a->rows.n; i++) s += exp(cc_load_f64(a->x.data, a->dtype, xo + i * a->x.stride) - m);
         for (int64_t i = 0; i < a->rows.n; i++) {
-            double v = cc_ld(a->x.data, a->dtype, xo + i * a->x.stride) - m;
-            cc_st(a->out.data, a->dtype, oo + i * a->out.stride, a->log ? v - log(s) : exp(v) / s);
+            double v = cc_load_f64(a->x.data, a->dtype, xo + i * a->x.stride) - m;
+            cc_store_f64(a->out.data, a->dtype, oo + i * a->out.stride, a->log ? v - log(s) : exp(v) / s);
         }
     }
     return CC_OK;
@@ -94,13 +94,13 @@ int cc_cpu_softmax_backward_ref(const cc_softmax_args *a)
         int64_t xo = cc_row_offset(&a->rows, &a->dx, r);
         double s = 0.0;
         for (int64_t i = 0; i < a->rows.n; i++) {
-            double g = cc_ld(a->dout.data, a->dtype, go + i * a->dout.stride);
-            s += a->log ? g : g * cc_ld(a->out.data, a->dtype, yo + i * a->out.stride);
+            double g = cc_load_f64(a->dout.data, a->dtype, go + i * a->dout.stride);
+            s += a->log ? g : g * cc_load_f64(a->out.data, a->dtype, yo + i * a->out.stride);
         }
         for (int64_t i = 0; i < a->rows.n; i++) {
-            double y = cc_ld(a->out.data, a->dtype, yo + i * a->out.stride);
-            double g = cc_ld(a->dout.data, a->dtype, go + i * a->dout.stride);
-            cc_st(a->dx.data, a->dtype, xo + i * a->dx.stride, a->log ? g - exp(y) * s : y * (g - s));
+            double y = cc_load_f64(a->out.data, a->dtype, yo + i * a->out.stride);
+            double g = cc_load_f64(a->dout.data, a->dtype, go + i * a->dout.stride);
+            cc_store_f64(a->dx.data, a->dtype, xo + i * a->dx.stride, a->log ? g - exp(y) * s : y * (g - s));
         }
     }
     return CC_OK;

@@ -25,32 +25,32 @@
 #include "cuda_backend.h"
 
 /* gz at row position t (0 <= t < len) */
-template <int DT> CV_DEV typename cv_t<DT>::A cv_gz(const cc_conv1d_args &a, const cv_row &row, int64_t c, int64_t t)
+template <int DT> CV_DEV typename cc_dt<DT>::A cv_gz(const cc_conv1d_args &a, const cv_row &row, int64_t c, int64_t t)
 {
-    typedef typename cv_t<DT>::A A;
-    if (cv_seg(a, row, t) < 0) return (A)0;
-    A g = cv_cvt<DT>(((const typename cv_t<DT>::S *)a.dout)[row.b * a.dout_stride[0] + c * a.dout_stride[1] +
+    typedef typename cc_dt<DT>::A A;
+    if (cv_seg(&a, &row, t) < 0) return (A)0;
+    A g = cc_widen(((const typename cc_dt<DT>::S *)a.dout)[row.b * a.dout_stride[0] + c * a.dout_stride[1] +
                                                             (row.start + t) * a.dout_stride[2]]);
-    if (a.silu) g *= cv_dsilu(cv_pre<DT>(a, row, c, t));
+    if (a.silu) g *= cc_dsilu(cv_pre<DT>(a, row, c, t));
     return g;
 }
 
 /* d loss / d xe[p], -(W-1) <= p < len: the taps of p's segment plus the dfinal pass-through */
-template <int DT> CV_DEV typename cv_t<DT>::A cv_dxe(const cc_conv1d_args &a, const cv_row &row, int64_t c, int64_t p)
+template <int DT> CV_DEV typename cc_dt<DT>::A cv_dxe(const cc_conv1d_args &a, const cv_row &row, int64_t c, int64_t p)
 {
-    typedef typename cv_t<DT>::A A;
+    typedef typename cc_dt<DT>::A A;
     const int64_t ext = a.W - 1;
-    int32_t sp = cv_seg(a, row, p);
+    int32_t sp = cv_seg(&a, &row, p);
     A g = (A)0;
     int64_t j = p - (row.len - ext);
-    if (a.dfinal_states && j >= 0 && cv_final_keeps(a, row, p)) {
+    if (a.dfinal_states && j >= 0 && cv_final_keeps(&a, &row, p)) {
         const int64_t *fs = a.dfinal_states_stride;
-        g = cv_ld<A>(a.dfinal_states, a.state_dtype, row.s * fs[0] + c * fs[1] + j * fs[2]);
+        g = cc_load_as<A>(a.dfinal_states, a.state_dtype, row.s * fs[0] + c * fs[1] + j * fs[2]);
     }
     for (int64_t k = 0; k < a.W; k++) {
         int64_t t = p + ext - k;
-        if (t >= 0 && t < row.len && cv_seg(a, row, t) == sp)
-            g += cv_ld<A>(a.weight, a.weight_dtype, c * a.weight_stride[0] + k * a.weight_stride[1]) * cv_gz<DT>(a, row, c, t);
+        if (t >= 0 && t < row.len && cv_seg(&a, &row, t) == sp)
+            g += cc_load_as<A>(a.weight, a.weight_dtype, c * a.weight_stride[0] + k * a.weight_stride[1]) * cv_gz<DT>(a, row, c, t);
     }
     return g;
 }
@@ -59,15 +59,15 @@ template <int DT> CV_DEV typename cv_t<DT>::A cv_dxe(const cc_conv1d_args &a, co
 /* positions per thread (channel-first) and channels per thread (channel-last): one 16-byte vector
    of positions; 4 channels (16 or 8 bytes), which keeps the register windows of the sweep small */
 template <int DT> struct cv_bwd_geom {
-    static constexpr int NE = 16 / (int)sizeof(typename cv_t<DT>::S);
+    static constexpr int NE = 16 / (int)sizeof(typename cc_dt<DT>::S);
     static constexpr int CV = 4;
 };
 
 /* gz at absolute position q of line (b, c), from global memory (edge lanes); 0 past the line */
-template <int DT> CV_COLD typename cv_t<DT>::A cv_gz_abs(const cc_conv1d_args &a, int64_t b, int64_t c, int64_t q)
+template <int DT> CV_COLD typename cc_dt<DT>::A cv_gz_abs(const cc_conv1d_args &a, int64_t b, int64_t c, int64_t q)
 {
     cv_row row;
-    if (q >= a.L || !cv_row_of(a, b, q, row)) return (typename cv_t<DT>::A)0;
+    if (q >= a.L || !cv_row_of(a, b, q, row)) return (typename cc_dt<DT>::A)0;
     return cv_gz<DT>(a, row, c, q - row.start);
 }
 
@@ -78,22 +78,22 @@ template <class A> CV_COLD A cv_dfinal_at(const cc_conv1d_args &a, int64_t b, in
     const int64_t *fs = a.dfinal_states_stride;
     if (a.cu_seqlens) {
         if (kp < 0) return (A)0;
-        int64_t end = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, kp + 1), j = p - (end - (a.W - 1));
-        return j >= 0 ? cv_ld<A>(a.dfinal_states, a.state_dtype, kp * fs[0] + c * fs[1] + j * fs[2]) : (A)0;
+        int64_t end = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, kp + 1), j = p - (end - (a.W - 1));
+        return j >= 0 ? cc_load_as<A>(a.dfinal_states, a.state_dtype, kp * fs[0] + c * fs[1] + j * fs[2]) : (A)0;
     }
     int64_t j = p - (a.L - (a.W - 1));
     if (j < 0 || (a.seq_idx && (klast < 0 || kp != klast))) return (A)0;
-    return cv_ld<A>(a.dfinal_states, a.state_dtype, b * fs[0] + c * fs[1] + j * fs[2]);
+    return cc_load_as<A>(a.dfinal_states, a.state_dtype, b * fs[0] + c * fs[1] + j * fs[2]);
 }
 
 /* dx (B, D, L) with L contiguous, partial dweight/dbias into ws[B*P][D][W+1]; MASK: seq_idx or
    varlen keys (compiled out of the plain kernel) */
 template <int DT, int KW, bool MASK>
 __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1d_args a, const cv_tiles tl,
-                                                                  typename cv_t<DT>::A *ws)
+                                                                  typename cc_dt<DT>::A *ws)
 {
-    typedef typename cv_t<DT>::A A;
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::A A;
+    typedef typename cc_dt<DT>::S S;
     constexpr int NE = cv_bwd_geom<DT>::NE, H = KW - 1, NK = 2 * H + NE;
     CC_DYNAMIC_SMEM(A, red);
     const int tpr = tl.tpr, lt = threadIdx.x % tpr, lane = threadIdx.x % 32;
@@ -108,7 +108,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
         cv_load_weights(w, a, c);
         #pragma unroll
         for (int k = 0; k <= KW; k++) dw[k] = (A)0;
-        const A bias = a.bias ? cv_ld<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
+        const A bias = a.bias ? cc_load_as<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
         const S *xl = (const S *)a.x + b * a.x_stride[0] + c * a.x_stride[1];
         const S *gl = (const S *)a.dout + b * a.dout_stride[0] + c * a.dout_stride[1];
         S *dl = (S *)a.dx + b * a.dx_stride[0] + c * a.dx_stride[1];
@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
             } else if (active && (lt == 0 || lane == 0)) {
                 #pragma unroll
                 for (int h = 0; h < H; h++)
-                    xw[h] = h >= H - (W - 1) ? cv_cvt<DT>(xl[t0 - H + h]) : (A)0;
+                    xw[h] = h >= H - (W - 1) ? cc_widen(xl[t0 - H + h]) : (A)0;
             }
             /* keys of positions t0-H .. t0+NE+H-1 (masked paths only) */
             int32_t kw[NK];
@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
                     if (masked && kw[i + k] != kt) {
                         v = (A)0;
                         if (a.cu_seqlens && a.initial_states && k >= KW - W && kt >= 0) {
-                            int64_t start = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, kt);
+                            int64_t start = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, kt);
                             v = cv_init_at<A>(a, kt, c, W - 1 + (t0 + i - H + k) - start);
                         }
                     }
@@ -178,7 +178,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
                 }
                 A gi = g[i];
                 if (masked && kt < 0) gi = (A)0;
-                else if (a.silu) gi *= cv_dsilu(pre);
+                else if (a.silu) gi *= cc_dsilu(pre);
                 gz[i] = gi;
             }
             /* right halo: the next lane's first H gz values, or recomputed at an edge */
@@ -214,7 +214,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
                     if (masked && kw[i + k] != kt) {
                         v = (A)0;
                         if (a.cu_seqlens && a.initial_states && k >= KW - W && kt >= 0) {
-                            int64_t start = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, kt);
+                            int64_t start = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, kt);
                             v = cv_init_at<A>(a, kt, c, W - 1 + (t0 + i - H + k) - start);
                         }
                     }
@@ -267,10 +267,10 @@ struct cv_clb_tiles {
 /* dx (B, D, L) with D contiguous, partial dweight/dbias into ws[B*NST][D][W+1] */
 template <int DT, int KW, bool MASK>
 __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, const cv_clb_tiles tl,
-                                                        typename cv_t<DT>::A *ws)
+                                                        typename cc_dt<DT>::A *ws)
 {
-    typedef typename cv_t<DT>::A A;
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::A A;
+    typedef typename cc_dt<DT>::S S;
     constexpr int CV = cv_bwd_geom<DT>::CV, H = KW - 1, U = 2, NW = CV * (KW + 1);
     CC_DYNAMIC_SMEM(A, red);
     const int tx = threadIdx.x % tl.BX, ty = threadIdx.x / tl.BX;
@@ -294,7 +294,7 @@ __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, 
             for (int j = 0; j < CV; j++) {
                 int64_t c = j < nc ? c0 + j : c0;
                 cv_load_weights(w[j], a, c);
-                bias[j] = a.bias ? cv_ld<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
+                bias[j] = a.bias ? cc_load_as<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
             }
             const S *xb = (const S *)a.x + b * a.x_stride[0] + c0 * a.x_stride[1];
             const S *gb = (const S *)a.dout + b * a.dout_stride[0] + c0 * a.dout_stride[1];
@@ -356,7 +356,7 @@ __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, 
                             if (!sq || kw[h] == kt) pre += w[j][h] * xw[j][h];
                         A gi = gs[uu][j];
                         if (kt < 0) gi = (A)0;   /* padding token or past the line */
-                        else if (a.silu) gi *= cv_dsilu(pre);
+                        else if (a.silu) gi *= cc_dsilu(pre);
                         gz[j] = gi;
                         if (t < t1) {
                             dw[j][KW] += gi;
@@ -421,7 +421,7 @@ __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, 
 template <int DT>
 __global__ void cv_bwd_dx_generic_kernel(const cc_conv1d_args a, int chan_fast)
 {
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::S S;
     const int64_t D = a.D, L = a.L;
     CV_GRID_STRIDE(i, a.B * D * L) {
         int64_t b, c, t;
@@ -430,7 +430,7 @@ __global__ void cv_bwd_dx_generic_kernel(const cc_conv1d_args a, int chan_fast)
         cv_row row;
         if (!cv_row_of(a, b, t, row)) continue;
         ((S *)a.dx)[b * a.dx_stride[0] + c * a.dx_stride[1] + t * a.dx_stride[2]] =
-            cv_pack<DT>(cv_dxe<DT>(a, row, c, t - row.start));
+            cc_narrow<typename cc_dt<DT>::S>(cv_dxe<DT>(a, row, c, t - row.start));
     }
 }
 
@@ -438,27 +438,26 @@ __global__ void cv_bwd_dx_generic_kernel(const cc_conv1d_args a, int chan_fast)
 template <int DT>
 __global__ void cv_bwd_dinit_kernel(const cc_conv1d_args a)
 {
-    typedef typename cv_t<DT>::A A;
-    const int64_t ext = a.W - 1, D = a.D, R = a.cu_seqlens ? a.N : a.B;
+    const int64_t ext = a.W - 1, D = a.D, R = cv_num_rows(&a);
     const int64_t *ds = a.dinitial_states_stride;
     CV_GRID_STRIDE(i, R * D * ext) {
         int64_t c = i % D, q = i / D, j = q % ext, r = q / ext;
-        cv_row row = cv_get_row(a, r);
-        cv_st<A>(a.dinitial_states, a.state_dtype, row.s * ds[0] + c * ds[1] + j * ds[2], cv_dxe<DT>(a, row, c, j - ext));
+        cv_row row = cv_get_row(&a, r);
+        cc_store_as(a.dinitial_states, a.state_dtype, row.s * ds[0] + c * ds[1] + j * ds[2], cv_dxe<DT>(a, row, c, j - ext));
     }
 }
 
 /* ws[P][D][W+1] partial dweight/dbias: block (c, s) of grid (D * P) sums split s of the B*L
    positions of channel c, reduced over the block in a fixed tree order. */
 template <int DT>
-__global__ void cv_bwd_dw_generic_kernel(const cc_conv1d_args a, typename cv_t<DT>::A *ws, int64_t P)
+__global__ void cv_bwd_dw_generic_kernel(const cc_conv1d_args a, typename cc_dt<DT>::A *ws, int64_t P)
 {
-    typedef typename cv_t<DT>::A A;
+    typedef typename cc_dt<DT>::A A;
     CC_DYNAMIC_SMEM(A, red);
     const int64_t W = a.W, total = a.B * a.L, per = (total + P - 1) / P;
     const int64_t c = (int64_t)blockIdx.x % a.D, s = (int64_t)blockIdx.x / a.D;
-    A dw[CV_MAX_W + 1];
-    for (int k = 0; k <= CV_MAX_W; k++) dw[k] = (A)0;
+    A dw[CC_CONV_MAX_WIDTH + 1];
+    for (int k = 0; k <= CC_CONV_MAX_WIDTH; k++) dw[k] = (A)0;
     int64_t end = (s + 1) * per < total ? (s + 1) * per : total;
     for (int64_t i = s * per + threadIdx.x; i < end; i += blockDim.x) {
         int64_t b = i / a.L, t = i % a.L;
@@ -466,11 +465,11 @@ __global__ void cv_bwd_dw_generic_kernel(const cc_conv1d_args a, typename cv_t<D
         if (!cv_row_of(a, b, t, row)) continue;
         int64_t tr = t - row.start;
         A g = cv_gz<DT>(a, row, c, tr);
-        int32_t st = cv_seg(a, row, tr);
+        int32_t st = cv_seg(&a, &row, tr);
         dw[W] += g;
         for (int64_t k = 0; k < W; k++) {
             int64_t p = tr - (W - 1) + k;
-            if (cv_seg(a, row, p) == st) dw[k] += g * cv_xe<DT>(a, row, c, p);
+            if (cv_seg(&a, &row, p) == st) dw[k] += g * cv_xe<DT>(a, row, c, p);
         }
     }
     for (int64_t k = 0; k <= W; k++) {
@@ -495,9 +494,9 @@ __global__ void cv_bwd_dw_reduce_kernel(const cc_conv1d_args a, const A *ws, int
         A sum = (A)0;
         for (int64_t s = 0; s < P; s++) sum += ws[s * a.D * W1 + i];
         if (k < a.W)
-            cv_st<A>(a.dweight, a.weight_dtype, c * a.dweight_stride[0] + k * a.dweight_stride[1], sum);
+            cc_store_as(a.dweight, a.weight_dtype, c * a.dweight_stride[0] + k * a.dweight_stride[1], sum);
         else if (a.dbias)
-            cv_st<A>(a.dbias, a.bias_dtype, c * a.dbias_stride, sum);
+            cc_store_as(a.dbias, a.bias_dtype, c * a.dbias_stride, sum);
     }
 }
 
@@ -505,10 +504,10 @@ __global__ void cv_bwd_dw_reduce_kernel(const cc_conv1d_args a, const A *ws, int
 template <int DT, int KW, bool MASK>
 static int64_t cv_bwd_cf(const cc_conv1d_args *a, void **ws, int *st)
 {
-    typedef typename cv_t<DT>::A A;
+    typedef typename cc_dt<DT>::A A;
     constexpr int NE = cv_bwd_geom<DT>::NE;
     cv_tiles tl = cv_make_tiles(a->B * a->D, a->L, NE, 16);
-    int es = (int)sizeof(typename cv_t<DT>::S);
+    int es = (int)sizeof(typename cc_dt<DT>::S);
     tl.vec = cv_aligned(a->x, es, a->B, a->x_stride[0], a->D, a->x_stride[1]) &&
              cv_aligned(a->dout, es, a->B, a->dout_stride[0], a->D, a->dout_stride[1]) &&
              cv_aligned(a->dx, es, a->B, a->dx_stride[0], a->D, a->dx_stride[1]);
@@ -525,7 +524,7 @@ static int64_t cv_bwd_cf(const cc_conv1d_args *a, void **ws, int *st)
 template <int DT, int KW, bool MASK>
 static int64_t cv_bwd_cl(const cc_conv1d_args *a, void **ws, int *st)
 {
-    typedef typename cv_t<DT>::A A;
+    typedef typename cc_dt<DT>::A A;
     constexpr int CV = cv_bwd_geom<DT>::CV;
     cv_clb_tiles tl;
     tl.G = (a->D + CV - 1) / CV;
@@ -541,7 +540,7 @@ static int64_t cv_bwd_cl(const cc_conv1d_args *a, void **ws, int *st)
     tl.NS = (a->L + tl.LS - 1) / tl.LS;
     tl.NST = (tl.NS + tl.BY - 1) / tl.BY;
     tl.blocks = a->B * tl.NST * tl.GT;
-    int es = (int)sizeof(typename cv_t<DT>::S);
+    int es = (int)sizeof(typename cc_dt<DT>::S);
     tl.vec = cv_aligned(a->x, es, a->B, a->x_stride[0], a->L, a->x_stride[2]) &&
              cv_aligned(a->dout, es, a->B, a->dout_stride[0], a->L, a->dout_stride[2]) &&
              cv_aligned(a->dx, es, a->B, a->dx_stride[0], a->L, a->dx_stride[2]);
@@ -571,9 +570,9 @@ static int64_t cv_bwd_fast(const cc_conv1d_args *a, void **ws, int *st)
 template <int DT>
 static int cv_bwd(const cc_conv1d_args *a)
 {
-    typedef typename cv_t<DT>::A A;
+    typedef typename cc_dt<DT>::A A;
     const int threads = 256;
-    const int64_t D = a->D, W1 = a->W + 1, R = a->cu_seqlens ? a->N : a->B;
+    const int64_t D = a->D, W1 = a->W + 1, R = cv_num_rows(a);
     void *ws = NULL;
     int st = CC_OK;
     int64_t P = 0;

@@ -1,11 +1,8 @@
 /* Device helpers shared by the causal conv1d CUDA kernels (causal_conv1d_{fwd,bwd,update,varlen}.cu).
 
-   Semantics follow kernels/cpu/causal_conv1d_ref.c (the oracle) rule for rule:
-   - a "row" is a batch row b (positions 0..L-1, states indexed by b) or, in varlen mode, a packed
-     sequence n (positions cu[n]..cu[n+1]-1 of batch row 0, states indexed by n);
-   - the segment of position p (row-relative) is seq_idx[b, max(p, 0)], or 0 without seq_idx; a tap
-     contributes only inside the output's segment; segment < 0 is padding (output 0, gradient 0);
-   - values copied rather than computed (states) are bitwise when dtypes match, else go through f64.
+   Semantics: the rule block of core/causal_conv1d.c; rows, segments, final-state slots and the
+   decode modulo are the host/device functions of kernels/causal_conv1d.h, shared with the CPU
+   kernels; dtypes are kernels/dtype.h, SiLU kernels/activation.h.
    x / out / dout / dx have the kernel's template dtype DT; weight, bias and state tensors are read
    and written through run-time dtype switches (uniform branches, off the hot loop). Compute type is
    f32, f64 when x is f64. Every offset is int64. */
@@ -14,8 +11,7 @@
 
 #include <stdint.h>
 #include "cuda_common.cuh"
-#include "causalconv.h"
-#include "half.h"
+#include "activation.h"
 #include "causal_conv1d.h"
 
 #define CV_DEV __device__ __forceinline__
@@ -26,110 +22,8 @@
 #else
 #define CV_COLD static __device__ __noinline__
 #endif
-#define CV_MAX_W 16
 
-/* ---- dtype traits of the template dtype (x, out, dout, dx) ---- */
-template <int DT> struct cv_t;
-template <> struct cv_t<CC_F32>  { typedef float    S; typedef float  A; };
-template <> struct cv_t<CC_F64>  { typedef double   S; typedef double A; };
-template <> struct cv_t<CC_F16>  { typedef uint16_t S; typedef float  A; };
-template <> struct cv_t<CC_BF16> { typedef uint16_t S; typedef float  A; };
-
-template <int DT> CV_DEV typename cv_t<DT>::A cv_cvt(typename cv_t<DT>::S v);
-template <> CV_DEV float  cv_cvt<CC_F32>(float v)     { return v; }
-template <> CV_DEV double cv_cvt<CC_F64>(double v)    { return v; }
-template <> CV_DEV float  cv_cvt<CC_F16>(uint16_t v)  { return cc_f16_to_f32_inline(v); }
-template <> CV_DEV float  cv_cvt<CC_BF16>(uint16_t v) { return cc_bf16_to_f32_inline(v); }
-
-template <int DT> CV_DEV typename cv_t<DT>::S cv_pack(typename cv_t<DT>::A v);
-template <> CV_DEV float    cv_pack<CC_F32>(float v)   { return v; }
-template <> CV_DEV double   cv_pack<CC_F64>(double v)  { return v; }
-template <> CV_DEV uint16_t cv_pack<CC_F16>(float v)   { return cc_f32_to_f16_inline(v); }
-template <> CV_DEV uint16_t cv_pack<CC_BF16>(float v)  { return cc_f32_to_bf16_inline(v); }
-
-/* ---- run-time dtype element access (weights, bias, states; i may be any int64 offset) ---- */
-template <class A> CV_DEV A cv_ld(const void *p, int dt, int64_t i)
-{
-    switch (dt) {
-    case CC_F32: return (A)((const float *)p)[i];
-    case CC_F64: return (A)((const double *)p)[i];
-    case CC_F16: return (A)cc_f16_to_f32_inline(((const uint16_t *)p)[i]);
-    default:     return (A)cc_bf16_to_f32_inline(((const uint16_t *)p)[i]);
-    }
-}
-
-/* 16-bit targets round through f32, as the CPU kernels do. */
-template <class A> CV_DEV void cv_st(void *p, int dt, int64_t i, A v)
-{
-    switch (dt) {
-    case CC_F32: ((float *)p)[i] = (float)v; break;
-    case CC_F64: ((double *)p)[i] = (double)v; break;
-    case CC_F16: ((uint16_t *)p)[i] = cc_f32_to_f16_inline((float)v); break;
-    default:     ((uint16_t *)p)[i] = cc_f32_to_bf16_inline((float)v); break;
-    }
-}
-
-CV_DEV int cv_dsize(int dt) { return dt == CC_F64 ? 8 : dt == CC_F32 ? 4 : 2; }
-
-/* The copy rule for states: bitwise when dtypes match, otherwise through f64. */
-CV_DEV void cv_copy(void *dst, int ddt, int64_t di, const void *src, int sdt, int64_t si)
-{
-    if (ddt == sdt) {
-        switch (cv_dsize(ddt)) {
-        case 8: ((uint64_t *)dst)[di] = ((const uint64_t *)src)[si]; break;
-        case 4: ((uint32_t *)dst)[di] = ((const uint32_t *)src)[si]; break;
-        default: ((uint16_t *)dst)[di] = ((const uint16_t *)src)[si]; break;
-        }
-    } else {
-        cv_st<double>(dst, ddt, di, cv_ld<double>(src, sdt, si));
-    }
-}
-
-CV_DEV void cv_zero(void *dst, int dt, int64_t i) { cv_st<double>(dst, dt, i, 0.0); }
-
-template <class A> CV_DEV A cv_silu(A v) { return v / ((A)1 + exp(-v)); }
-template <> CV_DEV float cv_silu<float>(float v) { return v / (1.0f + expf(-v)); }
-
-/* d silu(pre) / d pre */
-template <class A> CV_DEV A cv_dsilu(A pre)
-{
-    A s = (A)1 / ((A)1 + exp(-pre));
-    return s * ((A)1 + pre * ((A)1 - s));
-}
-template <> CV_DEV float cv_dsilu<float>(float pre)
-{
-    float s = 1.0f / (1.0f + expf(-pre));
-    return s * (1.0f + pre * (1.0f - s));
-}
-
-/* ---- rows (dense batch row or packed sequence) ---- */
-struct cv_row {
-    int64_t b;       /* batch index into x / out / dout / dx / seq_idx */
-    int64_t start;   /* first position on the L axis */
-    int64_t len;
-    int64_t s;       /* index into the state tensors */
-};
-
-CV_DEV int64_t cv_cu(const void *cu, int dt, int64_t n)
-{
-    return dt == CC_I64 ? ((const int64_t *)cu)[n] : (int64_t)((const int32_t *)cu)[n];
-}
-
-CV_DEV cv_row cv_get_row(const cc_conv1d_args &a, int64_t r)
-{
-    cv_row row;
-    if (a.cu_seqlens) {
-        row.b = 0;
-        row.start = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, r);
-        row.len = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, r + 1) - row.start;
-    } else {
-        row.b = r;
-        row.start = 0;
-        row.len = a.L;
-    }
-    row.s = r;
-    return row;
-}
+/* ---- rows (dense batch row or packed sequence; kernels/causal_conv1d.h has the shared rules) ---- */
 
 /* The packed sequence holding position t: the last n with cu[n] <= t (so empty sequences are
    skipped), or -1 when t lies outside cu[0]..cu[N]-1. */
@@ -138,7 +32,7 @@ CV_DEV int64_t cv_find_seq(const void *cu, int dt, int64_t N, int64_t t)
     int64_t lo = 0, hi = N + 1;   /* first index with cu[i] > t lies in [lo, hi] */
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (cv_cu(cu, dt, mid) > t) hi = mid; else lo = mid + 1;
+        if (cc_load_index(cu, dt, mid) > t) hi = mid; else lo = mid + 1;
     }
     return (lo >= 1 && lo <= N) ? lo - 1 : -1;
 }
@@ -146,51 +40,35 @@ CV_DEV int64_t cv_find_seq(const void *cu, int dt, int64_t N, int64_t t)
 /* Row of absolute position t of batch row b; false when t belongs to no row (varlen tail). */
 CV_DEV bool cv_row_of(const cc_conv1d_args &a, int64_t b, int64_t t, cv_row &row)
 {
-    if (!a.cu_seqlens) { row = cv_get_row(a, b); return true; }
+    if (!a.cu_seqlens) { row = cv_get_row(&a, b); return true; }
     int64_t n = cv_find_seq(a.cu_seqlens, a.cu_seqlens_dtype, a.N, t);
     if (n < 0) return false;
-    row = cv_get_row(a, n);
+    row = cv_get_row(&a, n);
     return true;
 }
 
-/* Segment of row-relative position p (p < 0 belongs to position 0's segment). */
-CV_DEV int32_t cv_seg(const cc_conv1d_args &a, const cv_row &row, int64_t p)
-{
-    if (!a.seq_idx || row.len == 0) return 0;
-    if (p < 0) p = 0;
-    return a.seq_idx[row.b * a.seq_idx_stride[0] + p * a.seq_idx_stride[1]];
-}
-
-/* Whether final_states takes xe[p]: p in the last token's segment and that segment not padding. */
-CV_DEV bool cv_final_keeps(const cc_conv1d_args &a, const cv_row &row, int64_t p)
-{
-    if (!a.seq_idx || row.len == 0) return true;
-    int32_t last = cv_seg(a, row, row.len - 1);
-    return last >= 0 && cv_seg(a, row, p) == last;
-}
-
 /* xe[p] of (row, c) for -(W-1) <= p < len: x, or the initial state (0 without one). */
-template <int DT> CV_DEV typename cv_t<DT>::A cv_xe(const cc_conv1d_args &a, const cv_row &row, int64_t c, int64_t p)
+template <int DT> CV_DEV typename cc_dt<DT>::A cv_xe(const cc_conv1d_args &a, const cv_row &row, int64_t c, int64_t p)
 {
-    typedef typename cv_t<DT>::A A;
+    typedef typename cc_dt<DT>::A A;
     if (p >= 0)
-        return cv_cvt<DT>(((const typename cv_t<DT>::S *)a.x)[row.b * a.x_stride[0] + c * a.x_stride[1] +
+        return cc_widen(((const typename cc_dt<DT>::S *)a.x)[row.b * a.x_stride[0] + c * a.x_stride[1] +
                                                                (row.start + p) * a.x_stride[2]]);
     if (!a.initial_states) return (A)0;
     const int64_t *is = a.initial_states_stride;
-    return cv_ld<A>(a.initial_states, a.state_dtype, row.s * is[0] + c * is[1] + (a.W - 1 + p) * is[2]);
+    return cc_load_as<A>(a.initial_states, a.state_dtype, row.s * is[0] + c * is[1] + (a.W - 1 + p) * is[2]);
 }
 
 /* Pre-activation at row position t of a non-padding token, taps masked to t's segment. */
-template <int DT> CV_DEV typename cv_t<DT>::A cv_pre(const cc_conv1d_args &a, const cv_row &row, int64_t c, int64_t t)
+template <int DT> CV_DEV typename cc_dt<DT>::A cv_pre(const cc_conv1d_args &a, const cv_row &row, int64_t c, int64_t t)
 {
-    typedef typename cv_t<DT>::A A;
-    int32_t st = cv_seg(a, row, t);
-    A pre = a.bias ? cv_ld<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
+    typedef typename cc_dt<DT>::A A;
+    int32_t st = cv_seg(&a, &row, t);
+    A pre = a.bias ? cc_load_as<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
     for (int64_t k = 0; k < a.W; k++) {
         int64_t p = t - (a.W - 1) + k;
-        if (cv_seg(a, row, p) == st)
-            pre += cv_ld<A>(a.weight, a.weight_dtype, c * a.weight_stride[0] + k * a.weight_stride[1]) *
+        if (cv_seg(&a, &row, p) == st)
+            pre += cc_load_as<A>(a.weight, a.weight_dtype, c * a.weight_stride[0] + k * a.weight_stride[1]) *
                    cv_xe<DT>(a, row, c, p);
     }
     return pre;
@@ -219,9 +97,9 @@ static inline bool cv_aligned(const void *p, int esize, int64_t n0, int64_t s0, 
    A full run of NE values moves as vectors of up to 16 bytes when vec (the caller guarantees the
    alignment); anything else goes element by element. */
 template <int DT, int NE>
-CV_DEV void cv_load_run(typename cv_t<DT>::A (&v)[NE], const typename cv_t<DT>::S *p, int64_t n, bool vec)
+CV_DEV void cv_load_run(typename cc_dt<DT>::A (&v)[NE], const typename cc_dt<DT>::S *p, int64_t n, bool vec)
 {
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::S S;
     constexpr int RB = NE * (int)sizeof(S), VB = RB >= 16 ? 16 : RB >= 8 ? 8 : 4, VEC = VB / (int)sizeof(S);
     if (RB % VB == 0 && VEC >= 1 && vec && n >= NE) {
         #pragma unroll
@@ -230,25 +108,25 @@ CV_DEV void cv_load_run(typename cv_t<DT>::A (&v)[NE], const typename cv_t<DT>::
             S e[VEC];
             memcpy(e, &q, VB);
             #pragma unroll
-            for (int i = 0; i < VEC; i++) v[j * VEC + i] = cv_cvt<DT>(e[i]);
+            for (int i = 0; i < VEC; i++) v[j * VEC + i] = cc_widen(e[i]);
         }
     } else {
         #pragma unroll
-        for (int i = 0; i < NE; i++) v[i] = i < n ? cv_cvt<DT>(p[i]) : (typename cv_t<DT>::A)0;
+        for (int i = 0; i < NE; i++) v[i] = i < n ? cc_widen(p[i]) : (typename cc_dt<DT>::A)0;
     }
 }
 
 template <int DT, int NE>
-CV_DEV void cv_store_run(typename cv_t<DT>::S *p, const typename cv_t<DT>::A (&v)[NE], int64_t n, bool vec)
+CV_DEV void cv_store_run(typename cc_dt<DT>::S *p, const typename cc_dt<DT>::A (&v)[NE], int64_t n, bool vec)
 {
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::S S;
     constexpr int RB = NE * (int)sizeof(S), VB = RB >= 16 ? 16 : RB >= 8 ? 8 : 4, VEC = VB / (int)sizeof(S);
     if (RB % VB == 0 && VEC >= 1 && vec && n >= NE) {
         #pragma unroll
         for (int j = 0; j < NE / VEC; j++) {
             S e[VEC];
             #pragma unroll
-            for (int i = 0; i < VEC; i++) e[i] = cv_pack<DT>(v[j * VEC + i]);
+            for (int i = 0; i < VEC; i++) e[i] = cc_narrow<typename cc_dt<DT>::S>(v[j * VEC + i]);
             cv_vec<VB> q;
             memcpy(&q, e, VB);
             *(cv_vec<VB> *)(p + j * VEC) = q;
@@ -256,7 +134,7 @@ CV_DEV void cv_store_run(typename cv_t<DT>::S *p, const typename cv_t<DT>::A (&v
     } else {
         #pragma unroll
         for (int i = 0; i < NE; i++)
-            if (i < n) p[i] = cv_pack<DT>(v[i]);
+            if (i < n) p[i] = cc_narrow<typename cc_dt<DT>::S>(v[i]);
     }
 }
 
@@ -268,7 +146,7 @@ CV_DEV void cv_load_weights(A (&w)[KW], const cc_conv1d_args &a, int64_t c)
     #pragma unroll
     for (int k = 0; k < KW; k++) {
         int64_t kk = k - (KW - a.W);
-        w[k] = kk >= 0 ? cv_ld<A>(a.weight, a.weight_dtype, c * a.weight_stride[0] + kk * a.weight_stride[1]) : (A)0;
+        w[k] = kk >= 0 ? cc_load_as<A>(a.weight, a.weight_dtype, c * a.weight_stride[0] + kk * a.weight_stride[1]) : (A)0;
     }
 }
 
@@ -278,7 +156,7 @@ CV_COLD A cv_init_at(const cc_conv1d_args &a, int64_t s, int64_t c, int64_t i /*
 {
     if (!a.initial_states || i < 0 || i >= a.W - 1) return (A)0;
     const int64_t *is = a.initial_states_stride;
-    return cv_ld<A>(a.initial_states, a.state_dtype, s * is[0] + c * is[1] + i * is[2]);
+    return cc_load_as<A>(a.initial_states, a.state_dtype, s * is[0] + c * is[1] + i * is[2]);
 }
 
 /* Tiling of channel-first lines (b, c): chunks of NE positions, a unit = one split of a line
@@ -343,8 +221,8 @@ CV_COLD cv_seq_walk cv_walk_begin(const cc_conv1d_args &a, int64_t p)
     cv_seq_walk w;
     w.n = cv_find_seq(a.cu_seqlens, a.cu_seqlens_dtype, a.N, p);
     if (w.n < 0) w.n = 0;
-    w.start = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, w.n);
-    w.next = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, w.n + 1);
+    w.start = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, w.n);
+    w.next = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, w.n + 1);
     return w;
 }
 
@@ -355,7 +233,7 @@ CV_COLD bool cv_walk_to(const cc_conv1d_args &a, cv_seq_walk &w, int64_t p)
     while (p >= w.next && w.n + 1 < a.N) {
         w.n++;
         w.start = w.next;
-        w.next = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, w.n + 1);
+        w.next = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, w.n + 1);
         moved = true;
     }
     return moved;

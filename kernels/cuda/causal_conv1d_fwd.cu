@@ -21,8 +21,8 @@
 template <int DT>
 __global__ void cv_fwd_generic_kernel(const cc_conv1d_args a, int chan_fast)
 {
-    typedef typename cv_t<DT>::A A;
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::A A;
+    typedef typename cc_dt<DT>::S S;
     const int64_t D = a.D, L = a.L;
     CV_GRID_STRIDE(i, a.B * D * L) {
         int64_t b, c, t;
@@ -32,43 +32,27 @@ __global__ void cv_fwd_generic_kernel(const cc_conv1d_args a, int chan_fast)
         if (!cv_row_of(a, b, t, row)) continue;   /* varlen positions outside every sequence */
         int64_t tr = t - row.start;
         A v = (A)0;
-        if (cv_seg(a, row, tr) >= 0) {
+        if (cv_seg(&a, &row, tr) >= 0) {
             A pre = cv_pre<DT>(a, row, c, tr);
-            v = a.silu ? cv_silu(pre) : pre;
+            v = a.silu ? cc_silu(pre) : pre;
         }
-        ((S *)a.out)[b * a.out_stride[0] + c * a.out_stride[1] + t * a.out_stride[2]] = cv_pack<DT>(v);
+        ((S *)a.out)[b * a.out_stride[0] + c * a.out_stride[1] + t * a.out_stride[2]] = cc_narrow<typename cc_dt<DT>::S>(v);
     }
 }
 
-/* final_states (rows, D, W-1): the last W-1 entries of concat(initial or 0, x) per row, zero
-   outside the last token's segment; copied bitwise, never through a compute type. */
+/* final_states (rows, D, W-1), one slot per thread: cv_write_final_state (kernels/causal_conv1d.h). */
 __global__ void cv_final_states_kernel(const cc_conv1d_args a)
 {
-    const int64_t ext = a.W - 1, D = a.D, R = a.cu_seqlens ? a.N : a.B;
-    const int64_t *fs = a.final_states_stride;
-    CV_GRID_STRIDE(i, R * D * ext) {
+    const int64_t ext = a.W - 1, D = a.D;
+    CV_GRID_STRIDE(i, cv_num_rows(&a) * D * ext) {
         int64_t c = i % D, q = i / D, j = q % ext, r = q / ext;
-        cv_row row = cv_get_row(a, r);
-        int64_t p = row.len - ext + j;
-        int64_t di = row.s * fs[0] + c * fs[1] + j * fs[2];
-        if (!cv_final_keeps(a, row, p)) {
-            cv_zero(a.final_states, a.state_dtype, di);
-        } else if (p >= 0) {
-            cv_copy(a.final_states, a.state_dtype, di, a.x, a.x_dtype,
-                    row.b * a.x_stride[0] + c * a.x_stride[1] + (row.start + p) * a.x_stride[2]);
-        } else if (a.initial_states) {
-            const int64_t *is = a.initial_states_stride;
-            cv_copy(a.final_states, a.state_dtype, di, a.initial_states, a.state_dtype,
-                    row.s * is[0] + c * is[1] + (ext + p) * is[2]);
-        } else {
-            cv_zero(a.final_states, a.state_dtype, di);
-        }
+        cv_row row = cv_get_row(&a, r);
+        cv_write_final_state(&a, &row, c, j);
     }
 }
 
-
 template <int DT, int KW> struct cv_cf_ne {
-    static constexpr int VEC = 16 / (int)sizeof(typename cv_t<DT>::S);
+    static constexpr int VEC = 16 / (int)sizeof(typename cc_dt<DT>::S);
     static constexpr int value = 2 * VEC;
 };
 
@@ -77,8 +61,8 @@ template <int DT, int KW> struct cv_cf_ne {
 template <int DT, int KW, bool MASK>
 __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1d_args a, const cv_tiles tl)
 {
-    typedef typename cv_t<DT>::A A;
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::A A;
+    typedef typename cc_dt<DT>::S S;
     constexpr int NE = cv_cf_ne<DT, KW>::value, H = KW - 1;
     const int tpr = tl.tpr, lt = threadIdx.x % tpr, lane = threadIdx.x % 32;
     const int64_t upb = CV_CF_THREADS / tpr, L = a.L, W = a.W;
@@ -90,7 +74,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
         const int64_t b = line / a.D, c = line % a.D;
         A w[KW];
         cv_load_weights(w, a, c);
-        const A bias = a.bias ? cv_ld<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
+        const A bias = a.bias ? cc_load_as<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
         const S *xl = (const S *)a.x + b * a.x_stride[0] + c * a.x_stride[1];
         S *ol = (S *)a.out + b * a.out_stride[0] + c * a.out_stride[1];
         const int64_t ch_first = split * tl.cps;
@@ -115,7 +99,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
             } else if (lt == 0 || lane == 0) {
                 #pragma unroll
                 for (int h = 0; h < H; h++)
-                    xw[h] = h >= H - (W - 1) ? cv_cvt<DT>(xl[t0 - H + h]) : (A)0;
+                    xw[h] = h >= H - (W - 1) ? cc_widen(xl[t0 - H + h]) : (A)0;
             }
             A o[NE];
             if (!masked) {
@@ -124,7 +108,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
                     A pre = bias;
                     #pragma unroll
                     for (int k = 0; k < KW; k++) pre += w[k] * xw[i + k];
-                    o[i] = a.silu ? cv_silu(pre) : pre;
+                    o[i] = a.silu ? cc_silu(pre) : pre;
                 }
             } else {
                 /* keys: seq_idx segment, or varlen sequence index, of each window position */
@@ -157,11 +141,11 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
                             pre += w[k] * xw[i + k];
                         } else if (a.cu_seqlens && a.initial_states && k >= KW - W) {
                             /* tap before the sequence start: its initial state */
-                            int64_t start = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, kt);
+                            int64_t start = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, kt);
                             pre += w[k] * cv_init_at<A>(a, kt, c, W - 1 + (t0 + i - H + k) - start);
                         }
                     }
-                    o[i] = a.silu ? cv_silu(pre) : pre;
+                    o[i] = a.silu ? cc_silu(pre) : pre;
                 }
             }
             cv_store_run<DT, NE>(ol + t0, o, n, tl.vec);
@@ -170,7 +154,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
 }
 
 template <int DT, int KW> struct cv_cl_cv {
-    static constexpr int VEC = 16 / (int)sizeof(typename cv_t<DT>::S);
+    static constexpr int VEC = 16 / (int)sizeof(typename cc_dt<DT>::S);
     static constexpr int value = VEC;
 };
 
@@ -178,8 +162,8 @@ template <int DT, int KW> struct cv_cl_cv {
 template <int DT, int KW, bool MASK>
 __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, const cv_cl_tiles tl)
 {
-    typedef typename cv_t<DT>::A A;
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::A A;
+    typedef typename cc_dt<DT>::S S;
     constexpr int CV = cv_cl_cv<DT, KW>::value, H = KW - 1, U = 4;
     const int64_t L = a.L, W = a.W, D = a.D, xs2 = a.x_stride[2], os2 = a.out_stride[2];
     CV_GRID_STRIDE(u, tl.units) {
@@ -192,7 +176,7 @@ __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, 
         for (int j = 0; j < CV; j++) {
             int64_t c = j < nc ? c0 + j : c0;
             cv_load_weights(w[j], a, c);
-            bias[j] = a.bias ? cv_ld<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
+            bias[j] = a.bias ? cc_load_as<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
         }
         const S *xb = (const S *)a.x + b * a.x_stride[0] + c0 * a.x_stride[1];
         S *ob = (S *)a.out + b * a.out_stride[0] + c0 * a.out_stride[1];
@@ -243,7 +227,7 @@ __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, 
                     #pragma unroll
                     for (int h = 0; h < H; h++)
                         if (!MASK || kw[h] == ks[uu]) pre += w[j][h] * xw[j][h];
-                    o[j] = MASK && ks[uu] < 0 ? (A)0 : a.silu ? cv_silu(pre) : pre;
+                    o[j] = MASK && ks[uu] < 0 ? (A)0 : a.silu ? cc_silu(pre) : pre;
                 }
                 cv_store_run<DT, CV>(ob + t * os2, o, nc, vec);
                 #pragma unroll
@@ -265,7 +249,7 @@ static void cv_fwd_cf(const cc_conv1d_args *a)
 {
     constexpr int NE = cv_cf_ne<DT, KW>::value;
     cv_tiles tl = cv_make_tiles(a->B * a->D, a->L, NE, 4);
-    int es = (int)sizeof(typename cv_t<DT>::S);
+    int es = (int)sizeof(typename cc_dt<DT>::S);
     tl.vec = cv_aligned(a->x, es, a->B, a->x_stride[0], a->D, a->x_stride[1]) &&
              cv_aligned(a->out, es, a->B, a->out_stride[0], a->D, a->out_stride[1]);
     int64_t upb = CV_CF_THREADS / tl.tpr;
@@ -278,7 +262,7 @@ static void cv_fwd_cl(const cc_conv1d_args *a)
 {
     constexpr int CV = cv_cl_cv<DT, KW>::value;
     cv_cl_tiles tl = cv_make_cl_tiles(a->B, a->D, a->L, CV);
-    int es = (int)sizeof(typename cv_t<DT>::S);
+    int es = (int)sizeof(typename cc_dt<DT>::S);
     tl.vec = cv_aligned(a->x, es, a->B, a->x_stride[0], a->L, a->x_stride[2]) &&
              cv_aligned(a->out, es, a->B, a->out_stride[0], a->L, a->out_stride[2]);
     void (*k)(const cc_conv1d_args, const cv_cl_tiles) = cv_fwd_cl_kernel<DT, KW, MASK>;
@@ -322,7 +306,7 @@ extern "C" int cc_cuda_causal_conv1d_forward(const cc_conv1d_args *a)
         default:      cv_fwd_generic<CC_F64>(a); break;
         }
     }
-    int64_t R = a->cu_seqlens ? a->N : a->B;
+    int64_t R = cv_num_rows(a);
     if (a->final_states && R * a->D * (a->W - 1) > 0)
         CC_LAUNCH(cv_final_states_kernel, cv_blocks(R * a->D * (a->W - 1), 256), 256, 0, *a);
     return cc_cuda_launch_status("causal_conv1d_forward");

@@ -11,8 +11,8 @@
 template <int DT, int KW>
 __global__ void cv_update_kernel(const cc_conv1d_update_args a)
 {
-    typedef typename cv_t<DT>::A A;
-    typedef typename cv_t<DT>::S S;
+    typedef typename cc_dt<DT>::A A;
+    typedef typename cc_dt<DT>::S S;
     const int64_t D = a.D, S_ = a.S, W = a.W, ext = W - 1, SL = a.state_len;
     const S *x = (const S *)a.x;
     S *out = (S *)a.out;
@@ -21,7 +21,7 @@ __global__ void cv_update_kernel(const cc_conv1d_update_args a)
         int64_t xo = b * a.x_stride[0] + c * a.x_stride[1], oo = b * a.out_stride[0] + c * a.out_stride[1];
         int64_t pool = a.conv_state_indices ? (int64_t)a.conv_state_indices[b * a.conv_state_indices_stride] : b;
         if (pool < 0) {   /* padding row: zeros out, state untouched */
-            for (int64_t s = 0; s < S_; s++) out[oo + s * a.out_stride[2]] = cv_pack<DT>((A)0);
+            for (int64_t s = 0; s < S_; s++) out[oo + s * a.out_stride[2]] = cc_narrow<typename cc_dt<DT>::S>((A)0);
             continue;
         }
         /* window taps: w[KW-W .. KW-1] hold the weights, leading taps are zero */
@@ -29,10 +29,10 @@ __global__ void cv_update_kernel(const cc_conv1d_update_args a)
         #pragma unroll
         for (int k = 0; k < KW; k++) {
             int64_t kk = k - (KW - W);
-            w[k] = kk >= 0 ? cv_ld<A>(a.weight, a.weight_dtype, c * a.weight_stride[0] + kk * a.weight_stride[1]) : (A)0;
+            w[k] = kk >= 0 ? cc_load_as<A>(a.weight, a.weight_dtype, c * a.weight_stride[0] + kk * a.weight_stride[1]) : (A)0;
             win[k] = (A)0;
         }
-        A bias = a.bias ? cv_ld<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
+        A bias = a.bias ? cc_load_as<A>(a.bias, a.bias_dtype, c * a.bias_stride) : (A)0;
         int64_t so = pool * a.conv_state_stride[0] + c * a.conv_state_stride[1], ss = a.conv_state_stride[2];
         bool circ = a.cache_seqlens && SL > 0;
         int64_t r = circ ? (((int64_t)a.cache_seqlens[b * a.cache_seqlens_stride] % SL) + SL) % SL : 0;
@@ -42,15 +42,15 @@ __global__ void cv_update_kernel(const cc_conv1d_update_args a)
             int64_t j = k - (KW - 1 - ext);   /* 0..ext-1 */
             if (j >= 0) {
                 int64_t slot = circ ? (((r - ext + j) % SL) + SL) % SL : SL - ext + j;
-                win[k] = cv_ld<A>(a.conv_state, a.state_dtype, so + slot * ss);
+                win[k] = cc_load_as<A>(a.conv_state, a.state_dtype, so + slot * ss);
             }
         }
         for (int64_t s = 0; s < S_; s++) {
-            win[KW - 1] = cv_cvt<DT>(x[xo + s * a.x_stride[2]]);
+            win[KW - 1] = cc_widen(x[xo + s * a.x_stride[2]]);
             A pre = bias;
             #pragma unroll
             for (int k = 0; k < KW; k++) pre += w[k] * win[k];
-            out[oo + s * a.out_stride[2]] = cv_pack<DT>(a.silu ? cv_silu(pre) : pre);
+            out[oo + s * a.out_stride[2]] = cc_narrow<typename cc_dt<DT>::S>(a.silu ? cc_silu(pre) : pre);
             #pragma unroll
             for (int k = 0; k < KW - 1; k++) win[k] = win[k + 1];
         }
@@ -59,13 +59,13 @@ __global__ void cv_update_kernel(const cc_conv1d_update_args a)
             /* only the last SL tokens survive the wrap; writing just those keeps the order rule */
             int64_t first = S_ > SL ? S_ - SL : 0;
             for (int64_t s = first; s < S_; s++)
-                cv_copy(a.conv_state, a.state_dtype, so + ((r + s) % SL) * ss, a.x, a.x_dtype, xo + s * a.x_stride[2]);
+                cc_copy_element(a.conv_state, a.state_dtype, so + ((r + s) % SL) * ss, a.x, a.x_dtype, xo + s * a.x_stride[2]);
         } else {
             /* new state = last SL entries of concat(state, x); ascending j reads before it overwrites */
             for (int64_t j = 0; j < SL; j++) {
                 int64_t m = j + S_;
-                if (m < SL) cv_copy(a.conv_state, a.state_dtype, so + j * ss, a.conv_state, a.state_dtype, so + m * ss);
-                else        cv_copy(a.conv_state, a.state_dtype, so + j * ss, a.x, a.x_dtype, xo + (m - SL) * a.x_stride[2]);
+                if (m < SL) cc_copy_element(a.conv_state, a.state_dtype, so + j * ss, a.conv_state, a.state_dtype, so + m * ss);
+                else        cc_copy_element(a.conv_state, a.state_dtype, so + j * ss, a.x, a.x_dtype, xo + (m - SL) * a.x_stride[2]);
             }
         }
     }
@@ -81,7 +81,7 @@ static void cv_update(const cc_conv1d_update_args *a)
     case 2: CC_LAUNCH((cv_update_kernel<DT, 2>), blocks, threads, 0, *a); break;
     case 3: CC_LAUNCH((cv_update_kernel<DT, 3>), blocks, threads, 0, *a); break;
     case 4: CC_LAUNCH((cv_update_kernel<DT, 4>), blocks, threads, 0, *a); break;
-    default: CC_LAUNCH((cv_update_kernel<DT, CV_MAX_W>), blocks, threads, 0, *a); break;
+    default: CC_LAUNCH((cv_update_kernel<DT, CC_CONV_MAX_WIDTH>), blocks, threads, 0, *a); break;
     }
 }
 

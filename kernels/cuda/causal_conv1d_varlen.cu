@@ -12,12 +12,12 @@ __global__ void cv_varlen_states_kernel(const cc_conv1d_states_args a)
     const int64_t D = a.D, SL = a.state_len;
     CV_GRID_STRIDE(i, a.N * SL * D) {
         int64_t c = i % D, q = i / D, j = q % SL, n = q / SL;
-        int64_t end = cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, n + 1);
-        int64_t len = end - cv_cu(a.cu_seqlens, a.cu_seqlens_dtype, n);
+        int64_t end = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, n + 1);
+        int64_t len = end - cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, n);
         int64_t k = len < SL ? len : SL;
         int64_t di = n * a.states_stride[0] + c * a.states_stride[1] + j * a.states_stride[2];
-        if (j < SL - k) cv_zero(a.states, a.state_dtype, di);
-        else cv_copy(a.states, a.state_dtype, di, a.x, a.x_dtype, (end - SL + j) * a.x_stride[0] + c * a.x_stride[1]);
+        if (j < SL - k) cc_zero_element(a.states, a.state_dtype, di);
+        else cc_copy_element(a.states, a.state_dtype, di, a.x, a.x_dtype, (end - SL + j) * a.x_stride[0] + c * a.x_stride[1]);
     }
 }
 

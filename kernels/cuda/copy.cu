@@ -66,7 +66,7 @@ struct Value {
     int64_t i;
 };
 
-CC_HOST_DEVICE bool is_int(int dtype) { return dtype == CC_I32 || dtype == CC_I64; }
+CC_HDT bool is_int(int dtype) { return dtype == CC_I32 || dtype == CC_I64; }
 
 __device__ __forceinline__ Value load(const void *base, int dtype, int64_t i)
 {
@@ -91,8 +91,8 @@ __device__ __forceinline__ void store(void *base, int dtype, int64_t i, Value v,
     case CC_F64: ((double *)base)[i] = from_int ? (double)v.i : v.f; break;
     case CC_F16: ((uint16_t *)base)[i] = cc_f32_to_f16_inline(from_int ? (float)v.i : (float)v.f); break;
     case CC_BF16: ((uint16_t *)base)[i] = cc_f32_to_bf16_inline(from_int ? (float)v.i : (float)v.f); break;
-    case CC_I32: ((int32_t *)base)[i] = from_int ? (int32_t)v.i : (int32_t)v.f; break;
-    default: ((int64_t *)base)[i] = from_int ? v.i : (int64_t)v.f; break;
+    case CC_I32: ((int32_t *)base)[i] = from_int ? (int32_t)v.i : cc_f64_to_i32(v.f); break;
+    default: ((int64_t *)base)[i] = from_int ? v.i : cc_f64_to_i64(v.f); break;
     }
 }
 
@@ -179,8 +179,6 @@ int64_t numel(int ndim, const int64_t *shape)
     return n;
 }
 
-int64_t dtype_bytes(int dtype) { return dtype == CC_F64 || dtype == CC_I64 ? 8 : dtype == CC_F16 || dtype == CC_BF16 ? 2 : 4; }
-
 /* The bytes of `value` stored as dtype, in the low bytes of the result. */
 uint64_t pattern_of(int dtype, double value)
 {
@@ -190,8 +188,8 @@ uint64_t pattern_of(int dtype, double value)
     case CC_F64: memcpy(&u, &value, 8); break;
     case CC_F16: u = cc_f32_to_f16_inline((float)value); break;
     case CC_BF16: u = cc_f32_to_bf16_inline((float)value); break;
-    case CC_I32: { int32_t i = (int32_t)value; memcpy(&u, &i, 4); break; }
-    default: { int64_t i = (int64_t)value; memcpy(&u, &i, 8); break; }
+    case CC_I32: { int32_t i = cc_f64_to_i32(value); memcpy(&u, &i, 4); break; }
+    default: { int64_t i = cc_f64_to_i64(value); memcpy(&u, &i, 8); break; }
     }
     return u;
 }
@@ -206,7 +204,7 @@ extern "C" int cc_cuda_copy(const cc_copy_args *a)
     Plan p = fold(a->ndim, a->shape, 2, strides);
     if (contiguous(p, 0) && contiguous(p, 1)) {
         if (a->dst_dtype == a->src_dtype)
-            return cc_cuda_check(cudaMemcpyAsync(a->dst, a->src, (size_t)(n * dtype_bytes(a->dst_dtype)),
+            return cc_cuda_check(cudaMemcpyAsync(a->dst, a->src, (size_t)(n * cc_dtype_bytes(a->dst_dtype)),
                                                  cudaMemcpyDeviceToDevice, cc_cuda_stream()),
                                  "copy", "cudaMemcpyAsync");
         CC_LAUNCH(convert_contiguous, (unsigned)blocks_for(cc_ceil_div(n, 4)), kThreads, 0, a->dst, a->dst_dtype, a->src,
@@ -223,7 +221,7 @@ extern "C" int cc_cuda_fill(const cc_fill_args *a)
     if (n == 0) return CC_OK;
     const int64_t *strides[1] = {a->stride};
     Plan p = fold(a->ndim, a->shape, 1, strides);
-    int size = (int)dtype_bytes(a->dtype);
+    int size = (int)cc_dtype_bytes(a->dtype);
     uint64_t pattern = pattern_of(a->dtype, a->value);
     if (contiguous(p, 0)) {
         bool one_byte = true;

@@ -14,21 +14,21 @@ namespace ccops {
 const int kOpsThreads = 256;            /* power of two: the tree reduction halves it */
 const int64_t kOpsMaxBlocks = 65535;    /* grid-stride loops cover the rest */
 
-CC_HOST_DEVICE float m_exp(float x) { return expf(x); }
-CC_HOST_DEVICE double m_exp(double x) { return exp(x); }
-CC_HOST_DEVICE float m_log(float x) { return logf(x); }
-CC_HOST_DEVICE double m_log(double x) { return log(x); }
-CC_HOST_DEVICE float m_log1p(float x) { return log1pf(x); }
-CC_HOST_DEVICE double m_log1p(double x) { return log1p(x); }
-CC_HOST_DEVICE float m_sqrt(float x) { return sqrtf(x); }
-CC_HOST_DEVICE double m_sqrt(double x) { return sqrt(x); }
-CC_HOST_DEVICE float m_tanh(float x) { return tanhf(x); }
-CC_HOST_DEVICE double m_tanh(double x) { return tanh(x); }
-CC_HOST_DEVICE float m_pow(float x, float y) { return powf(x, y); }
-CC_HOST_DEVICE double m_pow(double x, double y) { return pow(x, y); }
-CC_HOST_DEVICE float m_abs(float x) { return fabsf(x); }
-CC_HOST_DEVICE double m_abs(double x) { return fabs(x); }
-template <typename A> CC_HOST_DEVICE bool m_isnan(A x) { return x != x; }
+CC_HDT float m_exp(float x) { return expf(x); }
+CC_HDT double m_exp(double x) { return exp(x); }
+CC_HDT float m_log(float x) { return logf(x); }
+CC_HDT double m_log(double x) { return log(x); }
+CC_HDT float m_log1p(float x) { return log1pf(x); }
+CC_HDT double m_log1p(double x) { return log1p(x); }
+CC_HDT float m_sqrt(float x) { return sqrtf(x); }
+CC_HDT double m_sqrt(double x) { return sqrt(x); }
+CC_HDT float m_tanh(float x) { return tanhf(x); }
+CC_HDT double m_tanh(double x) { return tanh(x); }
+CC_HDT float m_pow(float x, float y) { return powf(x, y); }
+CC_HDT double m_pow(double x, double y) { return pow(x, y); }
+CC_HDT float m_abs(float x) { return fabsf(x); }
+CC_HDT double m_abs(double x) { return fabs(x); }
+template <typename A> CC_HDT bool m_isnan(A x) { return x != x; }
 
 inline int64_t blocks_for(int64_t work)
 {
@@ -38,7 +38,7 @@ inline int64_t blocks_for(int64_t work)
 inline int64_t grid_for_rows(int64_t rows) { return rows < 1 ? 1 : rows < kOpsMaxBlocks ? rows : kOpsMaxBlocks; }
 
 /* element offset of row r of t */
-CC_HOST_DEVICE int64_t row_offset(const cc_rows &rows, const cc_rowptr &t, int64_t r)
+CC_HDT int64_t row_offset(const cc_rows &rows, const cc_rowptr &t, int64_t r)
 {
     int64_t off = 0;
     for (int d = rows.ndim - 1; d >= 0; d--) {

@@ -76,7 +76,7 @@ cublasOperation_t op_of(int trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 extern "C" int cc_cuda_matmul(const cc_matmul_args *a)
 {
     const char *op = "matmul";
-    int64_t M = a->M, N = a->N, K = a->K, es = cc_dtype_size(a->dtype);
+    int64_t M = a->M, N = a->N, K = a->K, es = cc_dtype_bytes(a->dtype);
     bool f64 = a->dtype == CC_F64, half = a->dtype == CC_F16 || a->dtype == CC_BF16;
     int sdt = f64 ? CC_F64 : CC_F32;
     int64_t ses = f64 ? 8 : 4, nb = 1;

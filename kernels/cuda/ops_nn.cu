@@ -179,7 +179,7 @@ template <typename T> __global__ void rms_dweight_kernel(cc_rms_norm_args a)
 
 template <typename F> int dispatch_bytes(int dtype, F &&f)
 {
-    int64_t es = cc_dtype_size(dtype);
+    int64_t es = cc_dtype_bytes(dtype);
     if (es == 8) return f(uint64_t());
     if (es == 4) return f(uint32_t());
     return f(uint16_t());

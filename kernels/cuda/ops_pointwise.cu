@@ -1,17 +1,12 @@
 /* Elementwise ops on the CUDA device: one generic strided kernel, one thread per element
    (grid-stride), int64 index decomposition over the collapsed shape. Computes in float for
    f32/f16/bf16 and in double for f64; op and kind are uniform across the grid. */
+#include "activation.h"
 #include "ops_common.cuh"
 
 using namespace ccops;
 
 namespace {
-
-template <typename A> __device__ __forceinline__ A sigmoid(A x)
-{
-    A e = m_exp(-m_abs(x)), r = A(1) / (A(1) + e);
-    return x >= A(0) ? r : e * r;
-}
 
 template <typename A> __device__ __forceinline__ A unary(int op, A x, A s)
 {
@@ -22,8 +17,8 @@ template <typename A> __device__ __forceinline__ A unary(int op, A x, A s)
     case CC_UNARY_SQRT:        return m_sqrt(x);
     case CC_UNARY_RSQRT:       return A(1) / m_sqrt(x);
     case CC_UNARY_ABS:         return m_abs(x);
-    case CC_UNARY_SIGMOID:     return sigmoid(x);
-    case CC_UNARY_SILU:        return x * sigmoid(x);
+    case CC_UNARY_SIGMOID:     return cc_sigmoid(x);
+    case CC_UNARY_SILU:        return cc_silu(x);
     case CC_UNARY_SOFTPLUS:    return x > A(20) ? x : m_log1p(m_exp(x));
     case CC_UNARY_TANH:        return m_tanh(x);
     case CC_UNARY_RELU:        return x > A(0) || m_isnan(x) ? x : A(0);
@@ -45,9 +40,9 @@ template <typename A> __device__ __forceinline__ A unary_grad(int op, A x, A s)
     case CC_UNARY_SQRT:        return A(0.5) / m_sqrt(x);
     case CC_UNARY_RSQRT:       return A(-0.5) / (x * m_sqrt(x));
     case CC_UNARY_ABS:         return A((x > A(0)) - (x < A(0)));
-    case CC_UNARY_SIGMOID:     { A g = sigmoid(x); return g * (A(1) - g); }
-    case CC_UNARY_SILU:        { A g = sigmoid(x); return g * (A(1) + x * (A(1) - g)); }
-    case CC_UNARY_SOFTPLUS:    return x > A(20) ? A(1) : sigmoid(x);
+    case CC_UNARY_SIGMOID:     { A g = cc_sigmoid(x); return g * (A(1) - g); }
+    case CC_UNARY_SILU:        return cc_dsilu(x);
+    case CC_UNARY_SOFTPLUS:    return x > A(20) ? A(1) : cc_sigmoid(x);
     case CC_UNARY_TANH:        { A t = m_tanh(x); return A(1) - t * t; }
     case CC_UNARY_RELU:        return x > A(0) ? A(1) : A(0);
     case CC_UNARY_POW_SCALAR:  return s == A(0) ? A(0) : s * m_pow(x, s - A(1));

@@ -83,7 +83,7 @@ int normal(void *dst, int dtype, int64_t n, double mean, double std)
 extern "C" int cc_cuda_rand(void *dst, int dtype, int64_t n, double low, double high, uint64_t seed, uint64_t offset)
 {
     if (dtype != CC_F32 && dtype != CC_F64)
-        return cc_error(CC_ERR_DTYPE, "rand: the CUDA generator writes f32 or f64, got %s", cc_dtype_name(dtype));
+        return cc_error(CC_ERR_DTYPE, "rand: the CUDA generator writes f32 or f64, got dtype code %d", dtype);
     if (n <= 0) return CC_OK;
     std::lock_guard<std::mutex> lock(rng_mutex);
     int st = position("rand", seed, offset);
@@ -94,7 +94,7 @@ extern "C" int cc_cuda_rand(void *dst, int dtype, int64_t n, double low, double 
 extern "C" int cc_cuda_randn(void *dst, int dtype, int64_t n, double mean, double std, uint64_t seed, uint64_t offset)
 {
     if (dtype != CC_F32 && dtype != CC_F64)
-        return cc_error(CC_ERR_DTYPE, "randn: the CUDA generator writes f32 or f64, got %s", cc_dtype_name(dtype));
+        return cc_error(CC_ERR_DTYPE, "randn: the CUDA generator writes f32 or f64, got dtype code %d", dtype);
     if (n <= 0) return CC_OK;
     std::lock_guard<std::mutex> lock(rng_mutex);
     int st = position("randn", seed, offset);

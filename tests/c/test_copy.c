@@ -31,8 +31,17 @@ static scalar read_elem(const void *p, int dt)
     return s;
 }
 
+/* float to integer: NaN -> 0, beyond the range -> its nearest end, else truncated toward zero */
+static int64_t saturate(double d, double lo, double hi)
+{
+    if (isnan(d)) return 0;
+    if (d <= lo) return (int64_t)lo;
+    if (d >= hi) return hi > 1e18 ? INT64_MAX : (int64_t)hi;
+    return (int64_t)d;
+}
+
 /* The documented rules: to f64 by a double cast; to f32/f16/bf16 by one float cast (then 16 bits);
-   integer to integer exact (i32 wraps); float to integer truncates. */
+   integer to integer exact (i32 wraps); float to integer saturates (see saturate). */
 static void expected_elem(void *out, int dt, scalar s)
 {
     float f = s.integer ? (float)s.i : (float)s.d;
@@ -41,8 +50,8 @@ static void expected_elem(void *out, int dt, scalar s)
     case CC_F64:  { double d = s.integer ? (double)s.i : s.d; memcpy(out, &d, 8); } break;
     case CC_F16:  { uint16_t h = cc_f32_to_f16(f); memcpy(out, &h, 2); } break;
     case CC_BF16: { uint16_t h = cc_f32_to_bf16(f); memcpy(out, &h, 2); } break;
-    case CC_I32:  { int32_t v = s.integer ? (int32_t)s.i : (int32_t)s.d; memcpy(out, &v, 4); } break;
-    default:      { int64_t v = s.integer ? s.i : (int64_t)s.d; memcpy(out, &v, 8); } break;
+    case CC_I32:  { int32_t v = s.integer ? (int32_t)s.i : (int32_t)saturate(s.d, -2147483648.0, 2147483647.0); memcpy(out, &v, 4); } break;
+    default:      { int64_t v = s.integer ? s.i : saturate(s.d, -9223372036854775808.0, 9223372036854775808.0); memcpy(out, &v, 8); } break;
     }
 }
 
@@ -317,4 +326,36 @@ TEST_GROUP(clone_contiguous_to)
     cc_tensor_free(x);
     CHECK_EQ_I(cc_live_storages(), s0);
     CHECK_EQ_I(cc_live_tensors(), t0);
+}
+
+/* Float -> integer conversion of NaN, infinities and out-of-range values is defined: NaN gives 0,
+   the rest saturate at the ends of the range; in-range values truncate toward zero. */
+TEST_GROUP(copy_float_to_int_saturates)
+{
+    const double in[] = { NAN, INFINITY, -INFINITY, 1e300, -1e300, 3e9, -3e9, 1e19, -1e19, 2.9, -2.9, 0.5 };
+    const int64_t want32[] = { 0, INT32_MAX, INT32_MIN, INT32_MAX, INT32_MIN, INT32_MAX, INT32_MIN, INT32_MAX, INT32_MIN, 2, -2, 0 };
+    const int64_t want64[] = { 0, INT64_MAX, INT64_MIN, INT64_MAX, INT64_MIN, 3000000000LL, -3000000000LL, INT64_MAX, INT64_MIN, 2, -2, 0 };
+    int n = (int)(sizeof in / sizeof in[0]);
+    for (int sdt = CC_F32; sdt <= CC_BF16; sdt++) {
+        cc_tensor *src = NULL, *d32 = NULL, *d64 = NULL, *f64 = NULL;
+        CHECK_OK(cc_tensor_empty(&f64, 1, SHAPE(n), CC_F64, CC_CPU, 0));
+        memcpy(cc_tensor_data(f64), in, sizeof in);
+        CHECK_OK(cc_tensor_to(&src, f64, sdt, CC_CPU, 0));
+        CHECK_OK(cc_tensor_to(&d32, src, CC_I32, CC_CPU, 0));
+        CHECK_OK(cc_tensor_to(&d64, src, CC_I64, CC_CPU, 0));
+        for (int i = 0; i < n; i++) {
+            double v;   /* the value as the source dtype holds it */
+            CHECK_OK(cc_tensor_get(src, SHAPE(i), &v));
+            int64_t w32 = isnan(v) ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : want32[i];
+            int64_t w64 = isnan(v) ? 0 : isinf(v) ? (v > 0 ? INT64_MAX : INT64_MIN) : fabs(v) < 9.2e18 ? (int64_t)v : want64[i];
+            CHECK_MSG(((int32_t *)cc_tensor_data(d32))[i] == w32, "%s %g -> i32: got %d, want %lld", cc_dtype_name(sdt), v,
+                      ((int32_t *)cc_tensor_data(d32))[i], (long long)w32);
+            CHECK_MSG(((int64_t *)cc_tensor_data(d64))[i] == w64, "%s %g -> i64: got %lld, want %lld", cc_dtype_name(sdt), v,
+                      (long long)((int64_t *)cc_tensor_data(d64))[i], (long long)w64);
+        }
+        cc_tensor_free(src);
+        cc_tensor_free(d32);
+        cc_tensor_free(d64);
+        cc_tensor_free(f64);
+    }
 }

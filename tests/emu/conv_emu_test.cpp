@@ -15,7 +15,7 @@
 #include <string>
 #include <algorithm>
 #include "causalconv.h"
-#include "half.h"
+#include "dtype.h"
 #include "causal_conv1d.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;

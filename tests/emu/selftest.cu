@@ -4,6 +4,7 @@
  * (allocator, copy, fill, arange, rand, cuBLAS) is checked at the C level. Ends with the line
  * "N passed, N failed" that tests/run.sh counts.
  */
+#include "causalconv.h"
 #include "cuda/cuda_common.cuh"
 #include "copy.h"
 
@@ -442,7 +443,8 @@ static void test_templates()
     }
     CHECK(bad == 0, "%d wrong values", bad);
     CHECK(cc_dispatch_float(CC_I32, "scale", [](auto) { return CC_OK; }) == CC_ERR_DTYPE, "i32 dispatched as float");
-    CHECK(cc_cast<int32_t>(cc_cast<cc_bf16>(3.0)) == 3 && cc_cast<float>(cc_f16{0x3c00}) == 1.0f, "cc_cast");
+    CHECK(cc_narrow<int32_t>(cc_widen(cc_narrow<cc_bf16>(3.0))) == 3 && cc_widen(cc_f16{0x3c00}) == 1.0f &&
+          cc_narrow<int32_t>(cc_widen(cc_f16{0x7c00})) == INT32_MAX, "cc_narrow / cc_widen");
     cudaFree(d16);
     cudaFree(db16);
     cudaFree(dd);
