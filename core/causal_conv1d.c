@@ -47,10 +47,11 @@
    varlen_states: states[n, c, j] = x[end_n - SL + j, c] for the last min(len_n, SL) slots, zeros
      before (never a neighbour's tokens); bitwise copies when dtypes match. */
 #include <stdlib.h>
-#include "internal.h"
+#include <stdlib.h>
+#include "checks.h"
 #include "causal_conv1d.h"
 
-#define TRY(expr) do { cc_status st_ = (expr); if (st_ != CC_OK) return st_; } while (0)
+/* ---- checks of the arguments the conv ops share ---- */
 
 static cc_status check_activation(const char *op, int activation)
 {
@@ -65,24 +66,21 @@ static cc_status check_float(const char *op, const char *arg, const cc_tensor *t
     return cc_check_dtype(op, arg, t, CC_FLOAT_DTYPES);
 }
 
-static cc_status check_same_dtype(const char *op, const char *arg, const cc_tensor *t, int dtype, const char *owner)
-{
-    if (t && t->dtype != dtype) {
-        char d[160];
-        return cc_error(CC_ERR_DTYPE, "%s: %s: expected dtype %s (the dtype of %s), got %s",
-                        op, arg, cc_dtype_name(dtype), owner, cc_describe(d, sizeof d, t));
-    }
-    return CC_OK;
-}
-
 /* t (out, dout, dx) has x's shape and dtype. */
 static cc_status check_like_x(const char *op, const char *arg, const cc_tensor *t, const cc_tensor *x)
 {
     TRY(cc_check_shape(op, arg, t, x->ndim, x->shape));
-    return check_same_dtype(op, arg, t, x->dtype, "x");
+    return cc_check_dtype_as(op, arg, t, x->dtype, "x");
 }
 
-/* weight (D, W) with 1 <= W <= 16, bias (D) or NULL; both float, dtypes independent of x. */
+/* x (B, D, L), or packed (T, D); float. */
+static cc_status check_x(const char *op, const cc_tensor *x, int packed)
+{
+    TRY(cc_check_ndim(op, "x", x, packed ? 2 : 3));
+    return check_float(op, "x", x);
+}
+
+/* weight (D, W) with 1 <= W <= CC_CONV_MAX_WIDTH, bias (D) or NULL; both float, dtypes independent of x. */
 static cc_status check_weight_bias(const char *op, const cc_tensor *weight, const cc_tensor *bias, int64_t D)
 {
     char d[160];
@@ -99,8 +97,16 @@ static cc_status check_weight_bias(const char *op, const cc_tensor *weight, cons
     return CC_OK;
 }
 
-/* Optional state tensor of shape (R, D, ext); all state tensors of one call share one dtype,
-   recorded in *state_dtype (-1 until the first one is seen). */
+/* An index tensor (B) i32, optional: seq_idx rows, cache_seqlens, conv_state_indices. */
+static cc_status check_i32(const char *op, const char *arg, const cc_tensor *t, int ndim, const int64_t *shape)
+{
+    if (!t) return CC_OK;
+    TRY(cc_check_shape(op, arg, t, ndim, shape));
+    return cc_check_dtype(op, arg, t, 1u << CC_I32);
+}
+
+/* The state tensors of one call (R, D, W-1): all one float dtype, recorded in *state_dtype (-1 until
+   the first one is seen) with the name of the first in *state_owner. */
 static cc_status check_state(const char *op, const char *arg, const cc_tensor *t, int64_t R, int64_t D, int64_t ext,
                              int *state_dtype, const char **state_owner)
 {
@@ -113,100 +119,25 @@ static cc_status check_state(const char *op, const char *arg, const cc_tensor *t
         *state_owner = arg;
         return CC_OK;
     }
-    return check_same_dtype(op, arg, t, *state_dtype, *state_owner);
+    return cc_check_dtype_as(op, arg, t, *state_dtype, *state_owner);
 }
 
-/* Outputs must be writable element by element: no zero (expanded) or negative strides. */
-static cc_status check_writable(const char *op, const char *arg, const cc_tensor *t)
+/* dweight (D, W) in weight's dtype; dbias (D), in bias's dtype when there is a bias. */
+static cc_status check_grad_outputs(const char *op, const cc_tensor *dweight, const cc_tensor *dbias,
+                                    const cc_tensor *weight, const cc_tensor *bias, int64_t D, int64_t W)
 {
-    for (int i = 0; i < t->ndim; i++) {
-        if (t->shape[i] > 1 && t->stride[i] <= 0) {
-            char d[160];
-            return cc_error(CC_ERR_ARGUMENT,
-                            "%s: %s: expected an output with positive strides, got stride %lld in dim %d of %s "
-                            "(an expanded or reversed view cannot be written)",
-                            op, arg, (long long)t->stride[i], i, cc_describe(d, sizeof d, t));
-        }
+    int64_t wshape[2] = {D, W}, bshape[1] = {D};
+    TRY(cc_check_shape(op, "dweight", dweight, 2, wshape));
+    TRY(cc_check_dtype_as(op, "dweight", dweight, weight->dtype, "weight"));
+    if (dbias) {
+        TRY(cc_check_shape(op, "dbias", dbias, 1, bshape));
+        TRY(check_float(op, "dbias", dbias));
+        if (bias) TRY(cc_check_dtype_as(op, "dbias", dbias, bias->dtype, "bias"));
     }
     return CC_OK;
 }
 
-/* One device for everything; outputs writable, disjoint from every input and from each other. */
-static cc_status check_io(const char *op, int nout, const cc_tensor *const *outs, const char *const *out_names,
-                          int nin, const cc_tensor *const *ins, const char *const *in_names)
-{
-    const cc_tensor *all[16];
-    const char *names[16];
-    int n = 0;
-    for (int i = 0; i < nout; i++) { all[n] = outs[i]; names[n++] = out_names[i]; }
-    for (int i = 0; i < nin; i++) { all[n] = ins[i]; names[n++] = in_names[i]; }
-    TRY(cc_check_same_device(op, n, all, names));
-    for (int i = 0; i < nout; i++) {
-        if (!outs[i]) continue;
-        TRY(check_writable(op, out_names[i], outs[i]));
-        for (int j = 0; j < nin; j++) TRY(cc_check_no_overlap(op, out_names[i], outs[i], in_names[j], ins[j]));
-        for (int j = i + 1; j < nout; j++) TRY(cc_check_no_overlap(op, out_names[i], outs[i], out_names[j], outs[j]));
-    }
-    return CC_OK;
-}
-
-/* The device of the call: the first tensor's (all were checked to agree). */
-static int call_device(const cc_tensor *t) { return t->device; }
-
-#ifndef CC_WITH_CUDA
-static cc_status cuda_unavailable(const char *op)
-{
-    return cc_error(CC_ERR_UNSUPPORTED, "%s: the tensors are on cuda but this build has no CUDA support", op);
-}
-#endif
-
-/* A CPU kernel only fails for want of scratch memory. */
-static cc_status cpu_status(const char *op, int st)
-{
-    if (st == CC_OK) return CC_OK;
-    return cc_error((cc_status)st, "%s: out of memory for kernel scratch buffers", op);
-}
-
-static void bump(cc_tensor *t)
-{
-    if (t) cc_tensor_bump_version(t);
-}
-
-static void strides3(int64_t dst[3], const cc_tensor *t)
-{
-    if (!t) return;
-    for (int i = 0; i < 3; i++) dst[i] = t->stride[i];
-}
-
-static const void *data_or_null(const cc_tensor *t) { return t ? cc_tensor_data(t) : NULL; }
-
-/* dbias (backward, may be given without bias) fixes the bias dtype when there is no bias. */
-static void set_weight_bias(cc_conv1d_args *a, const cc_tensor *weight, const cc_tensor *bias, const cc_tensor *dbias)
-{
-    a->weight_dtype = weight->dtype;
-    a->bias_dtype = bias ? bias->dtype : dbias ? dbias->dtype : weight->dtype;
-    a->weight = cc_tensor_data(weight);
-    a->weight_stride[0] = weight->stride[0];
-    a->weight_stride[1] = weight->stride[1];
-    a->bias = data_or_null(bias);
-    a->bias_stride = bias ? bias->stride[0] : 0;
-}
-
-/* Backend choice of the dense and varlen forward: CUDA, CPU reference (tests) or CPU fast. */
-static cc_status run_forward(const char *op, const cc_conv1d_args *a, int device)
-{
-    if (device == CC_CUDA) {
-#ifdef CC_WITH_CUDA
-        return (cc_status)cc_cuda_causal_conv1d_forward(a);
-#else
-        return cuda_unavailable(op);
-#endif
-    }
-    int st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_forward_ref(a) : cc_cpu_causal_conv1d_forward(a);
-    return cpu_status(op, st);
-}
-
-/* ---- reading small index tensors (host copy first for cuda ones) ---- */
+/* ---- reading small index tensors (a host copy first for cuda ones) ---- */
 
 static cc_status host_copy(const char *op, const char *arg, const cc_tensor *t, cc_tensor **h)
 {
@@ -215,12 +146,7 @@ static cc_status host_copy(const char *op, const char *arg, const cc_tensor *t, 
     return CC_OK;
 }
 
-static int64_t index_at(const cc_tensor *h, int64_t i)
-{
-    const char *base = cc_tensor_data(h);
-    if (h->dtype == CC_I64) return ((const int64_t *)base)[i * h->stride[0]];
-    return ((const int32_t *)base)[i * h->stride[0]];
-}
+static int64_t index_at(const cc_tensor *h, int64_t i) { return cc_load_index(cc_tensor_data(h), h->dtype, i * h->stride[0]); }
 
 /* cu_seqlens (N+1) i32 or i64, contiguous, 0 = cu[0] <= cu[1] <= ... <= cu[N] = T. */
 static cc_status check_cu_seqlens(const char *op, const cc_tensor *cu, int64_t T, int64_t *N)
@@ -257,83 +183,199 @@ static cc_status check_cu_seqlens(const char *op, const cc_tensor *cu, int64_t T
     return st;
 }
 
+/* ---- the argument block: dense x (B, D, L), or packed x (T, D) as the single row (1, D, T) ---- */
+
+/* The tensors of one forward or backward call (NULL where absent). */
+typedef struct conv_call {
+    const cc_tensor *x, *weight, *bias, *seq_idx, *cu_seqlens, *initial_states;
+    cc_tensor *out, *final_states;                                  /* forward */
+    const cc_tensor *dout, *dfinal_states;                          /* backward */
+    cc_tensor *dx, *dweight, *dbias, *dinitial_states;
+} conv_call;
+
+static void strides3(int64_t dst[3], const cc_tensor *t)
+{
+    if (!t) return;
+    for (int i = 0; i < 3; i++) dst[i] = t->stride[i];
+}
+
+/* (B, D, L) strides of x and the tensors shaped like it; packed (T, D) is batch row 0 of (1, D, T). */
+static void bdl_strides(int64_t dst[3], const cc_tensor *t, int packed)
+{
+    if (!t) return;
+    if (!packed) {
+        strides3(dst, t);
+        return;
+    }
+    dst[0] = 0;
+    dst[1] = t->stride[1];
+    dst[2] = t->stride[0];
+}
+
+static const void *data_or_null(const cc_tensor *t) { return t ? cc_tensor_data(t) : NULL; }
+
+static void fill_args(cc_conv1d_args *a, const conv_call *c, int64_t N, int state_dtype, int activation)
+{
+    int packed = c->cu_seqlens != NULL;
+    const cc_tensor *x = c->x;
+    *a = (cc_conv1d_args){0};
+    a->B = packed ? 1 : x->shape[0];
+    a->D = x->shape[1];
+    a->L = packed ? x->shape[0] : x->shape[2];
+    a->W = c->weight->shape[1];
+    a->N = N;
+    a->x_dtype = x->dtype;
+    a->weight_dtype = c->weight->dtype;
+    /* dbias (backward, may be given without bias) fixes the bias dtype when there is no bias */
+    a->bias_dtype = c->bias ? c->bias->dtype : c->dbias ? c->dbias->dtype : c->weight->dtype;
+    a->state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
+    a->silu = activation == CC_ACT_SILU;
+    a->x = cc_tensor_data(x); bdl_strides(a->x_stride, x, packed);
+    a->weight = cc_tensor_data(c->weight);
+    a->weight_stride[0] = c->weight->stride[0];
+    a->weight_stride[1] = c->weight->stride[1];
+    a->bias = data_or_null(c->bias); a->bias_stride = c->bias ? c->bias->stride[0] : 0;
+    a->seq_idx = data_or_null(c->seq_idx);
+    if (c->seq_idx) { a->seq_idx_stride[0] = c->seq_idx->stride[0]; a->seq_idx_stride[1] = c->seq_idx->stride[1]; }
+    a->initial_states = data_or_null(c->initial_states); strides3(a->initial_states_stride, c->initial_states);
+    a->out = c->out ? cc_tensor_data(c->out) : NULL; bdl_strides(a->out_stride, c->out, packed);
+    a->final_states = c->final_states ? cc_tensor_data(c->final_states) : NULL;
+    strides3(a->final_states_stride, c->final_states);
+    a->dout = data_or_null(c->dout); bdl_strides(a->dout_stride, c->dout, packed);
+    a->dfinal_states = data_or_null(c->dfinal_states); strides3(a->dfinal_states_stride, c->dfinal_states);
+    a->dx = c->dx ? cc_tensor_data(c->dx) : NULL; bdl_strides(a->dx_stride, c->dx, packed);
+    a->dweight = c->dweight ? cc_tensor_data(c->dweight) : NULL;
+    if (c->dweight) { a->dweight_stride[0] = c->dweight->stride[0]; a->dweight_stride[1] = c->dweight->stride[1]; }
+    a->dbias = c->dbias ? cc_tensor_data(c->dbias) : NULL; a->dbias_stride = c->dbias ? c->dbias->stride[0] : 0;
+    a->dinitial_states = c->dinitial_states ? cc_tensor_data(c->dinitial_states) : NULL;
+    strides3(a->dinitial_states_stride, c->dinitial_states);
+    a->cu_seqlens = data_or_null(c->cu_seqlens);
+    a->cu_seqlens_dtype = c->cu_seqlens ? c->cu_seqlens->dtype : CC_I32;
+}
+
+/* Runs the forward or backward on the call's device: CUDA, the CPU reference kernels (tests) or
+   the fast CPU kernels. With D = 0 every output is empty and nothing runs. */
+static cc_status run(const char *op, const cc_conv1d_args *a, int device, int backward)
+{
+    if (a->D == 0) return CC_OK;
+    int st;
+    if (device == CC_CUDA) {
+#ifdef CC_WITH_CUDA
+        st = backward ? cc_cuda_causal_conv1d_backward(a) : cc_cuda_causal_conv1d_forward(a);
+#else
+        return cc_no_cuda(op);
+#endif
+    } else if (cc_get_reference_kernels()) {
+        st = backward ? cc_cpu_causal_conv1d_backward_ref(a) : cc_cpu_causal_conv1d_forward_ref(a);
+    } else {
+        st = backward ? cc_cpu_causal_conv1d_backward(a) : cc_cpu_causal_conv1d_forward(a);
+    }
+    return cc_kernel_status(op, device, st);
+}
+
+/* x's geometry and, for packed x, the sequence count: rows R = B (dense) or N (packed). */
+static cc_status check_rows(const char *op, const conv_call *c, int64_t *R, int64_t *N)
+{
+    const cc_tensor *x = c->x;
+    if (c->cu_seqlens) {
+        TRY(check_cu_seqlens(op, c->cu_seqlens, x->shape[0], N));
+        *R = *N;
+        return CC_OK;
+    }
+    int64_t sshape[2] = {x->shape[0], x->shape[2]};
+    TRY(check_i32(op, "seq_idx", c->seq_idx, 2, sshape));
+    *R = x->shape[0];
+    *N = 0;
+    return CC_OK;
+}
+
 /* ---- forward ---- */
+
+static cc_status forward(const char *op, const conv_call *c, int activation)
+{
+    int packed = c->cu_seqlens != NULL;
+    TRY(check_activation(op, activation));
+    TRY(check_x(op, c->x, packed));
+    int64_t D = c->x->shape[1];
+    TRY(check_weight_bias(op, c->weight, c->bias, D));
+    int64_t ext = c->weight->shape[1] - 1, R, N;
+    TRY(check_like_x(op, "out", c->out, c->x));
+    TRY(check_rows(op, c, &R, &N));
+    int state_dtype = -1;
+    const char *state_owner = NULL;
+    TRY(check_state(op, "initial_states", c->initial_states, R, D, ext, &state_dtype, &state_owner));
+    TRY(check_state(op, "final_states", c->final_states, R, D, ext, &state_dtype, &state_owner));
+    const cc_tensor *ins[5] = {c->x, c->weight, c->bias, packed ? c->cu_seqlens : c->seq_idx, c->initial_states};
+    const char *in_names[5] = {"x", "weight", "bias", packed ? "cu_seqlens" : "seq_idx", "initial_states"};
+    const cc_tensor *outs[2] = {c->out, c->final_states};
+    const char *out_names[2] = {"out", "final_states"};
+    TRY(cc_check_io(op, 5, ins, in_names, 2, outs, out_names));
+
+    cc_conv1d_args a;
+    fill_args(&a, c, N, state_dtype, activation);
+    TRY(run(op, &a, c->x->device, 0));
+    cc_tensor_bump_version(c->out);
+    cc_tensor_bump_version(c->final_states);
+    return CC_OK;
+}
 
 cc_status cc_causal_conv1d_forward(cc_tensor *out, cc_tensor *final_states,
                                    const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
                                    const cc_tensor *seq_idx, const cc_tensor *initial_states,
                                    int activation)
 {
-    const char *op = "causal_conv1d_forward";
-    TRY(check_activation(op, activation));
-    TRY(cc_check_ndim(op, "x", x, 3));
-    TRY(check_float(op, "x", x));
-    int64_t B = x->shape[0], D = x->shape[1], L = x->shape[2];
-    TRY(check_weight_bias(op, weight, bias, D));
-    int64_t W = weight->shape[1], ext = W - 1;
-    int64_t sshape[2] = {B, L};
-    TRY(check_like_x(op, "out", out, x));
-    if (seq_idx) {
-        TRY(cc_check_shape(op, "seq_idx", seq_idx, 2, sshape));
-        TRY(cc_check_dtype(op, "seq_idx", seq_idx, 1u << CC_I32));
-    }
-    int state_dtype = -1;
-    const char *state_owner = NULL;
-    TRY(check_state(op, "initial_states", initial_states, B, D, ext, &state_dtype, &state_owner));
-    TRY(check_state(op, "final_states", final_states, B, D, ext, &state_dtype, &state_owner));
-    const cc_tensor *outs[2] = {out, final_states};
-    const char *out_names[2] = {"out", "final_states"};
-    const cc_tensor *ins[5] = {x, weight, bias, seq_idx, initial_states};
-    const char *in_names[5] = {"x", "weight", "bias", "seq_idx", "initial_states"};
-    TRY(check_io(op, 2, outs, out_names, 5, ins, in_names));
+    conv_call c = {.x = x, .weight = weight, .bias = bias, .seq_idx = seq_idx, .initial_states = initial_states,
+                   .out = out, .final_states = final_states};
+    return forward("causal_conv1d_forward", &c, activation);
+}
 
-    cc_conv1d_args a = {0};
-    a.B = B; a.D = D; a.L = L; a.W = W;
-    a.x_dtype = x->dtype;
-    a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
-    a.silu = activation == CC_ACT_SILU;
-    a.x = cc_tensor_data(x); strides3(a.x_stride, x);
-    set_weight_bias(&a, weight, bias, NULL);
-    a.seq_idx = data_or_null(seq_idx);
-    if (seq_idx) { a.seq_idx_stride[0] = seq_idx->stride[0]; a.seq_idx_stride[1] = seq_idx->stride[1]; }
-    a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);
-    a.out = cc_tensor_data(out); strides3(a.out_stride, out);
-    a.final_states = final_states ? cc_tensor_data(final_states) : NULL; strides3(a.final_states_stride, final_states);
-
-    TRY(run_forward(op, &a, call_device(x)));
-    bump(out);
-    bump(final_states);
-    return CC_OK;
+cc_status cc_causal_conv1d_varlen_forward(cc_tensor *out, cc_tensor *final_states,
+                                          const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
+                                          const cc_tensor *cu_seqlens, const cc_tensor *initial_states,
+                                          int activation)
+{
+    const char *op = "causal_conv1d_varlen_forward";
+    TRY(cc_check_present(op, "cu_seqlens", cu_seqlens));
+    conv_call c = {.x = x, .weight = weight, .bias = bias, .cu_seqlens = cu_seqlens, .initial_states = initial_states,
+                   .out = out, .final_states = final_states};
+    return forward(op, &c, activation);
 }
 
 /* ---- backward ---- */
 
-/* Checks shared by the dense and the varlen backward: the gradient outputs and their dtypes. */
-static cc_status check_grad_outputs(const char *op, const cc_tensor *dweight, const cc_tensor *dbias,
-                                    const cc_tensor *weight, const cc_tensor *bias, int64_t D, int64_t W)
+static cc_status backward(const char *op, const conv_call *c, int activation)
 {
-    int64_t wshape[2] = {D, W}, bshape[1] = {D};
-    TRY(cc_check_shape(op, "dweight", dweight, 2, wshape));
-    TRY(check_same_dtype(op, "dweight", dweight, weight->dtype, "weight"));
-    if (dbias) {
-        TRY(cc_check_shape(op, "dbias", dbias, 1, bshape));
-        TRY(check_float(op, "dbias", dbias));
-        if (bias) TRY(check_same_dtype(op, "dbias", dbias, bias->dtype, "bias"));
-    }
-    return CC_OK;
-}
+    int packed = c->cu_seqlens != NULL;
+    TRY(check_activation(op, activation));
+    TRY(check_x(op, c->x, packed));
+    int64_t D = c->x->shape[1];
+    TRY(check_weight_bias(op, c->weight, c->bias, D));
+    int64_t W = c->weight->shape[1], ext = W - 1, R, N;
+    TRY(check_like_x(op, "dout", c->dout, c->x));
+    TRY(check_like_x(op, "dx", c->dx, c->x));
+    TRY(check_grad_outputs(op, c->dweight, c->dbias, c->weight, c->bias, D, W));
+    TRY(check_rows(op, c, &R, &N));
+    int state_dtype = -1;
+    const char *state_owner = NULL;
+    TRY(check_state(op, "initial_states", c->initial_states, R, D, ext, &state_dtype, &state_owner));
+    TRY(check_state(op, "dfinal_states", c->dfinal_states, R, D, ext, &state_dtype, &state_owner));
+    TRY(check_state(op, "dinitial_states", c->dinitial_states, R, D, ext, &state_dtype, &state_owner));
+    const cc_tensor *ins[7] = {c->x, c->weight, c->bias, c->dout, packed ? c->cu_seqlens : c->seq_idx,
+                               c->initial_states, c->dfinal_states};
+    const char *in_names[7] = {"x", "weight", "bias", "dout", packed ? "cu_seqlens" : "seq_idx", "initial_states",
+                               "dfinal_states"};
+    const cc_tensor *outs[4] = {c->dx, c->dweight, c->dbias, c->dinitial_states};
+    const char *out_names[4] = {"dx", "dweight", "dbias", "dinitial_states"};
+    TRY(cc_check_io(op, 7, ins, in_names, 4, outs, out_names));
 
-static cc_status run_backward(const char *op, cc_conv1d_args *a, int device)
-{
-    if (device == CC_CUDA) {
-#ifdef CC_WITH_CUDA
-        return (cc_status)cc_cuda_causal_conv1d_backward(a);
-#else
-        return cuda_unavailable(op);
-#endif
-    }
-    int st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_backward_ref(a) : cc_cpu_causal_conv1d_backward(a);
-    return cpu_status(op, st);
+    cc_conv1d_args a;
+    fill_args(&a, c, N, state_dtype, activation);
+    TRY(run(op, &a, c->x->device, 1));
+    cc_tensor_bump_version(c->dx);
+    cc_tensor_bump_version(c->dweight);
+    cc_tensor_bump_version(c->dbias);
+    cc_tensor_bump_version(c->dinitial_states);
+    return CC_OK;
 }
 
 cc_status cc_causal_conv1d_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor *dbias, cc_tensor *dinitial_states,
@@ -342,59 +384,53 @@ cc_status cc_causal_conv1d_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor
                                     const cc_tensor *initial_states, const cc_tensor *dfinal_states,
                                     int activation)
 {
-    const char *op = "causal_conv1d_backward";
-    TRY(check_activation(op, activation));
-    TRY(cc_check_ndim(op, "x", x, 3));
-    TRY(check_float(op, "x", x));
-    int64_t B = x->shape[0], D = x->shape[1], L = x->shape[2];
-    TRY(check_weight_bias(op, weight, bias, D));
-    int64_t W = weight->shape[1], ext = W - 1;
-    int64_t sshape[2] = {B, L};
-    TRY(check_like_x(op, "dout", dout, x));
-    TRY(check_like_x(op, "dx", dx, x));
-    TRY(check_grad_outputs(op, dweight, dbias, weight, bias, D, W));
-    if (seq_idx) {
-        TRY(cc_check_shape(op, "seq_idx", seq_idx, 2, sshape));
-        TRY(cc_check_dtype(op, "seq_idx", seq_idx, 1u << CC_I32));
-    }
-    int state_dtype = -1;
-    const char *state_owner = NULL;
-    TRY(check_state(op, "initial_states", initial_states, B, D, ext, &state_dtype, &state_owner));
-    TRY(check_state(op, "dfinal_states", dfinal_states, B, D, ext, &state_dtype, &state_owner));
-    TRY(check_state(op, "dinitial_states", dinitial_states, B, D, ext, &state_dtype, &state_owner));
-    const cc_tensor *outs[4] = {dx, dweight, dbias, dinitial_states};
-    const char *out_names[4] = {"dx", "dweight", "dbias", "dinitial_states"};
-    const cc_tensor *ins[7] = {x, weight, bias, dout, seq_idx, initial_states, dfinal_states};
-    const char *in_names[7] = {"x", "weight", "bias", "dout", "seq_idx", "initial_states", "dfinal_states"};
-    TRY(check_io(op, 4, outs, out_names, 7, ins, in_names));
+    conv_call c = {.x = x, .weight = weight, .bias = bias, .seq_idx = seq_idx, .initial_states = initial_states,
+                   .dout = dout, .dfinal_states = dfinal_states, .dx = dx, .dweight = dweight, .dbias = dbias,
+                   .dinitial_states = dinitial_states};
+    return backward("causal_conv1d_backward", &c, activation);
+}
 
-    cc_conv1d_args a = {0};
-    a.B = B; a.D = D; a.L = L; a.W = W;
-    a.x_dtype = x->dtype;
-    a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
-    a.silu = activation == CC_ACT_SILU;
-    a.x = cc_tensor_data(x); strides3(a.x_stride, x);
-    set_weight_bias(&a, weight, bias, dbias);
-    a.seq_idx = data_or_null(seq_idx);
-    if (seq_idx) { a.seq_idx_stride[0] = seq_idx->stride[0]; a.seq_idx_stride[1] = seq_idx->stride[1]; }
-    a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);
-    a.dout = cc_tensor_data(dout); strides3(a.dout_stride, dout);
-    a.dfinal_states = data_or_null(dfinal_states); strides3(a.dfinal_states_stride, dfinal_states);
-    a.dx = cc_tensor_data(dx); strides3(a.dx_stride, dx);
-    a.dweight = cc_tensor_data(dweight); a.dweight_stride[0] = dweight->stride[0]; a.dweight_stride[1] = dweight->stride[1];
-    a.dbias = dbias ? cc_tensor_data(dbias) : NULL; a.dbias_stride = dbias ? dbias->stride[0] : 0;
-    a.dinitial_states = dinitial_states ? cc_tensor_data(dinitial_states) : NULL;
-    strides3(a.dinitial_states_stride, dinitial_states);
-
-    TRY(run_backward(op, &a, call_device(x)));
-    bump(dx);
-    bump(dweight);
-    bump(dbias);
-    bump(dinitial_states);
-    return CC_OK;
+cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor *dbias, cc_tensor *dinitial_states,
+                                           const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
+                                           const cc_tensor *dout, const cc_tensor *cu_seqlens,
+                                           const cc_tensor *initial_states, const cc_tensor *dfinal_states,
+                                           int activation)
+{
+    const char *op = "causal_conv1d_varlen_backward";
+    TRY(cc_check_present(op, "cu_seqlens", cu_seqlens));
+    conv_call c = {.x = x, .weight = weight, .bias = bias, .cu_seqlens = cu_seqlens, .initial_states = initial_states,
+                   .dout = dout, .dfinal_states = dfinal_states, .dx = dx, .dweight = dweight, .dbias = dbias,
+                   .dinitial_states = dinitial_states};
+    return backward(op, &c, activation);
 }
 
 /* ---- update ---- */
+
+/* Every conv_state_indices value < pool, and no state row named twice (two rows would race on it). */
+static cc_status check_state_indices(const char *op, const cc_tensor *indices, int64_t B, int64_t pool)
+{
+    cc_tensor *h = NULL;
+    TRY(host_copy(op, "conv_state_indices", indices, &h));
+    int64_t *owner = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *owner);
+    cc_status st = owner ? CC_OK : cc_error(CC_ERR_MEMORY, "%s: out of memory checking conv_state_indices", op);
+    for (int64_t i = 0; st == CC_OK && i < pool; i++) owner[i] = -1;
+    for (int64_t b = 0; st == CC_OK && b < B; b++) {
+        int64_t v = index_at(h, b);
+        if (v >= pool)
+            st = cc_error(CC_ERR_ARGUMENT,
+                          "%s: conv_state_indices: expected values < %lld (conv_state's first dim) or < 0 for padding, "
+                          "got %lld at 0-based position %lld", op, (long long)pool, (long long)v, (long long)b);
+        else if (v >= 0 && owner[v] >= 0)
+            st = cc_error(CC_ERR_ARGUMENT,
+                          "%s: conv_state_indices: expected distinct state rows, got %lld at 0-based positions %lld and %lld",
+                          op, (long long)v, (long long)owner[v], (long long)b);
+        else if (v >= 0)
+            owner[v] = b;
+    }
+    free(owner);
+    cc_tensor_free(h);
+    return st;
+}
 
 cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
                                   const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
@@ -404,8 +440,7 @@ cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
     const char *op = "causal_conv1d_update";
     char d[160];
     TRY(check_activation(op, activation));
-    TRY(cc_check_ndim(op, "x", x, 3));
-    TRY(check_float(op, "x", x));
+    TRY(check_x(op, x, 0));
     int64_t B = x->shape[0], D = x->shape[1], S = x->shape[2];
     TRY(check_weight_bias(op, weight, bias, D));
     int64_t W = weight->shape[1];
@@ -420,43 +455,14 @@ cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
                         (long long)D, (long long)(W - 1),
                         conv_state_indices ? "" : " (its first dim must be B unless conv_state_indices is given)",
                         cc_describe(d, sizeof d, conv_state));
-    if (cache_seqlens) {
-        TRY(cc_check_shape(op, "cache_seqlens", cache_seqlens, 1, bshape));
-        TRY(cc_check_dtype(op, "cache_seqlens", cache_seqlens, 1u << CC_I32));
-    }
-    if (conv_state_indices) {
-        TRY(cc_check_shape(op, "conv_state_indices", conv_state_indices, 1, bshape));
-        TRY(cc_check_dtype(op, "conv_state_indices", conv_state_indices, 1u << CC_I32));
-    }
-    const cc_tensor *outs[2] = {out, conv_state};
-    const char *out_names[2] = {"out", "conv_state"};
+    TRY(check_i32(op, "cache_seqlens", cache_seqlens, 1, bshape));
+    TRY(check_i32(op, "conv_state_indices", conv_state_indices, 1, bshape));
     const cc_tensor *ins[5] = {x, weight, bias, cache_seqlens, conv_state_indices};
     const char *in_names[5] = {"x", "weight", "bias", "cache_seqlens", "conv_state_indices"};
-    TRY(check_io(op, 2, outs, out_names, 5, ins, in_names));
-    if (conv_state_indices && B > 0) {
-        /* every index < pool, and no state row named twice (two rows would race on it) */
-        cc_tensor *h = NULL;
-        TRY(host_copy(op, "conv_state_indices", conv_state_indices, &h));
-        int64_t *owner = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *owner);
-        cc_status st = owner ? CC_OK : cc_error(CC_ERR_MEMORY, "%s: out of memory checking conv_state_indices", op);
-        for (int64_t i = 0; st == CC_OK && i < pool; i++) owner[i] = -1;
-        for (int64_t b = 0; st == CC_OK && b < B; b++) {
-            int64_t v = index_at(h, b);
-            if (v >= pool)
-                st = cc_error(CC_ERR_ARGUMENT,
-                              "%s: conv_state_indices: expected values < %lld (conv_state's first dim) or < 0 for padding, "
-                              "got %lld at 0-based position %lld", op, (long long)pool, (long long)v, (long long)b);
-            else if (v >= 0 && owner[v] >= 0)
-                st = cc_error(CC_ERR_ARGUMENT,
-                              "%s: conv_state_indices: expected distinct state rows, got %lld at 0-based positions %lld and %lld",
-                              op, (long long)v, (long long)owner[v], (long long)b);
-            else if (v >= 0)
-                owner[v] = b;
-        }
-        free(owner);
-        cc_tensor_free(h);
-        TRY(st);
-    }
+    const cc_tensor *outs[2] = {out, conv_state};
+    const char *out_names[2] = {"out", "conv_state"};
+    TRY(cc_check_io(op, 5, ins, in_names, 2, outs, out_names));
+    if (conv_state_indices && B > 0) TRY(check_state_indices(op, conv_state_indices, B, pool));
 
     cc_conv1d_update_args a = {0};
     a.B = B; a.D = D; a.S = S; a.W = W; a.state_len = SL;
@@ -474,146 +480,45 @@ cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
     a.conv_state_indices = data_or_null(conv_state_indices);
     a.conv_state_indices_stride = conv_state_indices ? conv_state_indices->stride[0] : 0;
 
-    if (call_device(x) == CC_CUDA) {
+    if (B * D > 0) {
+        int st;
+        if (x->device == CC_CUDA) {
 #ifdef CC_WITH_CUDA
-        TRY((cc_status)cc_cuda_causal_conv1d_update(&a));
+            st = cc_cuda_causal_conv1d_update(&a);
 #else
-        return cuda_unavailable(op);
+            return cc_no_cuda(op);
 #endif
-    } else {
-        int st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_update_ref(&a) : cc_cpu_causal_conv1d_update(&a);
-        TRY(cpu_status(op, st));
+        } else {
+            st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_update_ref(&a) : cc_cpu_causal_conv1d_update(&a);
+        }
+        TRY(cc_kernel_status(op, x->device, st));
     }
-    bump(out);
-    bump(conv_state);
+    cc_tensor_bump_version(out);
+    cc_tensor_bump_version(conv_state);
     return CC_OK;
 }
 
-/* ---- varlen: x (T, D) is the single batch row of the dense kernels, viewed as (1, D, T) ---- */
-
-static void packed_strides(int64_t dst[3], const cc_tensor *t)
-{
-    dst[0] = 0;
-    dst[1] = t->stride[1];
-    dst[2] = t->stride[0];
-}
-
-cc_status cc_causal_conv1d_varlen_forward(cc_tensor *out, cc_tensor *final_states,
-                                          const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
-                                          const cc_tensor *cu_seqlens, const cc_tensor *initial_states,
-                                          int activation)
-{
-    const char *op = "causal_conv1d_varlen_forward";
-    TRY(check_activation(op, activation));
-    TRY(cc_check_ndim(op, "x", x, 2));
-    TRY(check_float(op, "x", x));
-    int64_t T = x->shape[0], D = x->shape[1];
-    TRY(check_weight_bias(op, weight, bias, D));
-    int64_t W = weight->shape[1], ext = W - 1;
-    TRY(check_like_x(op, "out", out, x));
-    int64_t N = 0;
-    TRY(check_cu_seqlens(op, cu_seqlens, T, &N));
-    int state_dtype = -1;
-    const char *state_owner = NULL;
-    TRY(check_state(op, "initial_states", initial_states, N, D, ext, &state_dtype, &state_owner));
-    TRY(check_state(op, "final_states", final_states, N, D, ext, &state_dtype, &state_owner));
-    const cc_tensor *outs[2] = {out, final_states};
-    const char *out_names[2] = {"out", "final_states"};
-    const cc_tensor *ins[5] = {x, weight, bias, cu_seqlens, initial_states};
-    const char *in_names[5] = {"x", "weight", "bias", "cu_seqlens", "initial_states"};
-    TRY(check_io(op, 2, outs, out_names, 5, ins, in_names));
-
-    cc_conv1d_args a = {0};
-    a.B = 1; a.D = D; a.L = T; a.W = W; a.N = N;
-    a.x_dtype = x->dtype;
-    a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
-    a.silu = activation == CC_ACT_SILU;
-    a.x = cc_tensor_data(x); packed_strides(a.x_stride, x);
-    set_weight_bias(&a, weight, bias, NULL);
-    a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);
-    a.out = cc_tensor_data(out); packed_strides(a.out_stride, out);
-    a.final_states = final_states ? cc_tensor_data(final_states) : NULL; strides3(a.final_states_stride, final_states);
-    a.cu_seqlens = cc_tensor_data(cu_seqlens); a.cu_seqlens_dtype = cu_seqlens->dtype;
-
-    TRY(run_forward(op, &a, call_device(x)));
-    bump(out);
-    bump(final_states);
-    return CC_OK;
-}
-
-cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc_tensor *dbias, cc_tensor *dinitial_states,
-                                           const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
-                                           const cc_tensor *dout, const cc_tensor *cu_seqlens,
-                                           const cc_tensor *initial_states, const cc_tensor *dfinal_states,
-                                           int activation)
-{
-    const char *op = "causal_conv1d_varlen_backward";
-    TRY(check_activation(op, activation));
-    TRY(cc_check_ndim(op, "x", x, 2));
-    TRY(check_float(op, "x", x));
-    int64_t T = x->shape[0], D = x->shape[1];
-    TRY(check_weight_bias(op, weight, bias, D));
-    int64_t W = weight->shape[1], ext = W - 1;
-    TRY(check_like_x(op, "dout", dout, x));
-    TRY(check_like_x(op, "dx", dx, x));
-    TRY(check_grad_outputs(op, dweight, dbias, weight, bias, D, W));
-    int64_t N = 0;
-    TRY(check_cu_seqlens(op, cu_seqlens, T, &N));
-    int state_dtype = -1;
-    const char *state_owner = NULL;
-    TRY(check_state(op, "initial_states", initial_states, N, D, ext, &state_dtype, &state_owner));
-    TRY(check_state(op, "dfinal_states", dfinal_states, N, D, ext, &state_dtype, &state_owner));
-    TRY(check_state(op, "dinitial_states", dinitial_states, N, D, ext, &state_dtype, &state_owner));
-    const cc_tensor *outs[4] = {dx, dweight, dbias, dinitial_states};
-    const char *out_names[4] = {"dx", "dweight", "dbias", "dinitial_states"};
-    const cc_tensor *ins[7] = {x, weight, bias, dout, cu_seqlens, initial_states, dfinal_states};
-    const char *in_names[7] = {"x", "weight", "bias", "dout", "cu_seqlens", "initial_states", "dfinal_states"};
-    TRY(check_io(op, 4, outs, out_names, 7, ins, in_names));
-
-    cc_conv1d_args a = {0};
-    a.B = 1; a.D = D; a.L = T; a.W = W; a.N = N;
-    a.x_dtype = x->dtype;
-    a.state_dtype = state_dtype >= 0 ? state_dtype : x->dtype;
-    a.silu = activation == CC_ACT_SILU;
-    a.x = cc_tensor_data(x); packed_strides(a.x_stride, x);
-    set_weight_bias(&a, weight, bias, dbias);
-    a.initial_states = data_or_null(initial_states); strides3(a.initial_states_stride, initial_states);
-    a.dout = cc_tensor_data(dout); packed_strides(a.dout_stride, dout);
-    a.dfinal_states = data_or_null(dfinal_states); strides3(a.dfinal_states_stride, dfinal_states);
-    a.dx = cc_tensor_data(dx); packed_strides(a.dx_stride, dx);
-    a.dweight = cc_tensor_data(dweight); a.dweight_stride[0] = dweight->stride[0]; a.dweight_stride[1] = dweight->stride[1];
-    a.dbias = dbias ? cc_tensor_data(dbias) : NULL; a.dbias_stride = dbias ? dbias->stride[0] : 0;
-    a.dinitial_states = dinitial_states ? cc_tensor_data(dinitial_states) : NULL;
-    strides3(a.dinitial_states_stride, dinitial_states);
-    a.cu_seqlens = cc_tensor_data(cu_seqlens); a.cu_seqlens_dtype = cu_seqlens->dtype;
-
-    TRY(run_backward(op, &a, call_device(x)));
-    bump(dx);
-    bump(dweight);
-    bump(dbias);
-    bump(dinitial_states);
-    return CC_OK;
-}
+/* ---- varlen_states ---- */
 
 cc_status cc_causal_conv1d_varlen_states(cc_tensor *states, const cc_tensor *x, const cc_tensor *cu_seqlens)
 {
     const char *op = "causal_conv1d_varlen_states";
     char d[160];
-    TRY(cc_check_ndim(op, "x", x, 2));
-    TRY(check_float(op, "x", x));
+    TRY(check_x(op, x, 1));
     int64_t T = x->shape[0], D = x->shape[1];
     int64_t N = 0;
+    TRY(cc_check_present(op, "cu_seqlens", cu_seqlens));
     TRY(check_cu_seqlens(op, cu_seqlens, T, &N));
     TRY(cc_check_ndim(op, "states", states, 3));
     TRY(check_float(op, "states", states));
     if (states->shape[0] != N || states->shape[1] != D)
         return cc_error(CC_ERR_SHAPE, "%s: states: expected shape (N, D, state_len) = (%lld, %lld, *), got %s",
                         op, (long long)N, (long long)D, cc_describe(d, sizeof d, states));
-    const cc_tensor *outs[1] = {states};
-    const char *out_names[1] = {"states"};
     const cc_tensor *ins[2] = {x, cu_seqlens};
     const char *in_names[2] = {"x", "cu_seqlens"};
-    TRY(check_io(op, 1, outs, out_names, 2, ins, in_names));
+    const cc_tensor *outs[1] = {states};
+    const char *out_names[1] = {"states"};
+    TRY(cc_check_io(op, 2, ins, in_names, 1, outs, out_names));
 
     cc_conv1d_states_args a = {0};
     a.T = T; a.D = D; a.N = N; a.state_len = states->shape[2];
@@ -623,17 +528,20 @@ cc_status cc_causal_conv1d_varlen_states(cc_tensor *states, const cc_tensor *x, 
     a.cu_seqlens = cc_tensor_data(cu_seqlens); a.cu_seqlens_dtype = cu_seqlens->dtype;
     a.states = cc_tensor_data(states); strides3(a.states_stride, states);
 
-    if (call_device(x) == CC_CUDA) {
+    if (N * D * a.state_len > 0) {
+        int st;
+        if (x->device == CC_CUDA) {
 #ifdef CC_WITH_CUDA
-        TRY((cc_status)cc_cuda_causal_conv1d_varlen_states(&a));
+            st = cc_cuda_causal_conv1d_varlen_states(&a);
 #else
-        return cuda_unavailable(op);
+            return cc_no_cuda(op);
 #endif
-    } else {
-        int st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_varlen_states_ref(&a)
+        } else {
+            st = cc_get_reference_kernels() ? cc_cpu_causal_conv1d_varlen_states_ref(&a)
                                             : cc_cpu_causal_conv1d_varlen_states(&a);
-        TRY(cpu_status(op, st));
+        }
+        TRY(cc_kernel_status(op, x->device, st));
     }
-    bump(states);
+    cc_tensor_bump_version(states);
     return CC_OK;
 }

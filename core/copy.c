@@ -2,16 +2,10 @@
    kernels/cpu/copy.c or kernels/cuda. Crossing devices stages through a contiguous buffer. */
 #include <math.h>
 #include <string.h>
-#include "internal.h"
+#include "checks.h"
 #include "copy.h"
 
 #define DESC(t, buf) cc_describe(buf, sizeof buf, (t))
-
-static cc_status need(const char *op, const char *arg, const cc_tensor *t)
-{
-    if (!t || !t->storage) return cc_error(CC_ERR_ARGUMENT, "%s: %s: expected a tensor, got nil", op, arg);
-    return CC_OK;
-}
 
 static int same_device(const cc_tensor *a, const cc_tensor *b)
 {
@@ -21,17 +15,6 @@ static int same_device(const cc_tensor *a, const cc_tensor *b)
 static cc_status empty_like(cc_tensor **out, const cc_tensor *x, int dtype, int device, int device_index)
 {
     return cc_tensor_empty(out, x->ndim, x->shape, dtype, device, device_index);
-}
-
-/* Several elements of an expanded (stride 0) dim would land on one address. */
-static cc_status check_writable(const char *op, const char *arg, const cc_tensor *t)
-{
-    char d[160];
-    for (int i = 0; i < t->ndim; i++)
-        if (t->stride[i] == 0 && t->shape[i] > 1)
-            return cc_error(CC_ERR_ARGUMENT, "%s: %s %s is expanded (a dim with stride 0): writing to it would store "
-                            "several elements in one place; clone() it first", op, arg, DESC(t, d));
-    return CC_OK;
 }
 
 static cc_status copy_same_device(cc_tensor *dst, const cc_tensor *src)
@@ -50,7 +33,7 @@ static cc_status copy_same_device(cc_tensor *dst, const cc_tensor *src)
 #ifdef CC_WITH_CUDA
     return (cc_status)cc_cuda_copy(&a);
 #else
-    return cc_error(CC_ERR_UNSUPPORTED, "causalconv was built without CUDA (nvcc was not found by make)");
+    return cc_no_cuda("copy");
 #endif
 }
 
@@ -103,16 +86,17 @@ cc_status cc_tensor_copy(cc_tensor *dst, const cc_tensor *src)
 {
     char a[160], b[160];
     cc_status st;
-    if ((st = need("copy", "dst", dst)) || (st = need("copy", "src", src))) return st;
+    TRY(cc_check_present("copy", "dst", dst));
+    TRY(cc_check_present("copy", "src", src));
     int same = dst->ndim == src->ndim;
     for (int i = 0; same && i < dst->ndim; i++) same = dst->shape[i] == src->shape[i];
     if (!same) return cc_error(CC_ERR_SHAPE, "copy: src %s and dst %s: shapes must be equal", DESC(src, a), DESC(dst, b));
-    if ((st = check_writable("copy", "dst", dst))) return st;
+    TRY(cc_check_output("copy", "dst", dst));
     if (cc_tensor_numel(dst) == 0) return CC_OK;
     cc_tensor *staged = NULL;
-    if (cc_check_no_overlap("copy", "dst", dst, "src", src) != CC_OK) {
+    if (cc_check_disjoint("copy", "dst", dst, "src", src, 0) != CC_OK) {
         cc_clear_error();
-        if ((st = cc_tensor_clone(&staged, src))) return st;
+        TRY(cc_tensor_clone(&staged, src));
     }
     cc_tensor_bump_version(dst);
     st = copy_any(dst, staged ? staged : src);
@@ -125,9 +109,9 @@ cc_status cc_tensor_clone(cc_tensor **out, const cc_tensor *x)
     cc_status st;
     if (!out) return cc_error(CC_ERR_ARGUMENT, "clone: out: expected a handle pointer, got NULL");
     *out = NULL;
-    if ((st = need("clone", "x", x))) return st;
+    TRY(cc_check_present("clone", "x", x));
     cc_tensor *t = NULL;
-    if ((st = empty_like(&t, x, x->dtype, x->device, x->device_index))) return st;
+    TRY(empty_like(&t, x, x->dtype, x->device, x->device_index));
     if (cc_tensor_numel(x) > 0 && (st = copy_any(t, x))) {
         cc_tensor_free(t);
         return st;
@@ -138,10 +122,9 @@ cc_status cc_tensor_clone(cc_tensor **out, const cc_tensor *x)
 
 cc_status cc_tensor_contiguous(cc_tensor **out, const cc_tensor *x)
 {
-    cc_status st;
     if (!out) return cc_error(CC_ERR_ARGUMENT, "contiguous: out: expected a handle pointer, got NULL");
     *out = NULL;
-    if ((st = need("contiguous", "x", x))) return st;
+    TRY(cc_check_present("contiguous", "x", x));
     return cc_tensor_is_contiguous(x) ? cc_tensor_alias(out, x) : cc_tensor_clone(out, x);
 }
 
@@ -150,13 +133,13 @@ cc_status cc_tensor_to(cc_tensor **out, const cc_tensor *x, int dtype, int devic
     cc_status st;
     if (!out) return cc_error(CC_ERR_ARGUMENT, "to: out: expected a handle pointer, got NULL");
     *out = NULL;
-    if ((st = need("to", "x", x))) return st;
+    TRY(cc_check_present("to", "x", x));
     if (dtype < CC_F32 || dtype > CC_I64) return cc_error(CC_ERR_DTYPE, "to: dtype: expected f32, f64, f16, bf16, i32 or i64, got %d", dtype);
     if (device != CC_CPU && device != CC_CUDA) return cc_error(CC_ERR_DEVICE, "to: device: expected cpu or cuda, got %d", device);
     if (device == CC_CPU) device_index = 0;
     if (dtype == x->dtype && device == x->device && device_index == x->device_index) return cc_tensor_alias(out, x);
     cc_tensor *t = NULL;
-    if ((st = empty_like(&t, x, dtype, device, device_index))) return st;
+    TRY(empty_like(&t, x, dtype, device, device_index));
     if (cc_tensor_numel(x) > 0 && (st = copy_any(t, x))) {
         cc_tensor_free(t);
         return st;
@@ -190,8 +173,8 @@ static void fill_args(cc_fill_args *a, cc_tensor *dst, double value, double step
 
 cc_status cc_tensor_fill(cc_tensor *dst, double value)
 {
-    cc_status st;
-    if ((st = need("fill", "dst", dst)) || (st = check_value("fill", "value", dst, value))) return st;
+    TRY(cc_check_present("fill", "dst", dst));
+    TRY(check_value("fill", "value", dst, value));
     if (cc_tensor_numel(dst) == 0) return CC_OK;
     cc_fill_args a;
     fill_args(&a, dst, value, 0);
@@ -200,21 +183,19 @@ cc_status cc_tensor_fill(cc_tensor *dst, double value)
 #ifdef CC_WITH_CUDA
     return (cc_status)cc_cuda_fill(&a);
 #else
-    return cc_error(CC_ERR_UNSUPPORTED, "causalconv was built without CUDA (nvcc was not found by make)");
+    return cc_no_cuda("fill");
 #endif
 }
 
 cc_status cc_tensor_arange(cc_tensor *dst, double start, double step)
 {
-    cc_status st;
-    if ((st = need("arange", "dst", dst)) || (st = cc_check_ndim("arange", "dst", dst, 1)) ||
-        (st = check_writable("arange", "dst", dst)))
-        return st;
+    TRY(cc_check_present("arange", "dst", dst));
+    TRY(cc_check_ndim("arange", "dst", dst, 1));
+    TRY(cc_check_output("arange", "dst", dst));
     int64_t n = dst->shape[0];
     if (n == 0) return CC_OK;
-    if ((st = check_value("arange", "start", dst, start)) ||
-        (st = check_value("arange", "start + (n - 1) * step", dst, start + (double)(n - 1) * step)))
-        return st;
+    TRY(check_value("arange", "start", dst, start));
+    TRY(check_value("arange", "start + (n - 1) * step", dst, start + (double)(n - 1) * step));
     cc_fill_args a;
     fill_args(&a, dst, start, step);
     cc_tensor_bump_version(dst);
@@ -222,7 +203,7 @@ cc_status cc_tensor_arange(cc_tensor *dst, double start, double step)
 #ifdef CC_WITH_CUDA
     return (cc_status)cc_cuda_arange(&a);
 #else
-    return cc_error(CC_ERR_UNSUPPORTED, "causalconv was built without CUDA (nvcc was not found by make)");
+    return cc_no_cuda("arange");
 #endif
 }
 
@@ -230,8 +211,7 @@ cc_status cc_tensor_arange(cc_tensor *dst, double start, double step)
 static cc_status element(const char *op, const cc_tensor *x, const int64_t *index, char **ptr)
 {
     char d[160];
-    cc_status st;
-    if ((st = need(op, "x", x))) return st;
+    TRY(cc_check_present(op, "x", x));
     if (x->ndim > 0 && !index) return cc_error(CC_ERR_ARGUMENT, "%s: index: expected %d entries for x %s, got NULL", op, x->ndim, DESC(x, d));
     int64_t off = 0;
     for (int i = 0; i < x->ndim; i++) {
@@ -259,11 +239,10 @@ static void convert_scalar(void *dst, int dst_dtype, const void *src, int src_dt
 cc_status cc_tensor_get(const cc_tensor *x, const int64_t *index, double *value)
 {
     char *p;
-    cc_status st;
     if (!value) return cc_error(CC_ERR_ARGUMENT, "get: value: expected a pointer, got NULL");
-    if ((st = element("get", x, index, &p))) return st;
+    TRY(element("get", x, index, &p));
     unsigned char bytes[8];
-    if ((st = cc_device_memcpy(bytes, CC_CPU, p, x->device, cc_dtype_size(x->dtype)))) return st;
+    TRY(cc_device_memcpy(bytes, CC_CPU, p, x->device, cc_dtype_size(x->dtype)));
     convert_scalar(value, CC_F64, bytes, x->dtype);
     return CC_OK;
 }
@@ -271,8 +250,8 @@ cc_status cc_tensor_get(const cc_tensor *x, const int64_t *index, double *value)
 cc_status cc_tensor_set(cc_tensor *x, const int64_t *index, double value)
 {
     char *p;
-    cc_status st;
-    if ((st = element("set", x, index, &p)) || (st = check_value("set", "value", x, value))) return st;
+    TRY(element("set", x, index, &p));
+    TRY(check_value("set", "value", x, value));
     unsigned char bytes[8];
     convert_scalar(bytes, x->dtype, &value, CC_F64);
     cc_tensor_bump_version(x);

@@ -9,12 +9,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "checks.h"
 #ifdef CC_WITH_CUDA
 #include "cuda/cuda_backend.h"
 #endif
-
-#define NO_CUDA "causalconv was built without CUDA (nvcc was not found by make)"
 
 #define CACHE_MIN_BYTES ((int64_t)1 << 20)
 #define CACHE_ROUND ((int64_t)1 << 16)
@@ -120,7 +118,7 @@ cc_status cc_device_alloc(void **ptr, int64_t bytes, int device, int device_inde
         return (cc_status)cc_cuda_alloc(ptr, bytes, device_index);
 #else
         (void)device_index;
-        return cc_error(CC_ERR_UNSUPPORTED, NO_CUDA);
+        return cc_no_cuda("alloc");
 #endif
     }
     return cc_error(CC_ERR_DEVICE, "alloc: unknown device %d", device);
@@ -151,6 +149,6 @@ cc_status cc_device_memcpy(void *dst, int dst_device, const void *src, int src_d
     int kind = src_device == CC_CPU ? 0 : dst_device == CC_CPU ? 1 : 2;
     return (cc_status)cc_cuda_memcpy(dst, src, bytes, kind);
 #else
-    return cc_error(CC_ERR_UNSUPPORTED, NO_CUDA);
+    return cc_no_cuda("memcpy");
 #endif
 }

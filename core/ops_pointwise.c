@@ -2,7 +2,8 @@
    Shapes: every operand has out's shape (Lua expands broadcast operands to stride-0 views first).
    In place: an output may be exactly the same view as an input (same storage, offset, shape and
    strides); any other overlap with an input is an error. */
-#include "ops_check.h"
+#include "checks.h"
+#include "ops.h"
 
 /* drops size-1 dims and merges dims that are contiguous in every operand, so the kernel walks
    long runs */
@@ -44,24 +45,24 @@ static void fill_strides(int64_t *dst, const cc_tensor *t)
 static cc_status pointwise(const char *op, int kind, int code, double scalar, cc_tensor *out, const char *out_name,
                            const cc_tensor *in0, const char *in0_name, const cc_tensor *in1, const char *in1_name)
 {
-    cc_status st;
-    if ((st = ops_require(op, out_name, out)) || (st = ops_require(op, in0_name, in0))) return st;
-    if (in1_name && (st = ops_require(op, in1_name, in1))) return st;
+    TRY(cc_check_present(op, out_name, out));
+    TRY(cc_check_present(op, in0_name, in0));
+    if (in1_name) TRY(cc_check_present(op, in1_name, in1));
     int nops = kind == CC_PW_BINARY ? CC_BINARY_DIV + 1 : CC_UNARY_RDIV_SCALAR + 1;
     if (code < 0 || code >= nops)
         return cc_error(CC_ERR_ARGUMENT, "%s: op: expected 0 <= op < %d (%s), got %d", op, nops,
                         kind == CC_PW_BINARY ? "cc_binary_op" : "cc_unary_op", code);
-    const cc_tensor *ts[3] = { out, in0, in1 };
-    const char *names[3] = { out_name, in0_name, in1_name };
-    if ((st = ops_check_device(op, 3, ts, names))) return st;
-    if ((st = cc_check_dtype(op, in0_name, in0, CC_FLOAT_DTYPES))) return st;
-    if ((st = ops_check_dtype_as(op, out_name, out, in0->dtype, in0_name))) return st;
-    if (in1 && (st = ops_check_dtype_as(op, in1_name, in1, in0->dtype, in0_name))) return st;
-    if ((st = ops_check_shape_as(op, in0_name, in0, out_name, out))) return st;
-    if (in1 && (st = ops_check_shape_as(op, in1_name, in1, out_name, out))) return st;
-    if ((st = ops_check_output(op, out_name, out))) return st;
-    if ((st = ops_check_disjoint(op, out_name, out, in0_name, in0, 1))) return st;
-    if ((st = ops_check_disjoint(op, out_name, out, in1_name, in1, 1))) return st;
+    const cc_tensor *ts[3] = { in0, in1, out };
+    const char *names[3] = { in0_name, in1_name, out_name };
+    TRY(cc_check_devices(op, 3, ts, names));
+    TRY(cc_check_dtype(op, in0_name, in0, CC_FLOAT_DTYPES));
+    TRY(cc_check_dtype_as(op, out_name, out, in0->dtype, in0_name));
+    if (in1) TRY(cc_check_dtype_as(op, in1_name, in1, in0->dtype, in0_name));
+    TRY(cc_check_shape_as(op, in0_name, in0, out_name, out));
+    if (in1) TRY(cc_check_shape_as(op, in1_name, in1, out_name, out));
+    TRY(cc_check_output(op, out_name, out));
+    TRY(cc_check_disjoint(op, out_name, out, in0_name, in0, 1));
+    TRY(cc_check_disjoint(op, out_name, out, in1_name, in1, 1));
 
     cc_pointwise_args a = { .kind = kind, .op = code, .scalar = scalar, .dtype = in0->dtype, .ndim = out->ndim };
     for (int d = 0; d < out->ndim; d++) a.shape[d] = out->shape[d];
@@ -69,7 +70,9 @@ static cc_status pointwise(const char *op, int kind, int code, double scalar, cc
     a.in0 = cc_tensor_data(in0); fill_strides(a.in0_stride, in0);
     a.in1 = in1 ? cc_tensor_data(in1) : NULL; fill_strides(a.in1_stride, in1);
     collapse(&a);
-    return ops_done(op, out->device, run(&a, out->device), out, NULL);
+    TRY(cc_kernel_status(op, out->device, run(&a, out->device)));
+    cc_tensor_bump_version(out);
+    return CC_OK;
 }
 
 cc_status cc_unary_forward(cc_tensor *out, const cc_tensor *x, int op, double scalar)

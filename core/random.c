@@ -1,7 +1,7 @@
 /* Random tensors from Philox 4x32-10: a global seed and a global block offset that each call
    advances by the blocks it used. The layout of the stream is documented in core/philox.h. */
 #include <math.h>
-#include "internal.h"
+#include "checks.h"
 #include "philox.h"
 #ifdef CC_WITH_CUDA
 #include "cuda/cuda_backend.h"
@@ -66,7 +66,7 @@ static cc_status fill_random(const char *op, cc_tensor *dst, int normal, double 
     char d[160];
     cc_status st;
     if (!dst || !dst->storage) return cc_error(CC_ERR_ARGUMENT, "%s: dst: expected a tensor, got nil", op);
-    if ((st = cc_check_dtype(op, "dst", dst, CC_FLOAT_DTYPES))) return st;
+    TRY(cc_check_dtype(op, "dst", dst, CC_FLOAT_DTYPES));
     for (int i = 0; i < dst->ndim; i++)
         if (dst->stride[i] == 0 && dst->shape[i] > 1)
             return cc_error(CC_ERR_ARGUMENT, "%s: dst %s is expanded (a dim with stride 0); clone() it first", op, cc_describe(d, sizeof d, dst));
@@ -86,7 +86,7 @@ static cc_status fill_random(const char *op, cc_tensor *dst, int normal, double 
     cc_tensor *tmp = NULL;
     cc_tensor *target = dst;
     if (!cc_tensor_is_contiguous(dst) || dst->dtype != gen_dtype) {
-        if ((st = cc_tensor_empty(&tmp, dst->ndim, dst->shape, gen_dtype, dst->device, dst->device_index))) return st;
+        TRY(cc_tensor_empty(&tmp, dst->ndim, dst->shape, gen_dtype, dst->device, dst->device_index));
         target = tmp;
     }
     if (dst->device == CC_CPU) {
@@ -97,7 +97,7 @@ static cc_status fill_random(const char *op, cc_tensor *dst, int normal, double 
         st = normal ? (cc_status)cc_cuda_randn(cc_tensor_data(target), gen_dtype, n, a, b, seed, offset)
                     : (cc_status)cc_cuda_rand(cc_tensor_data(target), gen_dtype, n, a, b, seed, offset);
 #else
-        st = cc_error(CC_ERR_UNSUPPORTED, "causalconv was built without CUDA (nvcc was not found by make)");
+        st = cc_no_cuda(normal ? "randn" : "rand");
 #endif
     }
     if (st == CC_OK && tmp) st = cc_tensor_copy(dst, tmp);

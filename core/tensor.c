@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "checks.h"
 
 static int64_t live_storages;   /* atomics: handles may be freed from any thread */
 static int64_t live_tensors;
@@ -31,6 +31,20 @@ static void storage_release(cc_storage *s)
 
 static int valid_dtype(int dtype) { return dtype >= CC_F32 && dtype <= CC_I64; }
 
+/* Every tensor's sizes multiply to an int64 (zero sizes counted as 1, so the strides of an empty
+   tensor fit too): numel and every offset computed from the shape stay exact. */
+static cc_status check_numel(const char *op, int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        if (__builtin_mul_overflow(n, shape[i] > 0 ? shape[i] : 1, &n)) {
+            char want[160];
+            return cc_error(CC_ERR_SHAPE, "%s: shape %s: the product of the sizes overflows int64", op,
+                            cc_shape_str(want, sizeof want, ndim, shape));
+        }
+    return CC_OK;
+}
+
 cc_status cc_tensor_empty(cc_tensor **out, int ndim, const int64_t *shape, int dtype, int device, int device_index)
 {
     if (!out) return cc_error(CC_ERR_ARGUMENT, "empty: out: expected a handle pointer, got NULL");
@@ -45,6 +59,7 @@ cc_status cc_tensor_empty(cc_tensor **out, int ndim, const int64_t *shape, int d
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 0) return cc_error(CC_ERR_SHAPE, "empty: shape: sizes must be >= 0, got %lld at position %d",
                                           (long long)shape[i], i);
+    TRY(check_numel("empty", ndim, shape));
     int empty = 0;
     for (int i = 0; i < ndim; i++) empty |= shape[i] == 0;
     for (int i = 0; i < ndim && !empty; i++)
@@ -190,16 +205,15 @@ static cc_status check_dim(const char *op, const char *arg, const cc_tensor *x, 
 
 cc_status cc_tensor_alias(cc_tensor **out, const cc_tensor *x)
 {
-    cc_status st = view_args(out, x, "alias");
-    if (st) return st;
+    TRY(view_args(out, x, "alias"));
     return make_view(out, x, "alias", x->ndim, x->shape, x->stride, x->offset);
 }
 
 cc_status cc_tensor_transpose(cc_tensor **out, const cc_tensor *x, int dim0, int dim1)
 {
-    cc_status st = view_args(out, x, "transpose");
-    if (st || (st = check_dim("transpose", "dim0", x, dim0, x->ndim)) || (st = check_dim("transpose", "dim1", x, dim1, x->ndim)))
-        return st;
+    TRY(view_args(out, x, "transpose"));
+    TRY(check_dim("transpose", "dim0", x, dim0, x->ndim));
+    TRY(check_dim("transpose", "dim1", x, dim1, x->ndim));
     int64_t shape[8], stride[8];
     memcpy(shape, x->shape, sizeof shape);
     memcpy(stride, x->stride, sizeof stride);
@@ -213,8 +227,7 @@ cc_status cc_tensor_transpose(cc_tensor **out, const cc_tensor *x, int dim0, int
 cc_status cc_tensor_permute(cc_tensor **out, const cc_tensor *x, int ndim, const int *dims)
 {
     char desc[160];
-    cc_status st = view_args(out, x, "permute");
-    if (st) return st;
+    TRY(view_args(out, x, "permute"));
     if (ndim != x->ndim || (ndim > 0 && !dims))
         return cc_error(CC_ERR_ARGUMENT, "permute: dims: expected %d entries for x %s, got %d", x->ndim, DESC(x), dims ? ndim : 0);
     int seen[8] = { 0 };
@@ -233,8 +246,8 @@ cc_status cc_tensor_permute(cc_tensor **out, const cc_tensor *x, int ndim, const
 cc_status cc_tensor_narrow(cc_tensor **out, const cc_tensor *x, int dim, int64_t start, int64_t length)
 {
     char desc[160];
-    cc_status st = view_args(out, x, "narrow");
-    if (st || (st = check_dim("narrow", "dim", x, dim, x->ndim))) return st;
+    TRY(view_args(out, x, "narrow"));
+    TRY(check_dim("narrow", "dim", x, dim, x->ndim));
     int64_t size = x->shape[dim];
     if (start < 0 || start > size)
         return cc_error(CC_ERR_ARGUMENT, "narrow: start: expected 0 <= start <= %lld (the size of that dim), got %lld for x %s",
@@ -251,8 +264,8 @@ cc_status cc_tensor_narrow(cc_tensor **out, const cc_tensor *x, int dim, int64_t
 cc_status cc_tensor_select(cc_tensor **out, const cc_tensor *x, int dim, int64_t index)
 {
     char desc[160];
-    cc_status st = view_args(out, x, "select");
-    if (st || (st = check_dim("select", "dim", x, dim, x->ndim))) return st;
+    TRY(view_args(out, x, "select"));
+    TRY(check_dim("select", "dim", x, dim, x->ndim));
     if (index < 0 || index >= x->shape[dim])
         return cc_error(CC_ERR_ARGUMENT, "select: index: expected 0 <= index < %lld (the size of that dim), got %lld for x %s",
                         (long long)x->shape[dim], (long long)index, DESC(x));
@@ -263,15 +276,6 @@ cc_status cc_tensor_select(cc_tensor **out, const cc_tensor *x, int dim, int64_t
         stride[j++] = x->stride[i];
     }
     return make_view(out, x, "select", x->ndim - 1, shape, stride, x->offset + index * x->stride[dim]);
-}
-
-static void format_shape(char *buf, size_t len, int ndim, const int64_t *v)
-{
-    size_t pos = 0;
-    pos += (size_t)snprintf(buf, len, "(");
-    for (int i = 0; i < ndim && pos < len; i++)
-        pos += (size_t)snprintf(buf + pos, len - pos, i ? ", %lld" : "%lld", (long long)v[i]);
-    if (pos < len) snprintf(buf + pos, len - pos, ")");
 }
 
 /* Strides for viewing (oshape, ostride) as nshape without copying: walk both shapes from the
@@ -308,8 +312,7 @@ static int view_strides(int ond, const int64_t *oshape, const int64_t *ostride, 
 cc_status cc_tensor_view(cc_tensor **out, const cc_tensor *x, int ndim, const int64_t *shape)
 {
     char desc[160], want[160];
-    cc_status st = view_args(out, x, "view");
-    if (st) return st;
+    TRY(view_args(out, x, "view"));
     if (ndim < 0 || ndim > 8) return cc_error(CC_ERR_ARGUMENT, "view: shape: expected 0 to 8 sizes, got %d", ndim);
     if (ndim > 0 && !shape) return cc_error(CC_ERR_ARGUMENT, "view: shape: expected %d sizes, got NULL", ndim);
     int64_t nshape[8], nstride[8];
@@ -321,24 +324,24 @@ cc_status cc_tensor_view(cc_tensor **out, const cc_tensor *x, int ndim, const in
             if (infer >= 0) return cc_error(CC_ERR_ARGUMENT, "view: shape: only one size may be -1, got two");
             infer = i;
         } else if (shape[i] < 0) {
-            format_shape(want, sizeof want, ndim, shape);
+            cc_shape_str(want, sizeof want, ndim, shape);
             return cc_error(CC_ERR_ARGUMENT, "view: shape: sizes must be >= 0 (or one -1), got %s", want);
         } else if (__builtin_mul_overflow(known, shape[i], &known)) {
-            format_shape(want, sizeof want, ndim, shape);
+            cc_shape_str(want, sizeof want, ndim, shape);
             return cc_error(CC_ERR_SHAPE, "view: shape %s has more elements than int64 holds", want);
         }
     }
     int64_t numel = cc_tensor_numel(x);
     if (infer >= 0) {
         if (known == 0 || numel % known != 0) {
-            format_shape(want, sizeof want, ndim, shape);
+            cc_shape_str(want, sizeof want, ndim, shape);
             return cc_error(CC_ERR_SHAPE, "view: shape %s cannot hold the %lld elements of x %s", want, (long long)numel, DESC(x));
         }
         nshape[infer] = numel / known;
         known = numel;
     }
     if (known != numel) {
-        format_shape(want, sizeof want, ndim, nshape);
+        cc_shape_str(want, sizeof want, ndim, nshape);
         return cc_error(CC_ERR_SHAPE, "view: shape %s has %lld elements, x %s has %lld",
                         want, (long long)known, DESC(x), (long long)numel);
     }
@@ -347,8 +350,8 @@ cc_status cc_tensor_view(cc_tensor **out, const cc_tensor *x, int ndim, const in
         for (int i = ndim - 1; i >= 0; i--) { nstride[i] = s; s *= nshape[i] ? nshape[i] : 1; }
     } else if (!view_strides(x->ndim, x->shape, x->stride, ndim, nshape, nstride)) {
         char strides[160];
-        format_shape(want, sizeof want, ndim, nshape);
-        format_shape(strides, sizeof strides, x->ndim, x->stride);
+        cc_shape_str(want, sizeof want, ndim, nshape);
+        cc_shape_str(strides, sizeof strides, x->ndim, x->stride);
         return cc_error(CC_ERR_SHAPE, "view: shape %s is not compatible with the strides %s of x %s: a new dim would span "
                         "dims of x that are not contiguous with each other; call contiguous() first (or reshape)",
                         want, strides, DESC(x));
@@ -359,8 +362,7 @@ cc_status cc_tensor_view(cc_tensor **out, const cc_tensor *x, int ndim, const in
 cc_status cc_tensor_expand(cc_tensor **out, const cc_tensor *x, int ndim, const int64_t *shape)
 {
     char desc[160], want[160];
-    cc_status st = view_args(out, x, "expand");
-    if (st) return st;
+    TRY(view_args(out, x, "expand"));
     if (ndim < x->ndim || ndim > 8)
         return cc_error(CC_ERR_ARGUMENT, "expand: shape: expected %d to 8 sizes for x %s, got %d", x->ndim, DESC(x), ndim);
     if (ndim > 0 && !shape) return cc_error(CC_ERR_ARGUMENT, "expand: shape: expected %d sizes, got NULL", ndim);
@@ -369,7 +371,7 @@ cc_status cc_tensor_expand(cc_tensor **out, const cc_tensor *x, int ndim, const 
     for (int i = 0; i < ndim; i++) {
         if (i < lead) {
             if (shape[i] < 0) {
-                format_shape(want, sizeof want, ndim, shape);
+                cc_shape_str(want, sizeof want, ndim, shape);
                 return cc_error(CC_ERR_ARGUMENT, "expand: shape %s: a new leading size must be >= 0 (-1 only keeps an existing size)", want);
             }
             nshape[i] = shape[i];
@@ -384,21 +386,21 @@ cc_status cc_tensor_expand(cc_tensor **out, const cc_tensor *x, int ndim, const 
             nshape[i] = shape[i];
             nstride[i] = 0;
         } else {
-            format_shape(want, sizeof want, ndim, shape);
+            cc_shape_str(want, sizeof want, ndim, shape);
             return cc_error(CC_ERR_SHAPE, "expand: x %s cannot expand to %s: size %lld is not 1 and differs from %lld",
                             DESC(x), want, (long long)have, (long long)shape[i]);
         }
     }
+    TRY(check_numel("expand", ndim, nshape));
     return make_view(out, x, "expand", ndim, nshape, nstride, x->offset);
 }
 
 cc_status cc_tensor_unsqueeze(cc_tensor **out, const cc_tensor *x, int dim)
 {
     char desc[160];
-    cc_status st = view_args(out, x, "unsqueeze");
-    if (st) return st;
+    TRY(view_args(out, x, "unsqueeze"));
     if (x->ndim >= 8) return cc_error(CC_ERR_SHAPE, "unsqueeze: x %s already has the maximum of 8 dims", DESC(x));
-    if ((st = check_dim("unsqueeze", "dim", x, dim, x->ndim + 1))) return st;
+    TRY(check_dim("unsqueeze", "dim", x, dim, x->ndim + 1));
     int64_t shape[8], stride[8];
     for (int i = 0, j = 0; i <= x->ndim; i++) {
         if (i == dim) {
@@ -414,9 +416,8 @@ cc_status cc_tensor_unsqueeze(cc_tensor **out, const cc_tensor *x, int dim)
 
 cc_status cc_tensor_squeeze(cc_tensor **out, const cc_tensor *x, int dim)
 {
-    cc_status st = view_args(out, x, "squeeze");
-    if (st) return st;
-    if (dim != -1 && (st = check_dim("squeeze", "dim", x, dim, x->ndim))) return st;
+    TRY(view_args(out, x, "squeeze"));
+    if (dim != -1) TRY(check_dim("squeeze", "dim", x, dim, x->ndim));
     int64_t shape[8], stride[8];
     int n = 0;
     for (int i = 0; i < x->ndim; i++) {
@@ -431,16 +432,15 @@ cc_status cc_tensor_squeeze(cc_tensor **out, const cc_tensor *x, int dim)
 cc_status cc_tensor_as_strided(cc_tensor **out, const cc_tensor *x, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset)
 {
     char desc[160], a[160], b[160];
-    cc_status st = view_args(out, x, "as_strided");
-    if (st) return st;
+    TRY(view_args(out, x, "as_strided"));
     if (ndim < 0 || ndim > 8) return cc_error(CC_ERR_ARGUMENT, "as_strided: shape: expected 0 to 8 sizes, got %d", ndim);
     if (ndim > 0 && (!shape || !stride)) return cc_error(CC_ERR_ARGUMENT, "as_strided: shape and stride: expected %d entries each, got NULL", ndim);
     if (offset < 0) return cc_error(CC_ERR_ARGUMENT, "as_strided: offset: expected >= 0, got %lld", (long long)offset);
     int64_t hi = offset, numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || stride[i] < 0) {
-            format_shape(a, sizeof a, ndim, shape);
-            format_shape(b, sizeof b, ndim, stride);
+            cc_shape_str(a, sizeof a, ndim, shape);
+            cc_shape_str(b, sizeof b, ndim, stride);
             return cc_error(CC_ERR_ARGUMENT, "as_strided: shape %s and stride %s: entries must be >= 0", a, b);
         }
         numel *= shape[i] ? 1 : 0;
@@ -454,11 +454,12 @@ cc_status cc_tensor_as_strided(cc_tensor **out, const cc_tensor *x, int ndim, co
             overflow |= __builtin_add_overflow(hi, reach, &hi);
         }
         if (overflow || hi >= elems) {
-            format_shape(a, sizeof a, ndim, shape);
-            format_shape(b, sizeof b, ndim, stride);
+            cc_shape_str(a, sizeof a, ndim, shape);
+            cc_shape_str(b, sizeof b, ndim, stride);
             return cc_error(CC_ERR_SHAPE, "as_strided: shape %s, stride %s and offset %lld reach element %s%lld, but the storage of x %s "
                             "holds %lld elements", a, b, (long long)offset, overflow ? "beyond " : "", (long long)hi, DESC(x), (long long)elems);
         }
     }
+    TRY(check_numel("as_strided", ndim, shape));
     return make_view(out, x, "as_strided", ndim, shape, stride, offset);
 }

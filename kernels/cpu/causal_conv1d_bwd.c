@@ -21,8 +21,8 @@
 #define MSTRIDE (CV_CHUNK + 32)
 #define MI(u) ((u) + 16)
 
-/* m[k * MSTRIDE + MI(u)]: tap k of output t0+u reads its own segment; m[W * MSTRIDE + MI(u)]:
-   t0+u is padding. Built for u in [0, nu) (positions with a gz), zero for the other u in
+/* m[k * MSTRIDE + MI(u)]: tap k of output t0+u reads its own segment, which is not padding (padding
+   gives nothing to dweight, not 0 * x: its x may be NaN); m[W * MSTRIDE + MI(u)]: t0+u is padding. Built for u in [0, nu) (positions with a gz), zero for the other u in
    [-ext, nall), whose gz is zero anyway. */
 static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, int64_t nu, int64_t nall, uint8_t *m)
 {
@@ -31,7 +31,7 @@ static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, 
         for (int64_t u = -ext; u < nall; u++) m[k * MSTRIDE + MI(u)] = 0;
     for (int64_t u = 0; u < nu; u++) {
         int32_t st = cv_seg(a, row, t0 + u);
-        for (int64_t k = 0; k < W; k++) m[k * MSTRIDE + MI(u)] = cv_seg(a, row, t0 + u - ext + k) == st;
+        for (int64_t k = 0; k < W; k++) m[k * MSTRIDE + MI(u)] = st >= 0 && cv_seg(a, row, t0 + u - ext + k) == st;
         m[W * MSTRIDE + MI(u)] = st < 0;
     }
 }

@@ -14,13 +14,13 @@
 #define CL_PF 24    /* channel-last software prefetch distance, in positions */
 
 /* Tap masks of positions t0 .. t0+n-1: m[k * CV_CHUNK + i] = 1 when tap k of position t0+i reads
-   its own segment; m[W * CV_CHUNK + i] = 1 when position t0+i is padding. */
+   its own segment and that is not padding; m[W * CV_CHUNK + i] = 1 when position t0+i is padding. */
 static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, int64_t n, uint8_t *m)
 {
     int64_t W = a->W, ext = W - 1;
     for (int64_t i = 0; i < n; i++) {
         int32_t st = cv_seg(a, row, t0 + i);
-        for (int64_t k = 0; k < W; k++) m[k * CV_CHUNK + i] = cv_seg(a, row, t0 + i - ext + k) == st;
+        for (int64_t k = 0; k < W; k++) m[k * CV_CHUNK + i] = st >= 0 && cv_seg(a, row, t0 + i - ext + k) == st;
         m[W * CV_CHUNK + i] = st < 0;
     }
 }

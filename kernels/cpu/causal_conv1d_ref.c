@@ -128,6 +128,7 @@ int cc_cpu_causal_conv1d_backward_ref(const cc_conv1d_args *a)
             }
             for (int64_t t = 0; t < row.len; t++) {
                 int32_t st = cv_seg(a, &row, t);
+                if (st < 0) continue;   /* padding gives nothing, not 0 * x (x may be NaN there) */
                 db += gz[t];
                 for (int64_t k = 0; k < W; k++) {
                     int64_t p = t - ext + k;

@@ -203,11 +203,13 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
                 d[i] = s;
             }
             cv_store_run<DT, NE>(dl + t0, d, n, tl.vec);
-            /* dweight / dbias over the own positions (gz is 0 past the line) */
+            /* dweight / dbias over the own positions (gz is 0 past the line); padding tokens give
+               nothing, not 0 * x (their x may be NaN or Inf) */
             #pragma unroll
             for (int i = 0; i < NE; i++) {
                 dw[KW] += gz[i];
                 const int32_t kt = kw[H + i];
+                if (masked && kt < 0) continue;
                 #pragma unroll
                 for (int k = 0; k < KW; k++) {
                     A v = xw[i + k];
@@ -358,7 +360,7 @@ __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, 
                         if (kt < 0) gi = (A)0;   /* padding token or past the line */
                         else if (a.silu) gi *= cc_dsilu(pre);
                         gz[j] = gi;
-                        if (t < t1) {
+                        if (t < t1 && kt >= 0) {   /* padding gives nothing, not 0 * x */
                             dw[j][KW] += gi;
                             dw[j][H] += gi * xs[uu][j];
                             #pragma unroll
@@ -466,6 +468,7 @@ __global__ void cv_bwd_dw_generic_kernel(const cc_conv1d_args a, typename cc_dt<
         int64_t tr = t - row.start;
         A g = cv_gz<DT>(a, row, c, tr);
         int32_t st = cv_seg(&a, &row, tr);
+        if (st < 0) continue;   /* padding gives nothing, not 0 * x */
         dw[W] += g;
         for (int64_t k = 0; k < W; k++) {
             int64_t p = tr - (W - 1) + k;

@@ -1,5 +1,6 @@
 /* The CUDA device as the library sees it: availability, the stream, the cuBLAS handle, error
- * reporting, the caching device allocator, memcpy, timers, and the public cc_cuda_* functions.
+ * reporting, the caching device allocator, memcpy, timers, and the device queries behind the public
+ * cc_cuda_* functions (core/cuda.c validates their arguments and answers for a build without CUDA).
  *
  * Availability is probed once, quietly: on a machine without a GPU the library loads and works on
  * the CPU, and the first CUDA allocation reports why there is no device.
@@ -225,10 +226,8 @@ extern "C" int cc_cuda_memcpy(void *dst, const void *src, int64_t bytes, int kin
     return cc_cuda_check(cudaStreamSynchronize(cc_cuda_stream()), "cuda memcpy", "cudaStreamSynchronize");
 }
 
-/* ---- public (causalconv.h) ---------------------------------------------------------------------- */
-extern "C" int cc_cuda_is_built(void) { return 1; }
-
-extern "C" int cc_cuda_is_emulated(void)
+/* ---- the device queries behind core/cuda.c (cuda_backend.h) ------------------------------------ */
+extern "C" int cc_cuda_backend_emulated(void)
 {
 #ifdef CC_CUDA_EMU
     return 1;
@@ -237,51 +236,46 @@ extern "C" int cc_cuda_is_emulated(void)
 #endif
 }
 
-extern "C" int cc_cuda_is_available(void)
+extern "C" int cc_cuda_backend_device_count(void)
 {
     Device &d = device();
-    return d.count > 0 && d.stream_error == cudaSuccess;
+    return d.stream_error == cudaSuccess ? d.count : 0;
 }
 
-extern "C" int cc_cuda_device_count(void) { return device().count; }
-
-extern "C" cc_status cc_cuda_synchronize(void)
+extern "C" int cc_cuda_backend_synchronize(void)
 {
     int st = require_device("cuda synchronize");
-    if (st != CC_OK) return (cc_status)st;
-    return (cc_status)cc_cuda_check(cudaStreamSynchronize(cc_cuda_stream()), "cuda synchronize", "a kernel or copy");
+    if (st != CC_OK) return st;
+    return cc_cuda_check(cudaStreamSynchronize(cc_cuda_stream()), "cuda synchronize", "a kernel or copy");
 }
 
-extern "C" cc_status cc_cuda_device_name(char *buf, int len)
+extern "C" int cc_cuda_backend_device_name(char *buf, int len)
 {
-    if (!buf || len <= 0) return cc_error(CC_ERR_ARGUMENT, "cuda device_name: buf: expected a buffer of len >= 1, got len %d", len);
-    buf[0] = 0;
     int st = require_device("cuda device_name");
-    if (st != CC_OK) return (cc_status)st;
+    if (st != CC_OK) return st;
     cudaDeviceProp prop;
     st = cc_cuda_check(cudaGetDeviceProperties(&prop, 0), "cuda device_name", "cudaGetDeviceProperties");
-    if (st != CC_OK) return (cc_status)st;
+    if (st != CC_OK) return st;
     snprintf(buf, (size_t)len, "%s", prop.name);
     return CC_OK;
 }
 
-extern "C" cc_status cc_cuda_memory_stats(int64_t *allocated, int64_t *reserved, int64_t *peak_allocated, int64_t *num_allocs)
+extern "C" void cc_cuda_backend_memory_stats(int64_t *allocated, int64_t *reserved, int64_t *peak_allocated,
+                                             int64_t *num_allocs)
 {
     Allocator &a = allocator();
     std::lock_guard<std::mutex> lock(a.mutex);
-    if (allocated) *allocated = a.allocated;
-    if (reserved) *reserved = a.reserved;
-    if (peak_allocated) *peak_allocated = a.peak;
-    if (num_allocs) *num_allocs = a.num_allocs;
-    return CC_OK;
+    *allocated = a.allocated;
+    *reserved = a.reserved;
+    *peak_allocated = a.peak;
+    *num_allocs = a.num_allocs;
 }
 
-extern "C" cc_status cc_cuda_empty_cache(void)
+extern "C" void cc_cuda_backend_empty_cache(void)
 {
     Allocator &a = allocator();
     std::lock_guard<std::mutex> lock(a.mutex);
     release_cache(a);
-    return CC_OK;
 }
 
 namespace {
@@ -290,12 +284,11 @@ struct Timer {
 };
 }  /* namespace */
 
-extern "C" cc_status cc_cuda_timer_start(void **timer)
+extern "C" int cc_cuda_backend_timer_start(void **timer)
 {
-    if (!timer) return cc_error(CC_ERR_ARGUMENT, "cuda timer_start: timer: expected a pointer, got NULL");
     *timer = nullptr;
     int st = require_device("cuda timer_start");
-    if (st != CC_OK) return (cc_status)st;
+    if (st != CC_OK) return st;
     Timer *t = (Timer *)malloc(sizeof(Timer));
     if (!t) return cc_error(CC_ERR_MEMORY, "cuda timer_start: out of host memory");
     st = cc_cuda_check(cudaEventCreate(&t->start), "cuda timer_start", "cudaEventCreate");
@@ -312,15 +305,14 @@ extern "C" cc_status cc_cuda_timer_start(void **timer)
     }
     if (st != CC_OK) {
         free(t);
-        return (cc_status)st;
+        return st;
     }
     *timer = t;
     return CC_OK;
 }
 
-extern "C" cc_status cc_cuda_timer_stop(void *timer, double *elapsed_ms)
+extern "C" int cc_cuda_backend_timer_stop(void *timer, double *elapsed_ms)
 {
-    if (!timer) return cc_error(CC_ERR_ARGUMENT, "cuda timer_stop: timer: expected a timer from cc_cuda_timer_start, got NULL");
     Timer *t = (Timer *)timer;
     float ms = 0.0f;
     int st = cc_cuda_check(cudaEventRecord(t->end, cc_cuda_stream()), "cuda timer_stop", "cudaEventRecord");
@@ -329,6 +321,6 @@ extern "C" cc_status cc_cuda_timer_stop(void *timer, double *elapsed_ms)
     cudaEventDestroy(t->start);
     cudaEventDestroy(t->end);
     free(t);
-    if (elapsed_ms) *elapsed_ms = ms;
-    return (cc_status)st;
+    *elapsed_ms = ms;
+    return st;
 }

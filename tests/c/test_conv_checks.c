@@ -446,8 +446,12 @@ static void generic_checks(int op)
                 put(&c, name, e);
                 EXPECT_FAIL(c, CC_ERR_ARGUMENT, name, NULL, NULL, "%s expanded in dim %d (stride 0)", name, d);
             }
-            int64_t reach = 1, ones[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
-            for (int d = 0; d < orig->ndim; d++) reach += orig->shape[d] - 1;
+            int64_t reach = 1, ones[8] = { 1, 1, 1, 1, 1, 1, 1, 1 }, big = 0;
+            for (int d = 0; d < orig->ndim; d++) {
+                reach += orig->shape[d] - 1;
+                big += orig->shape[d] > 1;
+            }
+            if (big < 2) continue;   /* with one dim of size > 1, stride 1 is plainly contiguous */
             cc_tensor *buf = mk(orig->dtype, 1, SHAPE(reach)), *v = NULL;
             CHECK_OK(cc_tensor_as_strided(&v, buf, orig->ndim, orig->shape, ones, 0));
             cc_tensor_free(buf);

@@ -218,7 +218,7 @@ TEST_GROUP(copy_edges)
     CHECK_OK(cc_tensor_expand(&b, a, 1, SHAPE(4)));
     cc_tensor_free(a);
     CHECK_OK(cc_tensor_narrow(&a, x, 0, 0, 4));
-    CHECK_ERR(cc_tensor_copy(b, a), CC_ERR_ARGUMENT, "copy: dst (4) i64 cpu is expanded");
+    CHECK_ERR(cc_tensor_copy(b, a), CC_ERR_ARGUMENT, "copy: dst: expected an output whose elements do not overlap, got (4) i64 cpu with strides (0)");
     CHECK_OK(cc_tensor_copy(a, b));                              /* expanded source is fine */
     CHECK_ERR(cc_tensor_copy(NULL, a), CC_ERR_ARGUMENT, "copy: dst: expected a tensor, got nil");
     cc_tensor_free(a);

@@ -1,6 +1,6 @@
 /* Tensor lifetime, refcounting and every view op, with their error cases. */
 #include "test.h"
-#include "internal.h"   /* cc_describe, cc_check_*, cc_tensor_extent are exported for the ops */
+#include "checks.h"   /* cc_describe, cc_check_*, cc_tensor_extent are exported for the ops */
 
 /* Element offset of index idx in t, by the stride formula. */
 static int64_t offset_of(const cc_tensor *t, const int64_t *idx)
@@ -261,15 +261,15 @@ TEST_GROUP(describe_and_checks)
     cc_tensor *n1, *n2;
     CHECK_OK(cc_tensor_narrow(&n1, x, 1, 0, 9));
     CHECK_OK(cc_tensor_narrow(&n2, x, 1, 8, 9));
-    CHECK_ERR(cc_check_no_overlap("op", "out", n1, "x", n2), CC_ERR_ARGUMENT, "op: out (64, 9) bf16 cpu overlaps x");
+    CHECK_ERR(cc_check_disjoint("op", "out", n1, "x", n2, 0), CC_ERR_ARGUMENT, "op: out (64, 9) bf16 cpu overlaps x");
     cc_tensor_free(n2);
     CHECK_OK(cc_tensor_narrow(&n2, x, 0, 1, 1));
     cc_tensor_free(n1);
     CHECK_OK(cc_tensor_narrow(&n1, x, 0, 0, 1));
-    CHECK_OK(cc_check_no_overlap("op", "out", n1, "x", n2));
+    CHECK_OK(cc_check_disjoint("op", "out", n1, "x", n2, 0));
     const cc_tensor *ts[3] = { NULL, n1, n2 };
     const char *names[3] = { "a", "b", "c" };
-    CHECK_OK(cc_check_same_device("op", 3, ts, names));
+    CHECK_OK(cc_check_devices("op", 3, ts, names));
     cc_tensor_free(n1);
     cc_tensor_free(n2);
     cc_tensor_free(x);
@@ -280,4 +280,73 @@ TEST_GROUP(describe_and_checks)
     CHECK(cc_get_num_threads() >= 1);
     cc_clear_error();
     CHECK(cc_last_error()[0] == '\0');
+}
+
+/* Overlap is decided element by element: interleaved but disjoint views pass, views sharing one
+   element (or one byte, across dtypes) fail, and an output whose own elements collide is refused. */
+TEST_GROUP(overlap_by_elements)
+{
+    cc_tensor *buf, *even, *odd, *wide, *self;
+    CHECK_OK(cc_tensor_empty(&buf, 2, SHAPE(4, 10), CC_F32, CC_CPU, 0));
+    CHECK_OK(cc_tensor_as_strided(&even, buf, 2, SHAPE(4, 5), SHAPE(10, 2), 0));
+    CHECK_OK(cc_tensor_as_strided(&odd, buf, 2, SHAPE(4, 5), SHAPE(10, 2), 1));
+    CHECK_OK(cc_check_disjoint("op", "out", odd, "x", even, 0));
+    CHECK_OK(cc_check_disjoint("op", "out", even, "x", odd, 0));
+    CHECK_OK(cc_tensor_as_strided(&wide, buf, 2, SHAPE(4, 3), SHAPE(10, 3), 3));   /* elements 3, 6, 9, ...: 6 is even */
+    CHECK_ERR(cc_check_disjoint("op", "out", wide, "x", even, 0), CC_ERR_ARGUMENT, "op: out (4, 3) f32 cpu overlaps x (4, 5) f32 cpu");
+    CHECK_OK(cc_check_disjoint("op", "out", even, "x", even, 1));   /* the same view, in place allowed */
+    CHECK_ERR(cc_check_disjoint("op", "out", even, "x", even, 0), CC_ERR_ARGUMENT, "overlaps");
+    /* strides (1, 1): element (0, 1) is element (1, 0) */
+    CHECK_OK(cc_tensor_as_strided(&self, buf, 2, SHAPE(3, 3), SHAPE(1, 1), 0));
+    CHECK_ERR(cc_check_output("op", "out", self), CC_ERR_ARGUMENT, "op: out: expected an output whose elements do not overlap");
+    cc_tensor_free(self);
+    /* strides (3, 2) with shape (2, 3): offsets 0 2 4 3 5 7, all distinct though the dims interleave */
+    CHECK_OK(cc_tensor_as_strided(&self, buf, 2, SHAPE(2, 3), SHAPE(3, 2), 0));
+    CHECK_OK(cc_check_output("op", "out", self));
+    cc_tensor_free(self);
+    /* strides (2, 1) with shape (2, 3): offsets 0 1 2 2 3 4 collide */
+    CHECK_OK(cc_tensor_as_strided(&self, buf, 2, SHAPE(2, 3), SHAPE(2, 1), 0));
+    CHECK_ERR(cc_check_output("op", "out", self), CC_ERR_ARGUMENT, "with strides (2, 1)");
+    cc_tensor_free(self);
+    /* bytes across dtypes: an f64 view over two f32 elements */
+    cc_tensor *f64, *one;
+    CHECK_OK(cc_tensor_empty(&f64, 1, SHAPE(4), CC_F64, CC_CPU, 0));
+    cc_tensor *as32 = NULL;
+    CHECK_OK(cc_tensor_alias(&as32, f64));
+    as32->dtype = CC_F32;   /* the same 32 bytes seen as 8 f32 values */
+    as32->shape[0] = 8;
+    CHECK_OK(cc_tensor_as_strided(&one, as32, 1, SHAPE(1), SHAPE(1), 3));   /* f32 element 3 = upper half of f64 element 1 */
+    cc_tensor *f64b;
+    CHECK_OK(cc_tensor_narrow(&f64b, f64, 0, 1, 1));
+    CHECK_ERR(cc_check_disjoint("op", "out", one, "x", f64b, 0), CC_ERR_ARGUMENT, "overlaps");
+    cc_tensor_free(f64b);
+    CHECK_OK(cc_tensor_narrow(&f64b, f64, 0, 2, 2));
+    CHECK_OK(cc_check_disjoint("op", "out", one, "x", f64b, 0));
+    cc_tensor_free(f64b);
+    cc_tensor_free(one);
+    cc_tensor_free(as32);
+    cc_tensor_free(f64);
+    cc_tensor_free(wide);
+    cc_tensor_free(even);
+    cc_tensor_free(odd);
+    cc_tensor_free(buf);
+}
+
+/* Sizes whose product overflows int64 are refused where a tensor or view is made, so numel and
+   every offset stay exact (expand(2^62, 4) used to wrap numel to 0 and read past the buffer). */
+TEST_GROUP(numel_overflow)
+{
+    cc_tensor *x, *v = NULL;
+    CHECK_OK(cc_tensor_empty(&x, 2, SHAPE(1, 1), CC_F32, CC_CPU, 0));
+    CHECK_ERR(cc_tensor_expand(&v, x, 2, SHAPE((int64_t)1 << 62, 4)), CC_ERR_SHAPE, "expand: shape (4611686018427387904, 4): the product of the sizes overflows int64");
+    CHECK(v == NULL);
+    CHECK_OK(cc_tensor_expand(&v, x, 2, SHAPE((int64_t)1 << 60, 4)));
+    CHECK_EQ_I(cc_tensor_numel(v), (int64_t)1 << 62);
+    cc_tensor_free(v);
+    v = NULL;
+    CHECK_ERR(cc_tensor_expand(&v, x, 3, SHAPE((int64_t)1 << 40, (int64_t)1 << 40, 1)), CC_ERR_SHAPE, "overflows int64");
+    CHECK_ERR(cc_tensor_empty(&v, 3, SHAPE(0, (int64_t)1 << 32, (int64_t)1 << 32), CC_F32, CC_CPU, 0), CC_ERR_SHAPE, "overflows int64");
+    CHECK(v == NULL);
+    CHECK_ERR(cc_tensor_as_strided(&v, x, 2, SHAPE((int64_t)1 << 40, (int64_t)1 << 40), SHAPE(0, 0), 0), CC_ERR_SHAPE, "overflows int64");
+    cc_tensor_free(x);
 }
