@@ -51,7 +51,7 @@ $(BUILD)/obj/%.o: %.cu
 	$(NVCC) $(NVCCFLAGS) $(call INC,$<) -c $< -o $@
 
 $(LIB): $(C_SRCS:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJS)
-	$(CC) $(SOFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
+	$(CC) $(SOFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
 # ---- the emulated CUDA build: the same .cu sources compiled for the CPU ------------------------
 EMU_FLAGS := -DCC_WITH_CUDA -DCC_CUDA_EMU -Wno-unknown-pragmas
@@ -111,7 +111,25 @@ emu-selftest: $(EMU_SELFTEST)
 # ---- C tests -----------------------------------------------------------------------------------
 C_TESTS := $(wildcard tests/c/*.c)
 $(BUILD)/test_c: $(C_TESTS) $(LIB) $(wildcard tests/c/*.h)
-	$(CC) $(CFLAGS) -Icore -Ikernels -o $@ $(C_TESTS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+	$(CC) $(CFLAGS) -Icore -Ikernels $(LDFLAGS) -o $@ $(C_TESTS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+
+# ---- the CPU library under ASan + UBSan, and built for the baseline x86-64 ISA -------------------
+# Both are CPU-only builds of the same sources in their own build dirs (make calls itself): the
+# sanitizer build runs the C tests and the CPU specs, the baseline build (no AVX2, FMA, F16C or
+# AVX-512: the portable fallbacks) runs the conv specs.
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_DIR   := $(BUILD)/san
+BASE_DIR  := $(BUILD)/base
+.PHONY: san-build base-build test-asan test-base-isa
+san-build:
+	@$(MAKE) --no-print-directory BUILD=$(SAN_DIR) NVCC= OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	    $(SAN_DIR)/libcausalconv.so $(SAN_DIR)/test_c
+base-build:
+	@$(MAKE) --no-print-directory BUILD=$(BASE_DIR) NVCC= OPT="-O3 -march=x86-64" $(BASE_DIR)/libcausalconv.so
+test-asan: san-build
+	@BUILD=$(BUILD) tests/run.sh c-san lua-san
+test-base-isa: base-build
+	@BUILD=$(BUILD) tests/run.sh lua-base
 
 # ---- test targets ------------------------------------------------------------------------------
 # tests/run.sh runs the suites it is given and prints the one summary line.

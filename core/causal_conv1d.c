@@ -254,7 +254,8 @@ static void fill_args(cc_conv1d_args *a, const conv_call *c, int64_t N, int stat
 }
 
 /* Runs the forward or backward on the call's device: CUDA, the CPU reference kernels (tests) or
-   the fast CPU kernels. With D = 0 every output is empty and nothing runs. */
+   the fast CPU kernels. With D = 0 every output is empty and nothing runs; without a single token
+   (L = 0: only states to copy, x has no memory) the CPU takes the reference kernels. */
 static cc_status run(const char *op, const cc_conv1d_args *a, int device, int backward)
 {
     if (a->D == 0) return CC_OK;
@@ -265,7 +266,7 @@ static cc_status run(const char *op, const cc_conv1d_args *a, int device, int ba
 #else
         return cc_no_cuda(op);
 #endif
-    } else if (cc_get_reference_kernels()) {
+    } else if (cc_get_reference_kernels() || a->L == 0) {
         st = backward ? cc_cpu_causal_conv1d_backward_ref(a) : cc_cpu_causal_conv1d_forward_ref(a);
     } else {
         st = backward ? cc_cpu_causal_conv1d_backward(a) : cc_cpu_causal_conv1d_forward(a);
