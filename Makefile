@@ -133,8 +133,8 @@ test-base-isa: base-build
 
 # ---- test targets ------------------------------------------------------------------------------
 # tests/run.sh runs the suites it is given and prints the one summary line.
-test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST)
-	@BUILD=$(BUILD) tests/run.sh c lua emu-self emu-conv emu
+test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) san-build base-build $(BUILD)/fuzz/fuzz_npy
+	@BUILD=$(BUILD) FUZZ_SECONDS=20 tests/run.sh c lua c-san lua-san lua-base fuzz emu-self emu-conv emu
 
 test-c: $(BUILD)/test_c
 	@BUILD=$(BUILD) tests/run.sh c
@@ -165,7 +165,7 @@ repl: $(LIB)
 # The CPU sources are compiled into the fuzzer with ASan + UBSan; the corpus it grows and crash
 # artifacts stay under $(BUILD)/fuzz. `make fuzz` runs FUZZ_SECONDS (60), `make fuzz-quick` 20 s;
 # both end with the "N passed, N failed" line (tests/fuzz/run_fuzz.sh).
-FUZZ_CC      ?= clang
+FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_NPY     := $(BUILD)/fuzz/fuzz_npy
 FUZZ_CFLAGS  := -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -182,7 +182,7 @@ fuzz-quick: $(FUZZ_NPY)
 	@BUILD=$(BUILD) FUZZ_SECONDS=20 tests/run.sh fuzz
 
 # ---- dependencies ------------------------------------------------------------------------------
-DEB_DEPS := luajit lua-busted libopenblas-dev gnuplot-nox python3-numpy
+DEB_DEPS := luajit lua-busted libopenblas-dev gnuplot-nox python3-numpy clang-14 libclang-rt-14-dev libomp-14-dev
 deps:
 	@missing=""; for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "deps: all present ($(DEB_DEPS))"; \
