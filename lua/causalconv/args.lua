@@ -11,6 +11,7 @@
 --   rank(fname, name, t, n, what)            t:dim() == n, "(B, D, L)" as what
 --   same_device(fname, ref_name, ref, name, t), same_dtype(fname, ref_name, ref, name, t)
 --   integer(fname, name, v [, lo [, hi]])    a finite integer Lua number in lo..hi
+--   check_as(status, c_op, fname [, c_arg, arg])  ffi.check with C's op/argument names replaced
 --   number(fname, name, v)
 --   dim(fname, name, t, d [, ndim]) -> 0-based dim; pos(fname, name, t, dim0, p) -> 0-based position
 --   sizes(fname, allow_infer, ...)  -> sizes, opts: sizes as varargs or one table, then options
@@ -99,7 +100,10 @@ end
 
 function M.shape_str(sizes, sep)
     local s = {}
-    for i = 1, #sizes do s[i] = tostring(sizes[i]) end
+    for i = 1, #sizes do
+        local v = sizes[i]
+        s[i] = is_integer(v) and math.abs(v) < 2 ^ 64 and fmt("%.0f", v) or tostring(v)
+    end
     return "(" .. concat(s, sep or ", ") .. ")"
 end
 
@@ -237,7 +241,7 @@ function M.check_numel(fname, sizes)
     local zero = false
     for i = 1, #sizes do if sizes[i] == 0 then zero = true end end
     if not zero and n >= 2 ^ 63 then
-        raise(fmt("%s: sizes %s make %s elements, more than an int64 can count", fname, M.shape_str(sizes), show(n)))
+        raise(fmt("%s: sizes: %s make %s elements, more than an int64 can count", fname, M.shape_str(sizes), show(n)))
     end
 end
 
@@ -266,17 +270,32 @@ function M.sizes(fname, allow_infer, ...)
     if #sizes > 8 then raise(fmt("%s: at most 8 dims are supported, got %d sizes", fname, #sizes)) end
     for i = 1, #sizes do
         local v = sizes[i]
-        if type(v) == "cdata" and (ffi.istype("int64_t", v) or ffi.istype("uint64_t", v)) and v >= 0 and v < 2 ^ 53 then
+        if type(v) == "cdata" and (ffi.istype("int64_t", v) or ffi.istype("uint64_t", v)) and v >= 0 and v <= 2 ^ 53 then
             v = tonumber(v)
             sizes[i] = v
         end
-        if not is_integer(v) or v < (allow_infer and -1 or 0) or v > 2 ^ 53 then
+        if not is_integer(v) or v < (allow_infer and -1 or 0) or v >= 2 ^ 63 then
             raise(fmt("%s: size %d: expected a non-negative integer%s, got %s", fname, i,
                       allow_infer and " (or -1)" or "", show(v)))
         end
     end
     M.check_numel(fname, sizes)
     return sizes, opts
+end
+
+------------------------------------------------------------------------------------------------
+-- C statuses reported in the user's words
+
+-- Like ffi.check(status), for a C entry point the user did not call by name: a message that
+-- starts "c_op: c_arg" starts "fname: arg" instead (c_arg and arg may be nil: the op alone).
+function M.check_as(status, c_op, fname, c_arg, arg)
+    if status == 0 then return end
+    local msg = ffi.string(C.cc_last_error())
+    local from = c_op .. ": " .. (c_arg and c_arg or "")
+    if msg:sub(1, #from) == from then
+        msg = fname .. ": " .. (arg or "") .. msg:sub(#from + 1)
+    end
+    raise(msg)
 end
 
 ------------------------------------------------------------------------------------------------

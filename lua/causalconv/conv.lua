@@ -318,7 +318,10 @@ function M.causal_conv1d_varlen_states(x, cu_seqlens, state_len, opts)
     same_device(fname, x, { "cu_seqlens", cu, "out", out })
     if out == nil then
         local dtype = opts.dtype and args.dtype(fname, opts.dtype) or x._h.dtype
-        args.check_numel(fname, { nseq(cu), x:size(2), state_len })
+        if nseq(cu) * x:size(2) * state_len >= 2 ^ 63 then
+            raise(fmt("%s: state_len: %s makes a (%d, %d, %s) output, more elements than an int64 can count",
+                      fname, show(state_len), nseq(cu), x:size(2), show(state_len)))
+        end
         out = empty_bdl(x, nseq(cu), x:size(2), state_len, dtype, true)
     end
     check(C.cc_causal_conv1d_varlen_states(out._h, x._h, cu._h))

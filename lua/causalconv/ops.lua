@@ -150,9 +150,10 @@ local U = {
     softplus = C.CC_UNARY_SOFTPLUS, tanh = C.CC_UNARY_TANH, relu = C.CC_UNARY_RELU,
 }
 
--- out = f(x[, scalar]); ops whose derivative does not depend on x save nothing.
-local function unary(name, op, x, scalar)
-    args.float_tensor(name, "x", x)
+-- out = f(x[, scalar]); ops whose derivative does not depend on x save nothing. xname: the
+-- user's name for x in messages (a or b for add(x, 2) / add(2, x)).
+local function unary(name, op, x, scalar, xname)
+    args.float_tensor(name, xname or "x", x)
     scalar = scalar or 0
     local out = new(shape_of(x), nil, x)
     check(C.cc_unary_forward(out._h, x._h, op, scalar))
@@ -176,6 +177,8 @@ M.neg = neg
 
 -- both operands tensors of one dtype and device, broadcast to one shape
 local function binary_tensors(name, op, a, b)
+    args.float_tensor(name, "a", a)
+    args.float_tensor(name, "b", b)
     same_kind(name, "a", a, "b", b)
     local shape = broadcast_shapes(name, a, b)
     local sa, sb = shape_of(a), shape_of(b)
@@ -223,30 +226,30 @@ end
 function M.add(a, b)
     local ta, tb = check_operands("add", a, b)
     if ta and tb then return binary_tensors("add", C.CC_BINARY_ADD, a, b) end
-    if ta then return unary("add", C.CC_UNARY_ADD_SCALAR, a, b) end
-    return unary("add", C.CC_UNARY_ADD_SCALAR, b, a)
+    if ta then return unary("add", C.CC_UNARY_ADD_SCALAR, a, b, "a") end
+    return unary("add", C.CC_UNARY_ADD_SCALAR, b, a, "b")
 end
 
 function M.sub(a, b)
     local ta, tb = check_operands("sub", a, b)
     if ta and tb then return binary_tensors("sub", C.CC_BINARY_SUB, a, b) end
-    if ta then return unary("sub", C.CC_UNARY_ADD_SCALAR, a, -b) end
+    if ta then return unary("sub", C.CC_UNARY_ADD_SCALAR, a, -b, "a") end
     args.float_tensor("sub", "b", b)
-    return unary("sub", C.CC_UNARY_ADD_SCALAR, neg(b), a)
+    return unary("sub", C.CC_UNARY_ADD_SCALAR, neg(b), a, "b")
 end
 
 function M.mul(a, b)
     local ta, tb = check_operands("mul", a, b)
     if ta and tb then return binary_tensors("mul", C.CC_BINARY_MUL, a, b) end
-    if ta then return unary("mul", C.CC_UNARY_MUL_SCALAR, a, b) end
-    return unary("mul", C.CC_UNARY_MUL_SCALAR, b, a)
+    if ta then return unary("mul", C.CC_UNARY_MUL_SCALAR, a, b, "a") end
+    return unary("mul", C.CC_UNARY_MUL_SCALAR, b, a, "b")
 end
 
 function M.div(a, b)
     local ta, tb = check_operands("div", a, b)
     if ta and tb then return binary_tensors("div", C.CC_BINARY_DIV, a, b) end
-    if ta then return unary("div", C.CC_UNARY_MUL_SCALAR, a, 1 / b) end
-    return unary("div", C.CC_UNARY_RDIV_SCALAR, b, a)
+    if ta then return unary("div", C.CC_UNARY_MUL_SCALAR, a, 1 / b, "a") end
+    return unary("div", C.CC_UNARY_RDIV_SCALAR, b, a, "b")
 end
 
 -- x ^ p with a number exponent, or p ^ x with a number base
@@ -256,8 +259,8 @@ function M.pow(a, b)
         raise("pow: expected a number exponent (x ^ 2) or a number base (2 ^ x), got two tensors; "
             .. "write cc.exp(b * cc.log(a)) for a tensor exponent")
     end
-    if ta then return unary("pow", C.CC_UNARY_POW_SCALAR, a, b) end
-    return unary("pow", C.CC_UNARY_RPOW_SCALAR, b, a)
+    if ta then return unary("pow", C.CC_UNARY_POW_SCALAR, a, b, "a") end
+    return unary("pow", C.CC_UNARY_RPOW_SCALAR, b, a, "b")
 end
 
 for _, name in ipairs { "exp", "log", "sqrt", "rsqrt", "abs", "sigmoid", "silu", "softplus", "tanh", "relu" } do
@@ -610,12 +613,8 @@ local function gather(fname, xname, x, d0, index, iname)
     local xshape = shape_of(x)
     shape[d0 + 1] = tonumber(index._h.shape[0])
     local out = new(shape, nil, x)
-    local st = C.cc_index_select(out._h, x._h, d0, index._h)
-    if st ~= 0 then
-        -- C names its own op and argument; say the user's
-        local msg = ffi.string(C.cc_last_error()):gsub("^index_select: index:", fname .. ": " .. iname .. ":")
-        raise(msg)
-    end
+    -- C names its own op and argument (index_select: index): say the user's
+    args.check_as(C.cc_index_select(out._h, x._h, d0, index._h), "index_select", fname, "index", iname)
     if autograd.needs_grad(x) then
         autograd.record(fname, { xname, iname }, { x, index }, { out }, function(ctx, g)
             local dx = zeros(xshape, g._h.dtype, g)
@@ -666,7 +665,8 @@ function M.cross_entropy(logits, target, opts)
     args.same_device("cross_entropy", "logits", logits, "target", target)
     local ignore = opts.ignore_index or -100
     local loss = new({}, nil, logits)
-    check(C.cc_cross_entropy_forward(loss._h, logits._h, target._h, ignore))
+    args.check_as(C.cc_cross_entropy_forward(loss._h, logits._h, target._h, ignore), "cross_entropy_forward",
+                  "cross_entropy")
     if autograd.needs_grad(logits) then
         autograd.record("cross_entropy", { "logits", "target" }, { logits, target }, { loss }, function(ctx, g)
             local dl = new(shape_of(ctx.saved.logits), g._h.dtype, g)
@@ -681,6 +681,7 @@ function M.mse_loss(a, b)
     args.float_tensor("mse_loss", "a", a)
     args.float_tensor("mse_loss", "b", b)
     same_kind("mse_loss", "a", a, "b", b)
+    broadcast_shapes("mse_loss", a, b)
     local d = M.sub(a, b)
     return M.mean(M.mul(d, d))
 end

@@ -141,7 +141,7 @@ local function int_value(what, v, dtype, truncate)
         if v >= -9007199254740992LL and v <= 9007199254740992LL then return tonumber(v) end
         return v
     end
-    if type(v) ~= "number" then raise(fmt("%s: expected a number, got %s", what, show(v))) end
+    if type(v) ~= "number" then raise(fmt("%s expected a number, got %s", what, show(v))) end
     if truncate and v == v and v > -huge and v < huge then v = v < 0 and math.ceil(v) or floor(v) end
     if not is_integer(v) then
         raise(fmt("%s %s is not an integer (dtype %s)", what, show(v), name))
@@ -170,7 +170,7 @@ end
 local function value_for(what, v, dtype)
     if is_int_dtype(dtype) then return int_value(what, v, dtype, true) end
     if is_int64_cdata(v) then return tonumber(v) end
-    if type(v) ~= "number" then raise(fmt("%s: expected a number, got %s", what, show(v))) end
+    if type(v) ~= "number" then raise(fmt("%s expected a number, got %s", what, show(v))) end
     return v
 end
 
@@ -197,35 +197,38 @@ local function set_requires_grad(t, opts)
     return t
 end
 
-function M.empty(...)
-    local sizes, opts = args.sizes("empty", false, ...)
-    local dtype, dev, idx, o = ctor_options("empty", opts)
+local function empty_op(fname, ...)
+    local sizes, opts = args.sizes(fname, false, ...)
+    local dtype, dev, idx, o = ctor_options(fname, opts)
     return set_requires_grad(empty(sizes, dtype, dev, idx), o)
 end
 
 local function filled(fname, value, ...)
     local sizes, opts = args.sizes(fname, false, ...)
     local dtype, dev, idx, o = ctor_options(fname, opts)
-    value = value_for(fname .. ": value", value, dtype)
+    value = value_for(fname .. ": value:", value, dtype)
     local t = empty(sizes, dtype, dev, idx)
     fill_value(t, value)
     return set_requires_grad(t, o)
 end
 
+local function full(fname, sizes, value, opts)
+    if type(sizes) == "number" then sizes = { sizes } end
+    if type(sizes) ~= "table" or is_tensor(sizes) then
+        raise(fname .. ": sizes: expected a table of sizes like {2, 3} (usage: cc.full({2, 3}, 7.5[, {dtype=, device=}])), got " .. show(sizes))
+    end
+    if type(value) ~= "number" and not is_int64_cdata(value) then
+        raise(fname .. ": value: expected a number (usage: cc.full({2, 3}, 7.5[, {dtype=, device=}])), got " .. show(value))
+    end
+    return filled(fname, value, sizes, opts)
+end
+
+function M.empty(...) return empty_op("empty", ...) end
 function M.zeros(...) return filled("zeros", 0, ...) end
 function M.ones(...) return filled("ones", 1, ...) end
 
 -- cc.full({2, 3}, 7.5[, opts]) or cc.full(5, 7.5[, opts]) for a 1-d tensor.
-function M.full(sizes, value, opts)
-    if type(sizes) == "number" then sizes = { sizes } end
-    if type(sizes) ~= "table" or is_tensor(sizes) then
-        raise("full: sizes: expected a table of sizes like {2, 3} (usage: cc.full({2, 3}, 7.5[, {dtype=, device=}])), got " .. show(sizes))
-    end
-    if type(value) ~= "number" and not is_int64_cdata(value) then
-        raise("full: value: expected a number (usage: cc.full({2, 3}, 7.5[, {dtype=, device=}])), got " .. show(value))
-    end
-    return filled("full", value, sizes, opts)
-end
+function M.full(sizes, value, opts) return full("full", sizes, value, opts) end
 
 local function random(fname, cfn, a, b, ...)
     local sizes, opts = args.sizes(fname, false, ...)
@@ -238,8 +241,10 @@ local function random(fname, cfn, a, b, ...)
     return set_requires_grad(t, o)
 end
 
-function M.rand(...) return random("rand", C.cc_tensor_rand, 0, 1, ...) end
-function M.randn(...) return random("randn", C.cc_tensor_randn, 0, 1, ...) end
+local function rand(fname, ...) return random(fname, C.cc_tensor_rand, 0, 1, ...) end
+local function randn(fname, ...) return random(fname, C.cc_tensor_randn, 0, 1, ...) end
+function M.rand(...) return rand("rand", ...) end
+function M.randn(...) return randn("randn", ...) end
 
 -- cc.arange(n), cc.arange(start, stop[, step]): stop excluded, as in PyTorch; default f32.
 function M.arange(...)
@@ -265,8 +270,8 @@ function M.arange(...)
     local dtype, dev, idx, o = ctor_options("arange", opts)
     if is_int_dtype(dtype) and len > 0 then
         -- every value must fit the dtype; both ends are the extremes
-        int_value("arange: start", start, dtype, true)
-        int_value("arange: last value", start + (len - 1) * step, dtype, true)
+        int_value("arange: start:", start, dtype, true)
+        int_value("arange: stop:", start + (len - 1) * step, dtype, true)
     end
     local t = empty({ len }, dtype, dev, idx)
     check(C.cc_tensor_arange(t._h, start, step))
@@ -351,12 +356,12 @@ local function like(fname, x, opts)
     end
     return x:size(), o
 end
-function M.empty_like(x, opts) local s, o = like("empty_like", x, opts); return M.empty(s, o) end
-function M.zeros_like(x, opts) local s, o = like("zeros_like", x, opts); return M.zeros(s, o) end
-function M.ones_like(x, opts) local s, o = like("ones_like", x, opts); return M.ones(s, o) end
-function M.rand_like(x, opts) local s, o = like("rand_like", x, opts); return M.rand(s, o) end
-function M.randn_like(x, opts) local s, o = like("randn_like", x, opts); return M.randn(s, o) end
-function M.full_like(x, value, opts) local s, o = like("full_like", x, opts); return M.full(s, value, o) end
+function M.empty_like(x, opts) local s, o = like("empty_like", x, opts); return empty_op("empty_like", s, o) end
+function M.zeros_like(x, opts) local s, o = like("zeros_like", x, opts); return filled("zeros_like", 0, s, o) end
+function M.ones_like(x, opts) local s, o = like("ones_like", x, opts); return filled("ones_like", 1, s, o) end
+function M.rand_like(x, opts) local s, o = like("rand_like", x, opts); return rand("rand_like", s, o) end
+function M.randn_like(x, opts) local s, o = like("randn_like", x, opts); return randn("randn_like", s, o) end
+function M.full_like(x, value, opts) local s, o = like("full_like", x, opts); return full("full_like", s, value, o) end
 
 ------------------------------------------------------------------------------------------------
 -- metadata
@@ -663,7 +668,8 @@ function Tensor:copy_(src)
         local h = self._h
         src = view_from_c(C.cc_tensor_expand, src._h, h.ndim, h.shape)
     end
-    check(C.cc_tensor_copy(self._h, src._h))
+    -- C names its op "copy" and the destination "dst": say copy_ and self, as the user wrote
+    args.check_as(C.cc_tensor_copy(self._h, src._h), "copy", "copy_", "dst", "self")
     return self
 end
 
@@ -672,7 +678,7 @@ function Tensor:fill_(value)
     if type(value) ~= "number" and not is_int64_cdata(value) then
         raise("fill_: value: expected a number, got " .. show(value))
     end
-    fill_value(self, value_for("fill_: value", value, self._h.dtype))
+    fill_value(self, value_for("fill_: value:", value, self._h.dtype))
     return self
 end
 
