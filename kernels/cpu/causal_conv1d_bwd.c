@@ -8,7 +8,7 @@
    dx[p] = sum_k w[k] gz[p + ext - k]. dweight / dbias: each task writes its f32 partial sums to
    its own slot of a scratch array; the slots are summed afterwards in task order (f64), so the
    result is identical for any thread count. f64 x runs the reference kernel. */
-#include "conv_common.h"
+#include "conv_avx512.h"
 
 #define CF_CB 64   /* channels per channel-first task */
 #define CL_CB 1024  /* channels per channel-last task */
@@ -20,6 +20,60 @@
 /* Index of the tap masks: position t0 + u, u in [-ext, CV_CHUNK + ext), lives at MI(u). */
 #define MSTRIDE (CV_CHUNK + 32)
 #define MI(u) ((u) + 16)
+
+/* A backward task's scratch. The three layouts are alternatives (a task uses one), each from the
+   start of the thread's block; the block is sized for the largest the call can use. */
+typedef struct bwd_scratch {
+    struct {   /* channel-first, one channel row at a time */
+        float *xs;    /* xe[t0 - ext .. t0 + n + ext) */
+        float *gb;    /* gz[t0 - ext .. t0 + n + ext), zeros outside [0, nu) */
+        float *pre;   /* pre[t0 .. t0 + nu) */
+        float *dxb;   /* dxe[t0 - ext .. t0 + n) at dxb[ext + i] */
+        uint8_t *m;   /* tap masks, see build_masks */
+    } cf;
+    struct {   /* channel-last tiles of CL_LT positions x CL_CB channels */
+        float *xs;    /* xe[p0 - ext .. p0 + lt + ext), rows of CL_CB */
+        float *gs;    /* gz[p0 - ext .. p0 + lt + ext) */
+        float *dxs;   /* dxe[p0 - ext .. p0 + lt) */
+        float *acc;   /* (W + 1) x CL_CB partial sums, then a pre-activation row */
+        uint8_t *m;
+    } cl;
+    struct {   /* the fused channel-last W = 4 pass, rows of stride CL_RS */
+        float *ring;    /* gz row of position q at ring[(q + 8) & 7] (8: a pair step writes 2) */
+        float *xring;   /* xe row p at xring[(p + 4) & 3] (staged rows) */
+        float *dst;     /* dxe[-3 .. 0), then the staged dx row */
+        float *gst;     /* staged dout row */
+        float *acc;     /* 5 x CL_RS partial sums */
+    } w4;
+} bwd_scratch;
+
+/* Lays s out from base (NULL: only sizes it); returns the size in floats of the layouts used with
+   channel-last (cl) or channel-first x of width W. */
+static int64_t bwd_scratch_at(bwd_scratch *s, float *base, int cl, int64_t W)
+{
+    int64_t mask = ((W + 1) * MSTRIDE + 3) / 4, rows = CL_LT + 2 * (CC_CONV_MAX_WIDTH - 1);
+    if (!cl) {
+        cv_carve c = {base, 0};
+        s->cf.xs = cv_take(&c, CV_CHUNK + 32);
+        s->cf.gb = cv_take(&c, CV_CHUNK + 48);
+        s->cf.pre = cv_take(&c, CV_CHUNK + 16);
+        s->cf.dxb = cv_take(&c, CV_CHUNK + 16);
+        s->cf.m = (uint8_t *)cv_take(&c, mask);
+        return c.used;
+    }
+    cv_carve c = {base, 0}, c4 = {base, 0};
+    s->cl.xs = cv_take(&c, rows * CL_CB);
+    s->cl.gs = cv_take(&c, rows * CL_CB);
+    s->cl.dxs = cv_take(&c, rows * CL_CB);
+    s->cl.acc = cv_take(&c, 18 * CL_CB);
+    s->cl.m = (uint8_t *)cv_take(&c, mask);
+    s->w4.ring = cv_take(&c4, 8 * CL_RS);
+    s->w4.xring = cv_take(&c4, 4 * CL_RS);
+    s->w4.dst = cv_take(&c4, 4 * CL_RS);
+    s->w4.gst = cv_take(&c4, CL_RS);
+    s->w4.acc = cv_take(&c4, 5 * CL_RS);
+    return c.used > c4.used ? c.used : c4.used;
+}
 
 /* m[k * MSTRIDE + MI(u)]: tap k of output t0+u reads its own segment, which is not padding (padding
    gives nothing to dweight, not 0 * x: its x may be NaN); m[W * MSTRIDE + MI(u)]: t0+u is padding. Built for u in [0, nu) (positions with a gz), zero for the other u in
@@ -181,7 +235,7 @@ static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
 }
 
 static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, float *scr, float *part)
+                   int64_t c0, int64_t c1, const bwd_scratch *scr, float *part)
 {
     int64_t W = a->W, ext = W - 1, n = row->len - t0;
     if (n > CV_CHUNK) n = CV_CHUNK;
@@ -189,11 +243,8 @@ static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     int64_t nu = row->len - t0 < n + ext ? row->len - t0 : n + ext;   /* positions with a gz */
     if (nu < 0) nu = 0;
     int64_t lo = t0 == 0 ? -ext : 0;                                  /* chunk 0 also feeds dinitial */
-    float *xs = scr;                          /* xe[t0 - ext .. t0 + n + ext) */
-    float *gb = xs + CV_CHUNK + 32;           /* gz[t0 - ext .. t0 + n + ext), zeros outside [0, nu) */
-    float *pre = gb + CV_CHUNK + 48;          /* pre[t0 .. t0 + nu) */
-    float *dxb = pre + CV_CHUNK + 16;         /* dxe[t0 - ext .. t0 + n) at dxb[ext + i] */
-    uint8_t *m = (uint8_t *)(dxb + CV_CHUNK + 16);
+    float *xs = scr->cf.xs, *gb = scr->cf.gb, *pre = scr->cf.pre, *dxb = scr->cf.dxb;
+    uint8_t *m = scr->cf.m;
     const uint8_t *mk = a->seq_idx ? m : NULL;
     if (W == 4 && !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1 && a->dout_stride[2] == 1 &&
         a->dx_stride[2] == 1) {
@@ -339,108 +390,6 @@ static void cl_pair_w4(float *restrict ga, float *restrict gb, float *restrict d
     }
 }
 
-#ifdef __AVX512F__
-#define CL_TP 8    /* positions per register tile of the channel-last W = 4 pass */
-
-/* CL_TP main steps at once (positions q .. q + CL_TP - 1, f32 rows in place, SiLU), 16 channels
-   at a time: the weights, the partial sums and the last three x and gz rows stay in registers
-   along the tile, so a position costs its x and dout loads and its dx store. Every value takes
-   the operations of cl_step_w4 in the same order, so results are bitwise those of single steps.
-   x0 is x row q - 3; gz rows q - 3 .. q - 1 are read from the ring, q + CL_TP - 3 .. q + CL_TP - 1
-   written to it. Groups of 16 whole channels (full) use plain loads and stores, the tail of cb
-   masked ones: masked stores on every group made this pass slower than the pair steps. */
-#define LD(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mk, p))
-#define ST(p, v) (full ? _mm512_storeu_ps(p, v) : _mm512_mask_storeu_ps(p, mk, v))
-
-#ifdef CV_HAVE_BF16_16
-#define CL_TILE_BF16 1
-#define LDX(p, i) (bf ? cv_bf16_load16((const uint16_t *)(p) + (i), mk, full) : LD((const float *)(p) + (i)))
-#define STX(p, i, v) do { if (bf) cv_bf16_store16((uint16_t *)(p) + (i), v, mk, full); else ST((float *)(p) + (i), v); } while (0)
-#define STD(p, i, v) do { if (bf) cv_bf16_store16((uint16_t *)(p) + (i), v, mk, full); else STN((float *)(p) + (i), v); } while (0)
-#else
-#define CL_TILE_BF16 0
-#define LDX(p, i) LD((const float *)(p) + (i))
-#define STX(p, i, v) ST((float *)(p) + (i), v)
-#define STD(p, i, v) STN((float *)(p) + (i), v)
-#endif
-/* dx rows: streaming stores for whole groups when nt (the caller checked their alignment) */
-#define STN(p, v) (full && nt ? _mm512_stream_ps(p, v) : ST(p, v))
-
-static inline __attribute__((always_inline)) void cl_tile_w4_part(float *const *ring, void *d0, int64_t ds,
-                                                                  const void *x0, int64_t xs, const void *dout0,
-                                                                  int64_t gs, const float *wt, const float *b,
-                                                                  float *acc, int64_t D, int64_t cb, int64_t q,
-                                                                  int64_t c_lo, int full, int bf, int nt)
-{
-    (void)bf;
-    for (int64_t c = c_lo; c < (full ? (cb & ~(int64_t)15) : cb); c += 16) {
-        __mmask16 mk = cb - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cb - c)) - 1u);
-        __m512 w0 = LD(wt + c), w1 = LD(wt + D + c);
-        __m512 w2 = LD(wt + 2 * D + c), w3 = LD(wt + 3 * D + c);
-        __m512 bb = LD(b + c);
-        __m512 xa = LDX(x0, c), xb = LDX(x0, xs + c);
-        __m512 xc = LDX(x0, 2 * xs + c);
-        __m512 ga = LD(ring[(q + 5) & 7] + c), gb = LD(ring[(q + 6) & 7] + c);
-        __m512 gc = LD(ring[(q + 7) & 7] + c);
-        __m512 a0 = LD(acc + c), a1 = LD(acc + CL_RS + c);
-        __m512 a2 = LD(acc + 2 * CL_RS + c), a3 = LD(acc + 3 * CL_RS + c);
-        __m512 ab = LD(acc + 4 * CL_RS + c);
-        #pragma GCC unroll 16
-        for (int64_t i = 0; i < CL_TP; i++) {
-            __m512 xd = LDX(x0, (3 + i) * xs + c);
-            __m512 pre = _mm512_fmadd_ps(w3, xd, _mm512_fmadd_ps(w2, xc, _mm512_fmadd_ps(w1, xb, _mm512_fmadd_ps(w0, xa, bb))));
-            __m512 g = _mm512_mul_ps(LDX(dout0, i * gs + c), cv_dsilu16(pre));
-            STD(d0, i * ds + c, _mm512_fmadd_ps(w0, g, _mm512_fmadd_ps(w1, gc, _mm512_fmadd_ps(w2, gb, _mm512_mul_ps(w3, ga)))));
-            a0 = _mm512_fmadd_ps(g, xa, a0);
-            a1 = _mm512_fmadd_ps(g, xb, a1);
-            a2 = _mm512_fmadd_ps(g, xc, a2);
-            a3 = _mm512_fmadd_ps(g, xd, a3);
-            ab = _mm512_add_ps(ab, g);
-            xa = xb;
-            xb = xc;
-            xc = xd;
-            ga = gb;
-            gb = gc;
-            gc = g;
-        }
-        ST(ring[(q + CL_TP + 5) & 7] + c, ga);
-        ST(ring[(q + CL_TP + 6) & 7] + c, gb);
-        ST(ring[(q + CL_TP + 7) & 7] + c, gc);
-        ST(acc + c, a0);
-        ST(acc + CL_RS + c, a1);
-        ST(acc + 2 * CL_RS + c, a2);
-        ST(acc + 3 * CL_RS + c, a3);
-        ST(acc + 4 * CL_RS + c, ab);
-    }
-}
-#undef LD
-#undef ST
-#undef LDX
-#undef STX
-#undef STD
-#undef STN
-
-/* f32 rows, or bf16 rows (bf) where the target has AVX-512 BW and VL. nt: f32 dx rows by streaming
-   stores (d0 and the row stride ds 64-byte aligned). */
-static void cl_tile_w4(float *const *ring, void *d0, int64_t ds, const void *x0, int64_t xs, const void *dout0,
-                       int64_t gs, const float *wt, const float *b, float *acc, int64_t D, int64_t cb, int64_t q, int bf,
-                       int nt)
-{
-    if (bf) {
-        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 1, 0);
-        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0, 1, 0);
-    } else {
-        if (nt)
-            cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 0, 1);
-        else
-            cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, 0, 1, 0, 0);
-        cl_tile_w4_part(ring, d0, ds, x0, xs, dout0, gs, wt, b, acc, D, cb, q, cb & ~(int64_t)15, 0, 0, 0);
-    }
-}
-#endif
-#ifndef CL_TILE_BF16
-#define CL_TILE_BF16 0   /* no AVX-512: bf16 channel-last rows take the generic tiles */
-#endif
 
 #define RING(q) (ring + (((q) + 8) & 7) * CL_RS)
 
@@ -449,7 +398,7 @@ static void cl_tile_w4(float *const *ring, void *d0, int64_t ds, const void *x0,
    other dtypes or strides convert each x / dout row once into f32 rings and dx rows back. dxe[-3 .. 0)
    goes through scratch to dinitial. */
 static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0, int64_t n,
-                      int64_t c0, int64_t cb, float *scr, float *part, int nt)
+                      int64_t c0, int64_t cb, const bwd_scratch *scr, float *part, int nt)
 {
     int64_t len = row->len;
     (void)nt;   /* streaming stores only with AVX-512 */
@@ -457,14 +406,10 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     int gin = a->x_dtype == CC_F32 && a->dout_stride[1] == 1;
     int din = a->x_dtype == CC_F32 && a->dx_stride[1] == 1;
 #ifdef __AVX512F__
-    int tin = CL_TILE_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->dout_stride[1] == 1 &&
+    int tin = CV_AVX512_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->dout_stride[1] == 1 &&
               a->dx_stride[1] == 1;   /* bf16 rows: the tiles convert in registers */
 #endif
-    float *ring = scr;                /* gz row of position q at ring[(q + 8) & 7] (8: a pair step writes 2) */
-    float *xring = ring + 8 * CL_RS;  /* xe row p at xring[(p + 4) & 3] (staged rows) */
-    float *dst = xring + 4 * CL_RS;   /* dxe[-3 .. 0), then the staged dx row */
-    float *gst = dst + 4 * CL_RS;     /* staged dout row */
-    float *acc = gst + CL_RS;         /* (W + 1) x CL_RS partial sums */
+    float *ring = scr->w4.ring, *xring = scr->w4.xring, *dst = scr->w4.dst, *gst = scr->w4.gst, *acc = scr->w4.acc;
     for (int64_t i = 0; i < 5 * CL_RS; i++) acc[i] = 0.0f;
     if (t0 == 0)
         for (int64_t i = 5 * CL_RS; i < 8 * CL_RS; i++) ring[i] = 0.0f;   /* gz[-3 .. 0) */
@@ -474,23 +419,23 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     for (int64_t q = t0; q < t0 + n + 3; q++) {
         int64_t p = q - 3;
 #ifdef __AVX512F__
-        if ((tin || (xin && gin && din)) && a->silu && p >= t0 && q + CL_TP - 1 < t0 + n && q + CL_TP - 1 < len &&
-            (!a->dfinal_states || p + CL_TP - 1 < len - 3)) {   /* interior: a register tile of positions */
+        if ((tin || (xin && gin && din)) && a->silu && p >= t0 && q + CV_TP - 1 < t0 + n && q + CV_TP - 1 < len &&
+            (!a->dfinal_states || p + CV_TP - 1 < len - 3)) {   /* interior: a register tile of positions */
             int64_t es = tin ? 2 : 4;
             const char *x0 = (const char *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p) * es;
             const char *g = (const char *)a->dout + cv_off3(a->dout_stride, row->b, c0, row->start + q) * es;
             char *d = (char *)a->dx + cv_off3(a->dx_stride, row->b, c0, row->start + p) * es;
             float *rp[8];
             for (int64_t k = 0; k < 8; k++) rp[k] = ring + k * CL_RS;
-            if (q + CL_TP + CL_PF < len)
+            if (q + CV_TP + CL_PF < len)
                 for (int64_t c = 0; c < cb; c += 64 / es)
-                    for (int64_t k = 0; k < CL_TP; k++) {
+                    for (int64_t k = 0; k < CV_TP; k++) {
                         __builtin_prefetch(x0 + ((3 + k + CL_PF) * a->x_stride[2] + c) * es);
                         __builtin_prefetch(g + ((k + CL_PF) * a->dout_stride[2] + c) * es);
                     }
-            cl_tile_w4(rp, d, a->dx_stride[2], x0, a->x_stride[2], g, a->dout_stride[2], wt, b, acc, a->D, cb, q, tin,
-                       nt && !tin && ((uintptr_t)d & 63) == 0 && a->dx_stride[2] % 16 == 0);
-            q += CL_TP - 1;
+            cv512_bwd_cl_tile_w4(rp, d, a->dx_stride[2], x0, a->x_stride[2], g, a->dout_stride[2], wt, b, acc, CL_RS,
+                                 a->D, cb, q, tin, nt && !tin && ((uintptr_t)d & 63) == 0 && a->dx_stride[2] % 16 == 0);
+            q += CV_TP - 1;
             if (tin)   /* the staged x rows the single steps after the tile read */
                 for (int64_t k = 1; k <= 3; k++)
                     cv_load_tile(xring + ((q - 3 + k + 4) & 3) * CL_RS, CL_CB, a, row, c0, cb, q - 3 + k, 1);
@@ -558,22 +503,18 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
 }
 
 static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, float *scr, float *part, int nt)
+                   int64_t c0, int64_t c1, const bwd_scratch *scr, float *part, int nt)
 {
     int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
-    if (W == 4 && !a->seq_idx && (a->x_dtype == CC_F32 || (CL_TILE_BF16 && a->silu && a->x_dtype == CC_BF16))) {   /* channel blocks whose rings and sums stay in L1 */
+    if (W == 4 && !a->seq_idx && (a->x_dtype == CC_F32 || (CV_AVX512_BF16 && a->silu && a->x_dtype == CC_BF16))) {   /* channel blocks whose rings and sums stay in L1 */
         for (int64_t cs = 0; cs < cb; cs += CL_SB)
             bwd_cl_w4(a, cw, row, t0, n, c0 + cs, cb - cs < CL_SB ? cb - cs : CL_SB, scr, part + cs * 5, nt);
         return;
     }
-    int64_t rows = CL_LT + 2 * 15;
-    float *xs = scr;                       /* xe[p0 - ext .. p0 + lt + ext), rows of CL_CB */
-    float *gs = xs + rows * CL_CB;         /* gz[p0 - ext .. p0 + lt + ext) */
-    float *dxs = gs + rows * CL_CB;        /* dxe[p0 - ext .. p0 + lt) */
-    float *acc = dxs + rows * CL_CB;       /* (W + 1) x CL_CB partial sums, then a pre-activation row */
-    uint8_t *m = (uint8_t *)(acc + 18 * CL_CB);
+    float *xs = scr->cl.xs, *gs = scr->cl.gs, *dxs = scr->cl.dxs, *acc = scr->cl.acc;
+    uint8_t *m = scr->cl.m;
     int64_t nu_task = row->len - t0 < n + ext ? row->len - t0 : n + ext;
     if (nu_task < 0) nu_task = 0;
     if (a->seq_idx) build_masks(a, row, t0, nu_task, n + ext, m);
@@ -669,8 +610,8 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     int64_t D = a->D, W = a->W;
     int cl = cv_channel_last(a);
     int64_t cb = cl ? CL_CB : CF_CB, ncb = (D + cb - 1) / cb;
-    int64_t mask_floats = ((W + 1) * MSTRIDE + 3) / 4;
-    int64_t per_thread = (cl ? (3 * (CL_LT + 30) + 18) * CL_CB : 4 * CV_CHUNK + 112) + mask_floats;
+    bwd_scratch layout;
+    int64_t per_thread = bwd_scratch_at(&layout, NULL, cl, W);
     cv_plan plan;
     cv_weights cw;
     int nthreads;
@@ -694,7 +635,9 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     int nt = cl && a->B * a->L * D * cc_dtype_bytes(a->x_dtype) > CV_NT_BYTES;
     #pragma omp parallel if (a->B * a->L * D > CC_OMP_MIN_WORK)
     {
-        float *scr = scratch + omp_get_thread_num() * per_thread;
+        bwd_scratch scr_;
+        bwd_scratch_at(&scr_, scratch + omp_get_thread_num() * per_thread, cl, W);
+        const bwd_scratch *scr = &scr_;
         #pragma omp for schedule(dynamic)
         for (int64_t i = 0; i < plan.nseg * ncb; i++) {
             int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;

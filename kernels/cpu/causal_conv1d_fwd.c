@@ -6,12 +6,29 @@
    branch-free tap loop (unrolled for W = 2, 3, 4) and converts back. Channel-first x vectorises
    along L; channel-last x vectorises across channels. seq_idx becomes per-position tap masks
    built once per task. f64 x runs the reference kernel, which computes in f64. */
-#include "conv_common.h"
+#include "conv_avx512.h"
 
 #define CF_CB 64   /* channels per channel-first task */
 #define CL_CB 1024  /* channels per channel-last task */
 #define CL_LT 32   /* positions per channel-last sub-tile */
 #define CL_PF 24    /* channel-last software prefetch distance, in positions */
+
+/* A forward task's scratch: xe rows in f32, the output rows in f32, the tap masks. */
+typedef struct fwd_scratch {
+    float *xs;    /* channel-first xe[t0 - ext .. t0 + n); channel-last (CL_LT + ext) rows of CL_CB */
+    float *ys;    /* channel-first out[t0 .. t0 + n); channel-last CL_LT rows of CL_CB */
+    uint8_t *m;   /* (W + 1) x CV_CHUNK, see build_masks */
+} fwd_scratch;
+
+/* Lays s out from base (NULL: only sizes it); returns its size in floats. */
+static int64_t fwd_scratch_at(fwd_scratch *s, float *base, int cl, int64_t W)
+{
+    cv_carve c = {base, 0};
+    s->xs = cv_take(&c, cl ? (CL_LT + CC_CONV_MAX_WIDTH) * CL_CB : CV_CHUNK + CC_CONV_MAX_WIDTH);
+    s->ys = cv_take(&c, cl ? CL_LT * CL_CB : CV_CHUNK);
+    s->m = (uint8_t *)cv_take(&c, ((W + 1) * CV_CHUNK + 3) / 4);
+    return c.used;
+}
 
 /* Tap masks of positions t0 .. t0+n-1: m[k * CV_CHUNK + i] = 1 when tap k of position t0+i reads
    its own segment and that is not padding; m[W * CV_CHUNK + i] = 1 when position t0+i is padding. */
@@ -81,9 +98,8 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
 }
 
 #ifdef __AVX512F__
-/* conv_dense for W = 4 with SiLU, its 64-byte aligned blocks of y written by streaming stores:
-   for outputs far larger than the cache a plain store first reads the line it overwrites (a third
-   of the traffic). Same operations in the same order, so bitwise conv_dense's result. The caller
+/* conv_dense for W = 4 with SiLU, its 64-byte aligned blocks of y written by streaming stores
+   (cv512_conv_w4_silu_stream); head and tail by conv_dense, so bitwise its result. The caller
    fences (_mm_sfence) before the stores must be seen by other threads. */
 static void conv_w4_silu_stream(float *restrict y, const float *restrict x, const float *restrict w, float bias,
                                 int64_t n)
@@ -91,13 +107,7 @@ static void conv_w4_silu_stream(float *restrict y, const float *restrict x, cons
     int64_t i = (int64_t)((64 - ((uintptr_t)y & 63)) & 63) / 4;
     if (i > n) i = n;
     conv_dense(y, x, w, bias, i, 4, 1);
-    __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[1]), w2 = _mm512_set1_ps(w[2]), w3 = _mm512_set1_ps(w[3]);
-    __m512 bb = _mm512_set1_ps(bias);
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x + i + 3), _mm512_fmadd_ps(w2, _mm512_loadu_ps(x + i + 2),
-                   _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 1), _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), bb))));
-        _mm512_stream_ps(y + i, cv_silu16(v));
-    }
+    i += cv512_conv_w4_silu_stream(y + i, x + i, w, bias, n - i);
     conv_dense(y + i, x + i, w, bias, n - i, 4, 1);
 }
 #endif
@@ -119,15 +129,14 @@ static void conv_masked(float *restrict y, const float *restrict x, const float 
    a row, whose taps reach the initial state, through a small scratch); anything else goes
    through f32 scratch. */
 static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, float *scr, int nt)
+                   int64_t c0, int64_t c1, const fwd_scratch *scr, int nt)
 {
     int64_t W = a->W, ext = W - 1, n = row->len - t0;
     (void)nt;   /* streaming stores only with AVX-512 */
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
-    float *xs = scr;                             /* xe[t0 - ext .. t0 + n) */
-    float *ys = xs + CV_CHUNK + 16;              /* out[t0 .. t0 + n) */
-    uint8_t *m = (uint8_t *)(ys + CV_CHUNK);     /* (W + 1) * CV_CHUNK */
+    float *xs = scr->xs, *ys = scr->ys;
+    uint8_t *m = scr->m;
     int direct = !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1 && a->out_stride[2] == 1;
     if (a->seq_idx) build_masks(a, row, t0, n, m);
     for (int64_t c = c0; c < c1; c++) {
@@ -207,111 +216,38 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
     if (silu) cv_silu_row(y, cb);
 }
 
-#ifdef __AVX512F__
-#define CL_TP 8   /* positions per register tile of the channel-last W = 4 SiLU pass */
-
-/* np <= CL_TP outputs, rows y0 + i * ys (i < np), of f32 rows in place, 16 channels at a time: the
-   weights, the bias and the x rows stay in registers along the positions, so an output costs one
-   x load and one store. All x rows of a group are loaded before its first store: out rows lie a
-   multiple of 4 KiB from x rows, and a load issued after a store with the same low address bits
-   stalls (with interleaved loads and stores this pass was slower than the row-by-row one). Same
-   operations in the same order as conv_row_cl, so bitwise its result. x0 is the x row of the
-   first output's tap 0. Whole groups of a full tile use plain loads and stores, the rest masked. */
-#define LD(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mk, p))
-#define ST(p, v) (full ? (nt ? _mm512_stream_ps(p, v) : _mm512_storeu_ps(p, v)) : _mm512_mask_storeu_ps(p, mk, v))
-#ifdef CV_HAVE_BF16_16
-#define CL_TILE_BF16 1
-#define LDX(i) (bf ? cv_bf16_load16((const uint16_t *)x0 + (i), mk, full) : LD((const float *)x0 + (i)))
-#define STY(i, v) do { if (bf) cv_bf16_store16((uint16_t *)y0 + (i), v, mk, full); else ST((float *)y0 + (i), v); } while (0)
-
-#else
-#define CL_TILE_BF16 0
-#define LDX(i) LD((const float *)x0 + (i))
-#define STY(i, v) ST((float *)y0 + (i), v)
-#endif
-
-static inline __attribute__((always_inline)) void cl_tile_w4_part(void *y0, int64_t ys, const void *x0, int64_t xs,
-                                                                  const float *wt, const float *b, int64_t D,
-                                                                  int64_t cb, int64_t np, int64_t c_lo, int full, int bf,
-                                                                  int nt)
-{
-    (void)bf;
-    for (int64_t c = c_lo; c < (full ? (cb & ~(int64_t)15) : cb); c += 16) {
-        __mmask16 mk = cb - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cb - c)) - 1u);
-        __m512 w0 = LD(wt + c), w1 = LD(wt + D + c), w2 = LD(wt + 2 * D + c), w3 = LD(wt + 3 * D + c);
-        __m512 bb = LD(b + c);
-        __m512 xv[CL_TP + 3];
-        #pragma GCC unroll 16
-        for (int64_t i = 0; i < CL_TP + 3; i++) xv[i] = i < np + 3 ? LDX(i * xs + c) : _mm512_setzero_ps();
-        #pragma GCC unroll 16
-        for (int64_t i = 0; i < CL_TP; i++) {
-            if (i >= np) break;
-            __m512 v = _mm512_fmadd_ps(w3, xv[i + 3], _mm512_fmadd_ps(w2, xv[i + 2], _mm512_fmadd_ps(w1, xv[i + 1], _mm512_fmadd_ps(w0, xv[i], bb))));
-            STY(i * ys + c, cv_silu16(v));
-        }
-    }
-}
-#undef LD
-#undef ST
-#undef LDX
-#undef STY
-
-/* f32 rows, or bf16 rows (bf) where the target has AVX-512 BW and VL. nt: f32 whole groups by
-   streaming stores (y0 and the row stride ys 64-byte aligned). */
-static void cl_tile_w4(void *y0, int64_t ys, const void *x0, int64_t xs, const float *wt, const float *b,
-                       int64_t D, int64_t cb, int64_t np, int bf, int nt)
-{
-    if (bf) {
-        if (np == CL_TP) {
-            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 1, 0);
-            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0, 1, 0);
-        } else {
-            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0, 1, 0);
-        }
-    } else if (np == CL_TP) {
-        if (nt)
-            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 0, 1);
-        else
-            cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, 0, 1, 0, 0);
-        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, CL_TP, cb & ~(int64_t)15, 0, 0, 0);
-    } else {
-        cl_tile_w4_part(y0, ys, x0, xs, wt, b, D, cb, np, 0, 0, 0, 0);
-    }
-}
-#endif
 
 /* Channel-last task: positions [t0, t0+n) of row, channels [c0, c1), in sub-tiles of CL_LT rows.
    f32 with unit channel strides reads x rows and writes out rows in place; otherwise (and for
    the sub-tile whose taps reach p < 0) rows go through f32 scratch. */
 static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, float *scr, int nt)
+                   int64_t c0, int64_t c1, const fwd_scratch *scr, int nt)
 {
     int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
     (void)nt;   /* streaming stores only with AVX-512 */
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
-    float *xs = scr;                                  /* (CL_LT + 15) x CL_CB */
-    float *ys = xs + (CL_LT + 16) * CL_CB;            /* CL_LT x CL_CB */
-    uint8_t *m = (uint8_t *)(ys + CL_LT * CL_CB);     /* (W + 1) * CV_CHUNK */
+    float *xs = scr->xs, *ys = scr->ys;
+    uint8_t *m = scr->m;
     int direct = a->x_dtype == CC_F32 && a->x_stride[1] == 1 && a->out_stride[1] == 1;
     if (a->seq_idx) build_masks(a, row, t0, n, m);
     for (int64_t tt = 0; tt < n; tt += CL_LT) {
         int64_t lt = n - tt < CL_LT ? n - tt : CL_LT, p0 = t0 + tt;
         int in_place = direct && p0 >= ext;
 #ifdef __AVX512F__
-        int bf = CL_TILE_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->out_stride[1] == 1 && p0 >= ext;
+        int bf = CV_AVX512_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->out_stride[1] == 1 && p0 >= ext;
         if ((in_place || bf) && W == 4 && a->silu && !a->seq_idx) {   /* rows in place, in registers */
             int64_t es = bf ? 2 : 4;
             char *y = (char *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0) * es;
             const char *x = (const char *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p0 - ext) * es;
             int64_t xst = a->x_stride[2], yst = a->out_stride[2];
             int tnt = nt && !bf && ((uintptr_t)y & 63) == 0 && yst % 16 == 0;
-            for (int64_t t = 0; t < lt; t += CL_TP) {
+            for (int64_t t = 0; t < lt; t += CV_TP) {
                 if (p0 + t + CL_PF < row->len)   /* the rows ahead: a strided stream the hardware prefetcher misses */
                     for (int64_t c = 0; c < cb; c += 64 / es)
-                        for (int64_t i = 0; i < CL_TP; i++) __builtin_prefetch(x + ((t + ext + i + CL_PF) * xst + c) * es);
-                cl_tile_w4(y + t * yst * es, yst, x + t * xst * es, xst, cw->wt + c0, cw->b + c0, D, cb,
-                           lt - t < CL_TP ? lt - t : CL_TP, bf, tnt);
+                        for (int64_t i = 0; i < CV_TP; i++) __builtin_prefetch(x + ((t + ext + i + CL_PF) * xst + c) * es);
+                cv512_fwd_cl_tile_w4(y + t * yst * es, yst, x + t * xst * es, xst, cw->wt + c0, cw->b + c0, D, cb,
+                                     lt - t < CV_TP ? lt - t : CV_TP, bf, tnt);
             }
             continue;
         }
@@ -351,8 +287,8 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
     int64_t D = a->D, W = a->W;
     int cl = cv_channel_last(a);
     int64_t cb = cl ? CL_CB : CF_CB, ncb = (D + cb - 1) / cb;
-    int64_t mask_floats = ((W + 1) * CV_CHUNK + 3) / 4;
-    int64_t per_thread = (cl ? (2 * CL_LT + 16) * CL_CB : 2 * CV_CHUNK + 16) + mask_floats;
+    fwd_scratch layout;
+    int64_t per_thread = fwd_scratch_at(&layout, NULL, cl, W);
     cv_plan plan;
     cv_weights cw;
     int nthreads;
@@ -373,7 +309,9 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
     for (int64_t i = 0; i < plan.nseg * ncb; i++) {
         int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
         int64_t first = plan.seg[sg], last = plan.seg[sg + 1];
-        float *scr = scratch + omp_get_thread_num() * per_thread;
+        fwd_scratch scr_;
+        fwd_scratch_at(&scr_, scratch + omp_get_thread_num() * per_thread, cl, W);
+        const fwd_scratch *scr = &scr_;
         cv_row row = cv_get_row(a, plan.row[first]);
         if (cl) {
             for (int64_t k = first; k < last; k++) fwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr, nt);

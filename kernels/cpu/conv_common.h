@@ -275,6 +275,21 @@ static inline float *cv_scratch(int64_t per_thread, int *nthreads)
     return malloc((size_t)(per_thread * *nthreads) * sizeof(float));
 }
 
+/* A scratch layout is one function that takes a task's regions in order from its thread's block:
+   run with base NULL it only counts, which sizes the block, so sizes and offsets are written once.
+   Regions start 64-byte aligned. */
+typedef struct cv_carve {
+    float *base;
+    int64_t used;   /* floats */
+} cv_carve;
+
+static inline float *cv_take(cv_carve *c, int64_t floats)
+{
+    float *p = c->base ? c->base + c->used : NULL;
+    c->used += (floats + 15) & ~(int64_t)15;
+    return p;
+}
+
 /* a * b + c, fused where the target has FMA (gcc contracts nothing itself under -std=c11), so the
    SiLU and tap loops below cost one vector op per term. */
 #ifdef __FMA__
@@ -354,69 +369,6 @@ static inline void cv_stream_fence(int nt)
 #endif
 }
 
-#ifdef __AVX512F__
-/* cv_exp, cv_silu and cv_dsilu on 16 lanes: the same operations in the same order (max / min keep
-   a NaN x as the comparisons above do), so every lane is bitwise the scalar result. For the
-   register-tiled channel-last kernels, which keep a 16-channel column in registers along L. */
-static inline __m512 cv_exp16(__m512 x)
-{
-    x = _mm512_max_ps(_mm512_set1_ps(-87.3f), x);   /* NaN in the second operand is returned */
-    x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
-    __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504f), _mm512_set1_ps(12582912.0f));
-    __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(12582912.0f));
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-    __m512i sb = _mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32((int)(127u - 0x4b400000u))), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(sb));
-}
-
-static inline __m512 cv_neg16(__m512 v)
-{
-    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)));
-}
-
-static inline __m512 cv_silu16(__m512 v)
-{
-    __m512 e = cv_exp16(cv_neg16(v));
-    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
-}
-
-static inline __m512 cv_dsilu16(__m512 pre)
-{
-    __m512 one = _mm512_set1_ps(1.0f);
-    __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, cv_exp16(cv_neg16(pre))));
-    return _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(pre, _mm512_sub_ps(one, s))));
-}
-
-#if defined(__AVX512BW__) && defined(__AVX512VL__)
-#define CV_HAVE_BF16_16 1
-/* 16 bf16 values <-> f32 lanes (mk: the lanes to touch unless full): widening is exact (the bits
-   shifted up), narrowing is cv_bf16_from_bits on every lane. */
-static inline __m512 cv_bf16_load16(const uint16_t *p, __mmask16 mk, int full)
-{
-    __m256i h = full ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(mk, p);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-static inline void cv_bf16_store16(uint16_t *p, __m512 v, __mmask16 mk, int full)
-{
-    __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
-    __m512i rounded = _mm512_srli_epi32(
-        _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(hi, _mm512_set1_epi32(1))), 16);
-    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-    __m256i h = _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(hi, _mm512_set1_epi32(0x40))));
-    if (full) _mm256_storeu_si256((__m256i *)p, h);
-    else _mm256_mask_storeu_epi16(p, mk, h);
-}
-#endif
-#endif
 
 /* Loads the (rows x cb) tile xe[p0 .. p0 + rows) of channels [c0, c0+cb) of a channel-last row
    into xs (row stride rs floats): x inside the row, initial states (or zeros) before it, zeros after. */
