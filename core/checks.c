@@ -122,7 +122,27 @@ cc_status cc_check_devices(const char *op, int n, const cc_tensor *const *ts, co
 
 /* ---- memory overlap ------------------------------------------------------------------------ */
 
-/* Calls mark(ctx, byte offset of the element from the storage base) for every element of t. */
+/* Elements compared at most, per check: past this the check refuses rather than spend the time. */
+#define MAX_COMPARED ((int64_t)1 << 27)
+
+/* t's distinct addresses as a view without its stride-0 dims; its element count. */
+static int64_t distinct_view(const cc_tensor *t, cc_tensor *v)
+{
+    *v = *t;
+    v->ndim = 0;
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] == 0) return 0;
+        if (t->shape[d] == 1 || t->stride[d] == 0) continue;
+        v->shape[v->ndim] = t->shape[d];
+        v->stride[v->ndim++] = t->stride[d];
+        n *= t->shape[d];
+    }
+    return n;
+}
+
+/* Calls visit(ctx, byte offset of the element from the storage base) for every element of t (a
+   view from distinct_view); stops at the first visit returning nonzero. */
 static int each_element(const cc_tensor *t, int (*visit)(void *ctx, int64_t byte), void *ctx)
 {
     int64_t n = cc_tensor_numel(t), es = cc_dtype_size(t->dtype), idx[8] = {0};
@@ -174,8 +194,9 @@ static void byte_range(const cc_tensor *t, int64_t *lo, int64_t *hi)
     *hi = cc_tensor_numel(t) ? (t->offset + ehi + 1) * es : *lo;
 }
 
-/* 1 when a and b share a byte; b == NULL asks whether two elements of a share one. -1 when the
-   bitmap could not be allocated. */
+/* 1 when a and b share a byte; b == NULL asks whether two elements of a (which has no stride-0
+   dim) share one. -1 when the bitmap could not be allocated, -2 when there are more elements to
+   compare than MAX_COMPARED. */
 static int share_bytes(const cc_tensor *a, const cc_tensor *b)
 {
     int64_t alo, ahi, blo, bhi;
@@ -183,15 +204,25 @@ static int share_bytes(const cc_tensor *a, const cc_tensor *b)
     byte_range(b ? b : a, &blo, &bhi);
     bytemap m = { NULL, alo > blo ? alo : blo, ahi < bhi ? ahi : bhi, cc_dtype_size(a->dtype) };
     if (m.lo >= m.hi) return 0;
+    cc_tensor va, vb;
+    int64_t n = distinct_view(a, &va) + (b ? distinct_view(b, &vb) : 0);
+    if (n > MAX_COMPARED) return -2;
     m.bits = calloc((size_t)((m.hi - m.lo + 7) / 8), 1);
     if (!m.bits) return -1;
-    int hit = each_element(a, bytemap_set, &m);
+    int hit = each_element(&va, bytemap_set, &m);
     if (!hit && b) {
         m.es = cc_dtype_size(b->dtype);
-        hit = each_element(b, bytemap_test, &m);
+        hit = each_element(&vb, bytemap_test, &m);
     }
     free(m.bits);
     return hit;
+}
+
+static cc_status undecided(const char *op, const char *arg, const char *what, int hit)
+{
+    if (hit == -1) return cc_error(CC_ERR_MEMORY, "%s: %s: out of memory checking %s", op, arg, what);
+    return cc_error(CC_ERR_ARGUMENT, "%s: %s: cannot tell %s in reasonable time (more than %lld elements share one "
+                    "span of memory); pass a separate, contiguous output", op, arg, what, (long long)MAX_COMPARED);
 }
 
 /* Sufficient test for no self-overlap: sorted by |stride|, each dim steps past everything the
@@ -226,7 +257,7 @@ cc_status cc_check_output(const char *op, const char *arg, const cc_tensor *t)
     int hit = 0;
     for (int d = 0; d < t->ndim; d++) hit |= t->shape[d] > 1 && t->stride[d] == 0;
     if (!hit) hit = share_bytes(t, NULL);
-    if (hit < 0) return cc_error(CC_ERR_MEMORY, "%s: %s: out of memory checking the output's strides", op, arg);
+    if (hit < 0) return undecided(op, arg, "whether the output's elements overlap", hit);
     if (!hit) return CC_OK;
     char d[160], s[160];
     return cc_error(CC_ERR_ARGUMENT,
@@ -249,7 +280,7 @@ cc_status cc_check_disjoint(const char *op, const char *out_arg, const cc_tensor
     if (!out || !in || !cc_tensor_same_storage(out, in)) return CC_OK;
     if (inplace_ok && same_view(out, in)) return CC_OK;
     int hit = share_bytes(out, in);
-    if (hit < 0) return cc_error(CC_ERR_MEMORY, "%s: %s: out of memory checking its overlap with %s", op, out_arg, in_arg);
+    if (hit < 0) return undecided(op, out_arg, "whether it overlaps an input", hit);
     if (!hit) return CC_OK;
     char a[160], b[160];
     return cc_error(CC_ERR_ARGUMENT, "%s: %s %s overlaps %s %s in memory; pass a separate output", op, out_arg,

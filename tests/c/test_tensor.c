@@ -350,3 +350,22 @@ TEST_GROUP(numel_overflow)
     CHECK_ERR(cc_tensor_as_strided(&v, x, 2, SHAPE((int64_t)1 << 40, (int64_t)1 << 40), SHAPE(0, 0), 0), CC_ERR_SHAPE, "overflows int64");
     cc_tensor_free(x);
 }
+
+/* The overlap check walks distinct addresses only: an input expanded to 2^60 elements over a small
+   buffer is compared in no time (it used to be walked element by element). */
+TEST_GROUP(overlap_of_expanded_inputs)
+{
+    cc_tensor *buf, *row, *big, *out;
+    CHECK_OK(cc_tensor_empty(&buf, 1, SHAPE(64), CC_F32, CC_CPU, 0));
+    CHECK_OK(cc_tensor_narrow(&row, buf, 0, 0, 8));
+    CHECK_OK(cc_tensor_expand(&big, row, 2, SHAPE((int64_t)1 << 57, 8)));
+    CHECK_OK(cc_tensor_as_strided(&out, buf, 1, SHAPE(8), SHAPE(2), 9));   /* 9, 11, ..., 23: past the row */
+    CHECK_OK(cc_check_disjoint("op", "out", out, "x", big, 0));
+    cc_tensor_free(out);
+    CHECK_OK(cc_tensor_as_strided(&out, buf, 1, SHAPE(8), SHAPE(2), 1));    /* 1, 3, ...: inside the row */
+    CHECK_ERR(cc_check_disjoint("op", "out", out, "x", big, 0), CC_ERR_ARGUMENT, "overlaps");
+    cc_tensor_free(out);
+    cc_tensor_free(big);
+    cc_tensor_free(row);
+    cc_tensor_free(buf);
+}
