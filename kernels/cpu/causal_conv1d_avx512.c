@@ -151,7 +151,7 @@ void cv512_fwd_cl_tile_w4(void *y0, int64_t ys, const void *x0, int64_t xs, cons
    the operations of cl_step_w4 in the same order, so results are bitwise those of single steps.
    x0 is x row q - 3; gz rows q - 3 .. q - 1 are read from the ring, q + CV_TP - 3 .. q + CV_TP - 1
    written to it. Groups of 16 whole channels (full) use plain loads and stores, the tail of cb
-   masked ones: masked stores on every group made this pass slower than the pair steps. */
+   masked ones: masked stores on every group made this pass slower than plain single steps. */
 #define LD(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mk, p))
 #define ST(p, v) (full ? _mm512_storeu_ps(p, v) : _mm512_mask_storeu_ps(p, mk, v))
 

@@ -39,7 +39,7 @@ typedef struct bwd_scratch {
         uint8_t *m;
     } cl;
     struct {   /* the fused channel-last W = 4 pass, rows of stride CL_RS */
-        float *ring;    /* gz row of position q at ring[(q + 8) & 7] (8: a pair step writes 2) */
+        float *ring;    /* gz row of position q at ring[(q + 8) & 7] (8: the AVX-512 tile works mod 8) */
         float *xring;   /* xe row p at xring[(p + 4) & 3] (staged rows) */
         float *dst;     /* dxe[-3 .. 0), then the staged dx row */
         float *gst;     /* staged dout row */
@@ -357,40 +357,6 @@ static void cl_step_w4(float *restrict gq, float *restrict d, const float *const
         for (int64_t c = 0; c < cb; c++) d[c] = CV_FMA(w0[c], gq[c], CV_FMA(w1[c], g2[c], CV_FMA(w2[c], g1[c], w3[c] * g0[c])));
 }
 
-/* Two main steps at once (positions q and q + 1, f32 rows in place, SiLU): the x rows, weights
-   and partial sums are loaded once for both; every sum takes its terms in the same order as two
-   cl_step_w4 calls would. x0 is x row q - 3, xs the position stride. */
-static void cl_pair_w4(float *restrict ga, float *restrict gb, float *restrict da, float *restrict db,
-                       const float *x0, int64_t xs, const float *restrict douta, const float *restrict doutb,
-                       const float *restrict g0, const float *restrict g1, const float *restrict g2,
-                       const float *restrict wt, const float *restrict b, float *restrict acc, int64_t D, int64_t cb)
-{
-    const float *restrict w0 = wt, *restrict w1 = wt + D, *restrict w2 = wt + 2 * D, *restrict w3 = wt + 3 * D;
-    const float *restrict y0 = x0, *restrict y1 = x0 + xs, *restrict y2 = x0 + 2 * xs, *restrict y3 = x0 + 3 * xs;
-    const float *restrict y4 = x0 + 4 * xs;
-    float *restrict a0 = acc, *restrict a1 = acc + CL_RS, *restrict a2 = acc + 2 * CL_RS;
-    float *restrict a3 = acc + 3 * CL_RS, *restrict ab = acc + 4 * CL_RS;
-    #pragma omp simd
-    for (int64_t c = 0; c < cb; c++) {
-        float u0 = y0[c], u1 = y1[c], u2 = y2[c], u3 = y3[c], u4 = y4[c];
-        float v0 = w0[c], v1 = w1[c], v2 = w2[c], v3 = w3[c];
-        float pa = CV_FMA(v3, u3, CV_FMA(v2, u2, CV_FMA(v1, u1, CV_FMA(v0, u0, b[c]))));
-        float pb = CV_FMA(v3, u4, CV_FMA(v2, u3, CV_FMA(v1, u2, CV_FMA(v0, u1, b[c]))));
-        float za = douta[c] * cv_dsilu(pa), zb = doutb[c] * cv_dsilu(pb);
-        float h1 = g1[c], h2 = g2[c];
-        ga[c] = za;
-        gb[c] = zb;
-        da[c] = CV_FMA(v0, za, CV_FMA(v1, h2, CV_FMA(v2, h1, v3 * g0[c])));
-        db[c] = CV_FMA(v0, zb, CV_FMA(v1, za, CV_FMA(v2, h2, v3 * h1)));
-        a0[c] = CV_FMA(zb, u1, CV_FMA(za, u0, a0[c]));
-        a1[c] = CV_FMA(zb, u2, CV_FMA(za, u1, a1[c]));
-        a2[c] = CV_FMA(zb, u3, CV_FMA(za, u2, a2[c]));
-        a3[c] = CV_FMA(zb, u4, CV_FMA(za, u3, a3[c]));
-        ab[c] = (ab[c] + za) + zb;
-    }
-}
-
-
 #define RING(q) (ring + (((q) + 8) & 7) * CL_RS)
 
 /* Positions [t0, t0+n) of row, channels [c0, c0+cb): see cl_step_w4. f32 rows with unit channel
@@ -442,22 +408,6 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
             continue;
         }
 #endif
-        if (xin && gin && din && a->silu && p >= t0 && q + 1 < t0 + n && q + 1 < len &&
-            (!a->dfinal_states || p + 1 < len - 3)) {   /* interior: positions q and q + 1 in one step */
-            const float *x0 = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p);
-            const float *g = (const float *)a->dout + cv_off3(a->dout_stride, row->b, c0, row->start + q);
-            float *d = (float *)a->dx + cv_off3(a->dx_stride, row->b, c0, row->start + p);
-            if (q + 1 + CL_PF < len)
-                for (int64_t c = 0; c < cb; c += 16)
-                    for (int64_t k = 1; k <= 2; k++) {
-                        __builtin_prefetch(x0 + (3 + k + CL_PF) * a->x_stride[2] + c);
-                        __builtin_prefetch(g + (k - 1 + CL_PF) * a->dout_stride[2] + c);
-                    }
-            cl_pair_w4(RING(q), RING(q + 1), d, d + a->dx_stride[2], x0, a->x_stride[2], g, g + a->dout_stride[2],
-                       RING(q - 3), RING(q - 2), RING(q - 1), wt, b, acc, a->D, cb);
-            q++;
-            continue;
-        }
         const float *xr[4] = {0};
         const float *dout = NULL;
         if (q < len) {
