@@ -559,25 +559,17 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     if (a->x_dtype == CC_F64) return cc_cpu_causal_conv1d_backward_ref(a);
     int64_t D = a->D, W = a->W;
     int cl = cv_channel_last(a);
-    int64_t cb = cl ? CL_CB : CF_CB, ncb = (D + cb - 1) / cb;
     bwd_scratch layout;
     int64_t per_thread = bwd_scratch_at(&layout, NULL, cl, W);
-    cv_plan plan;
-    cv_weights cw;
-    int nthreads;
-    if (cv_plan_make(&plan, a, (4 * omp_get_max_threads() + ncb - 1) / ncb) != CC_OK) return CC_ERR_MEMORY;
-    if (cv_weights_make(&cw, a) != CC_OK) {
-        cv_plan_free(&plan);
-        return CC_ERR_MEMORY;
-    }
+    cv_setup s;
+    if (cv_setup_make(&s, a, cl ? CL_CB : CF_CB, per_thread) != CC_OK) return CC_ERR_MEMORY;
+    const cv_plan plan = s.plan;
+    const cv_weights cw = s.cw;
+    int64_t cb = s.cb, ncb = s.ncb;
     /* partial sums: part[(task * D + c) * (W + 1) + k], k = W for the bias */
     float *part = malloc((size_t)(plan.ntasks * D * (W + 1) + 1) * sizeof(float));
-    float *scratch = cv_scratch(per_thread, &nthreads);
-    if (!part || !scratch) {
-        free(part);
-        free(scratch);
-        free(cw.w);
-        cv_plan_free(&plan);
+    if (!part) {
+        cv_setup_free(&s);
         return CC_ERR_MEMORY;
     }
     /* Streaming stores of channel-last dx where it is several times the share of cache a thread may
@@ -586,7 +578,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     #pragma omp parallel if (a->B * a->L * D > CC_OMP_MIN_WORK)
     {
         bwd_scratch scr_;
-        bwd_scratch_at(&scr_, scratch + omp_get_thread_num() * per_thread, cl, W);
+        bwd_scratch_at(&scr_, s.scratch + omp_get_thread_num() * per_thread, cl, W);
         const bwd_scratch *scr = &scr_;
         #pragma omp for schedule(dynamic)
         for (int64_t i = 0; i < plan.nseg * ncb; i++) {
@@ -618,8 +610,6 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
         }
     }
     free(part);
-    free(scratch);
-    free(cw.w);
-    cv_plan_free(&plan);
+    cv_setup_free(&s);
     return CC_OK;
 }

@@ -286,23 +286,13 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
     if (a->x_dtype == CC_F64) return cc_cpu_causal_conv1d_forward_ref(a);
     int64_t D = a->D, W = a->W;
     int cl = cv_channel_last(a);
-    int64_t cb = cl ? CL_CB : CF_CB, ncb = (D + cb - 1) / cb;
     fwd_scratch layout;
     int64_t per_thread = fwd_scratch_at(&layout, NULL, cl, W);
-    cv_plan plan;
-    cv_weights cw;
-    int nthreads;
-    if (cv_plan_make(&plan, a, (4 * omp_get_max_threads() + ncb - 1) / ncb) != CC_OK) return CC_ERR_MEMORY;
-    if (cv_weights_make(&cw, a) != CC_OK) {
-        cv_plan_free(&plan);
-        return CC_ERR_MEMORY;
-    }
-    float *scratch = cv_scratch(per_thread, &nthreads);
-    if (!scratch) {
-        free(cw.w);
-        cv_plan_free(&plan);
-        return CC_ERR_MEMORY;
-    }
+    cv_setup s;
+    if (cv_setup_make(&s, a, cl ? CL_CB : CF_CB, per_thread) != CC_OK) return CC_ERR_MEMORY;
+    const cv_plan plan = s.plan;
+    const cv_weights cw = s.cw;
+    int64_t cb = s.cb, ncb = s.ncb;
     /* Streaming stores where out is several times the share of cache a thread may use. */
     int nt = a->B * a->L * D * cc_dtype_bytes(a->x_dtype) > CV_NT_BYTES;
     #pragma omp parallel for schedule(dynamic) if (a->B * a->L * D > CC_OMP_MIN_WORK)
@@ -310,7 +300,7 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
         int64_t first = plan.seg[sg], last = plan.seg[sg + 1];
         fwd_scratch scr_;
-        fwd_scratch_at(&scr_, scratch + omp_get_thread_num() * per_thread, cl, W);
+        fwd_scratch_at(&scr_, s.scratch + omp_get_thread_num() * per_thread, cl, W);
         const fwd_scratch *scr = &scr_;
         cv_row row = cv_get_row(a, plan.row[first]);
         if (cl) {
@@ -323,8 +313,6 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         }
         cv_stream_fence(nt);
     }
-    free(scratch);
-    free(cw.w);
-    cv_plan_free(&plan);
+    cv_setup_free(&s);
     return CC_OK;
 }

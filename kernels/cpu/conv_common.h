@@ -275,6 +275,38 @@ static inline float *cv_scratch(int64_t per_thread, int *nthreads)
     return malloc((size_t)(per_thread * *nthreads) * sizeof(float));
 }
 
+/* What a fast forward or backward call sets up before its parallel loop: the work plan over blocks
+   of cb channels, f32 weights, and per_thread floats of scratch for each thread. */
+typedef struct cv_setup {
+    cv_plan plan;
+    cv_weights cw;
+    float *scratch;
+    int64_t cb, ncb;   /* channels per block, blocks */
+} cv_setup;
+
+static inline void cv_setup_free(cv_setup *s)
+{
+    free(s->scratch);
+    free(s->cw.w);
+    cv_plan_free(&s->plan);
+}
+
+static inline int cv_setup_make(cv_setup *s, const cc_conv1d_args *a, int64_t cb, int64_t per_thread)
+{
+    int nthreads;
+    s->cb = cb;
+    s->ncb = (a->D + cb - 1) / cb;
+    s->cw.w = NULL;
+    s->scratch = NULL;
+    /* segments enough for every thread to get work: four per thread over the channel blocks */
+    if (cv_plan_make(&s->plan, a, (4 * omp_get_max_threads() + s->ncb - 1) / s->ncb) != CC_OK) return CC_ERR_MEMORY;
+    if (cv_weights_make(&s->cw, a) != CC_OK || !(s->scratch = cv_scratch(per_thread, &nthreads))) {
+        cv_setup_free(s);
+        return CC_ERR_MEMORY;
+    }
+    return CC_OK;
+}
+
 /* A scratch layout is one function that takes a task's regions in order from its thread's block:
    run with base NULL it only counts, which sizes the block, so sizes and offsets are written once.
    Regions start 64-byte aligned. */

@@ -124,19 +124,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
             A xw[H + NE], cur[NE], g[NE];
             cv_load_run<DT, NE>(cur, xl + t0, n, tl.vec);
             cv_load_run<DT, NE>(g, gl + t0, n, tl.vec);
-            #pragma unroll
-            for (int i = 0; i < NE; i++) xw[H + i] = cur[i];
-            #pragma unroll
-            for (int h = 0; h < H; h++) xw[h] = __shfl_up_sync(CV_FULL, xw[NE + h], 1);
-            if (active && t0 == 0) {
-                #pragma unroll
-                for (int h = 0; h < H; h++)
-                    xw[h] = a.cu_seqlens ? (A)0 : cv_init_at<A>(a, b, c, W - 1 + h - H);
-            } else if (active && (lt == 0 || lane == 0)) {
-                #pragma unroll
-                for (int h = 0; h < H; h++)
-                    xw[h] = h >= H - (W - 1) ? cc_widen(xl[t0 - H + h]) : (A)0;
-            }
+            cv_cf_window<DT, NE, H>(xw, cur, a, xl, b, c, t0, active, lt == 0 || lane == 0);
             /* keys of positions t0-H .. t0+NE+H-1 (masked paths only) */
             int32_t kw[NK];
             #pragma unroll
@@ -166,15 +154,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
                 const int32_t kt = kw[H + i];
                 #pragma unroll
                 for (int k = 0; k < KW; k++) {
-                    A v = xw[i + k];
-                    if (masked && kw[i + k] != kt) {
-                        v = (A)0;
-                        if (a.cu_seqlens && a.initial_states && k >= KW - W && kt >= 0) {
-                            int64_t start = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, kt);
-                            v = cv_init_at<A>(a, kt, c, W - 1 + (t0 + i - H + k) - start);
-                        }
-                    }
-                    pre += w[k] * v;
+                    pre += w[k] * (masked ? cv_cf_tap<A, KW>(a, xw, kw, i, k, kt, c, t0) : xw[i + k]);
                 }
                 A gi = g[i];
                 if (masked && kt < 0) gi = (A)0;
@@ -212,15 +192,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_bwd_cf_kernel(const cc_conv1
                 if (masked && kt < 0) continue;
                 #pragma unroll
                 for (int k = 0; k < KW; k++) {
-                    A v = xw[i + k];
-                    if (masked && kw[i + k] != kt) {
-                        v = (A)0;
-                        if (a.cu_seqlens && a.initial_states && k >= KW - W && kt >= 0) {
-                            int64_t start = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, kt);
-                            v = cv_init_at<A>(a, kt, c, W - 1 + (t0 + i - H + k) - start);
-                        }
-                    }
-                    dw[k] += gz[i] * v;
+                    dw[k] += gz[i] * (masked ? cv_cf_tap<A, KW>(a, xw, kw, i, k, kt, c, t0) : xw[i + k]);
                 }
             }
         }
@@ -310,12 +282,7 @@ __global__ void __launch_bounds__(128) cv_bwd_cl_kernel(const cc_conv1d_args a, 
             for (int h = 0; h < H; h++) {
                 const int64_t p = t0 - H + h;
                 A v[CV];
-                if (p >= sw.start) {
-                    cv_load_run<DT, CV>(v, xb + p * xs2, nc, vec);
-                } else {
-                    #pragma unroll
-                    for (int j = 0; j < CV; j++) v[j] = j < nc ? cv_init_at<A>(a, rs, c0 + j, W - 1 + p - sw.start) : (A)0;
-                }
+                cv_cl_xe_row<DT, CV>(v, a, xb, xs2, p, sw.start, rs, c0, nc, vec);
                 #pragma unroll
                 for (int j = 0; j < CV; j++) { xw[j][h] = v[j]; gw[j][h] = (A)0; }
                 kw[h] = sq ? sq[(p > 0 ? p : 0) * a.seq_idx_stride[1]] : -1;

@@ -159,6 +159,60 @@ CV_COLD A cv_init_at(const cc_conv1d_args &a, int64_t s, int64_t c, int64_t i /*
     return cc_load_as<A>(a.initial_states, a.state_dtype, s * is[0] + c * is[1] + i * is[2]);
 }
 
+/* Channel-first window of a lane owning positions t0 .. t0+NE-1 of line (b, c): xw[H + i] = cur[i]
+   (its own x values), xw[h] for h < H the H before them: the previous lane's last ones by shuffle
+   (every lane of the warp takes part), read from xl at a warp or split edge (edge), the initial
+   state at the line's start (0 in varlen, whose states the masked paths apply). */
+template <int DT, int NE, int H>
+CV_DEV void cv_cf_window(typename cc_dt<DT>::A (&xw)[H + NE], const typename cc_dt<DT>::A (&cur)[NE],
+                         const cc_conv1d_args &a, const typename cc_dt<DT>::S *xl, int64_t b, int64_t c, int64_t t0,
+                         bool active, bool edge)
+{
+    typedef typename cc_dt<DT>::A A;
+    #pragma unroll
+    for (int i = 0; i < NE; i++) xw[H + i] = cur[i];
+    #pragma unroll
+    for (int h = 0; h < H; h++) xw[h] = __shfl_up_sync(CV_FULL, xw[NE + h], 1);
+    if (active && t0 == 0) {
+        #pragma unroll
+        for (int h = 0; h < H; h++) xw[h] = a.cu_seqlens ? (A)0 : cv_init_at<A>(a, b, c, a.W - 1 + h - H);
+    } else if (active && edge) {
+        #pragma unroll
+        for (int h = 0; h < H; h++) xw[h] = h >= H - (a.W - 1) ? cc_widen(xl[t0 - H + h]) : (A)0;
+    }
+}
+
+/* Channel-first masked paths: the value tap k of own position i takes from the window xw (keys kw
+   of positions t0 - H ..., kt the output's key): its x when it is in the output's segment or
+   sequence, else 0, or in varlen the initial state of the output's sequence where the tap reaches
+   before that sequence's start. */
+template <class A, int KW, class K>
+CV_DEV A cv_cf_tap(const cc_conv1d_args &a, const A *xw, const K *kw, int i, int k, K kt, int64_t c, int64_t t0)
+{
+    if (kw[i + k] == kt) return xw[i + k];
+    if (a.cu_seqlens && a.initial_states && k >= KW - a.W && kt >= 0) {
+        int64_t start = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, kt);
+        return cv_init_at<A>(a, kt, c, a.W - 1 + (t0 + i - (KW - 1) + k) - start);
+    }
+    return (A)0;
+}
+
+/* Channel-last: v[j] = xe[p] of channel c0 + j (j < nc, else 0) for a run whose sequence starts at
+   start with state row rs: x (line base xb, position stride xs2) from start on, the initial state
+   before it. */
+template <int DT, int CV>
+CV_DEV void cv_cl_xe_row(typename cc_dt<DT>::A (&v)[CV], const cc_conv1d_args &a, const typename cc_dt<DT>::S *xb,
+                         int64_t xs2, int64_t p, int64_t start, int64_t rs, int64_t c0, int64_t nc, bool vec)
+{
+    typedef typename cc_dt<DT>::A A;
+    if (p >= start) {
+        cv_load_run<DT, CV>(v, xb + p * xs2, nc, vec);
+    } else {
+        #pragma unroll
+        for (int j = 0; j < CV; j++) v[j] = j < nc ? cv_init_at<A>(a, rs, c0 + j, a.W - 1 + p - start) : (A)0;
+    }
+}
+
 /* Tiling of channel-first lines (b, c): chunks of NE positions, a unit = one split of a line
    worked by tpr threads (a power of two; several units share a block when lines are short). */
 struct cv_tiles {

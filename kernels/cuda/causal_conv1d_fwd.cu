@@ -65,7 +65,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
     typedef typename cc_dt<DT>::S S;
     constexpr int NE = cv_cf_ne<DT, KW>::value, H = KW - 1;
     const int tpr = tl.tpr, lt = threadIdx.x % tpr, lane = threadIdx.x % 32;
-    const int64_t upb = CV_CF_THREADS / tpr, L = a.L, W = a.W;
+    const int64_t upb = CV_CF_THREADS / tpr, L = a.L;
     constexpr bool masked = MASK;
     for (int64_t ub = blockIdx.x * upb; ub < tl.units; ub += (int64_t)gridDim.x * upb) {
         const int64_t u = ub + threadIdx.x / tpr;
@@ -86,21 +86,8 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
             const int64_t t0 = ch * NE, n = active ? (L - t0 < NE ? L - t0 : NE) : 0;
             A xw[H + NE], cur[NE];
             cv_load_run<DT, NE>(cur, xl + t0, n, tl.vec);
-            #pragma unroll
-            for (int i = 0; i < NE; i++) xw[H + i] = cur[i];
-            /* halo: the previous lane's last H values */
-            #pragma unroll
-            for (int h = 0; h < H; h++) xw[h] = __shfl_up_sync(CV_FULL, xw[NE + h], 1);
+            cv_cf_window<DT, NE, H>(xw, cur, a, xl, b, c, t0, active, lt == 0 || lane == 0);
             if (!active) continue;
-            if (t0 == 0) {
-                #pragma unroll
-                for (int h = 0; h < H; h++)
-                    xw[h] = a.cu_seqlens ? (A)0 : cv_init_at<A>(a, b, c, W - 1 + h - H);
-            } else if (lt == 0 || lane == 0) {
-                #pragma unroll
-                for (int h = 0; h < H; h++)
-                    xw[h] = h >= H - (W - 1) ? cc_widen(xl[t0 - H + h]) : (A)0;
-            }
             A o[NE];
             if (!masked) {
                 #pragma unroll
@@ -136,15 +123,7 @@ __global__ void __launch_bounds__(CV_CF_THREADS) cv_fwd_cf_kernel(const cc_conv1
                     if (kt < 0) continue;   /* padding token, or past the line */
                     A pre = bias;
                     #pragma unroll
-                    for (int k = 0; k < KW; k++) {
-                        if (kw[i + k] == kt) {
-                            pre += w[k] * xw[i + k];
-                        } else if (a.cu_seqlens && a.initial_states && k >= KW - W) {
-                            /* tap before the sequence start: its initial state */
-                            int64_t start = cc_load_index(a.cu_seqlens, a.cu_seqlens_dtype, kt);
-                            pre += w[k] * cv_init_at<A>(a, kt, c, W - 1 + (t0 + i - H + k) - start);
-                        }
-                    }
+                    for (int k = 0; k < KW; k++) pre += w[k] * cv_cf_tap<A, KW>(a, xw, kw, i, k, kt, c, t0);
                     o[i] = a.silu ? cc_silu(pre) : pre;
                 }
             }
@@ -189,12 +168,7 @@ __global__ void __launch_bounds__(128) cv_fwd_cl_kernel(const cc_conv1d_args a, 
         for (int h = 0; h < H; h++) {
             const int64_t p = t0 - H + h;
             A v[CV];
-            if (p >= sw.start) {
-                cv_load_run<DT, CV>(v, xb + p * xs2, nc, vec);
-            } else {
-                #pragma unroll
-                for (int j = 0; j < CV; j++) v[j] = j < nc ? cv_init_at<A>(a, rs, c0 + j, W - 1 + p - sw.start) : (A)0;
-            }
+            cv_cl_xe_row<DT, CV>(v, a, xb, xs2, p, sw.start, rs, c0, nc, vec);
             #pragma unroll
             for (int j = 0; j < CV; j++) xw[j][h] = v[j];
             kw[h] = MASK && sq ? sq[(p > 0 ? p : 0) * a.seq_idx_stride[1]] : 0;
