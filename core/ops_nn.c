@@ -32,63 +32,48 @@ static void index_args(cc_index_args *a, const cc_tensor *small, const cc_tensor
     a->index_stride = index->stride[0];
 }
 
+/* The index pair over a big tensor (x for index_select, out for index_add) and a small one (out,
+   src) that has big's shape but len(index) at dim: checks, then the kernel. */
+static cc_status index_op(const char *op, int add, const cc_tensor *big, const char *big_name, const cc_tensor *small,
+                          const char *small_name, int dim, const cc_tensor *index)
+{
+    cc_tensor *out = (cc_tensor *)(add ? big : small);   /* the one written */
+    const char *out_name = add ? big_name : small_name;
+    const cc_tensor *in = add ? small : big;
+    const char *in_name = add ? small_name : big_name;
+    TRY(cc_check_present(op, big_name, big));
+    TRY(cc_check_present(op, small_name, small));
+    TRY(cc_check_present(op, "index", index));
+    TRY(cc_check_dim(op, big, dim));
+    if (add) TRY(cc_check_dtype(op, big_name, big, CC_FLOAT_DTYPES));
+    TRY(cc_check_dtype_as(op, small_name, small, big->dtype, big_name));
+    TRY(cc_check_dtype(op, "index", index, CC_INDEX_DTYPES));
+    TRY(cc_check_ndim(op, "index", index, 1));
+    int64_t want[8];
+    for (int d = 0; d < big->ndim; d++) want[d] = d == dim ? index->shape[0] : big->shape[d];
+    TRY(cc_check_shape(op, small_name, small, big->ndim, want));
+    const cc_tensor *ins[2] = { in, index }, *outs[1] = { out };
+    const char *in_names[2] = { in_name, "index" }, *out_names[1] = { out_name };
+    TRY(cc_check_io(op, 2, ins, in_names, 1, outs, out_names));
+    int64_t count;
+    TRY(cc_check_index_values(op, "index", index, big->shape[dim], 0, 0, &count));
+    cc_index_args a;
+    index_args(&a, small, big, dim, index);
+    TRY(cc_kernel_status(op, out->device, run_index(&a, out->device, add)));
+    cc_tensor_bump_version(out);
+    return CC_OK;
+}
+
 /* out = x with dim replaced by len(index): out[..., i, ...] = x[..., index[i], ...]; any dtype */
 cc_status cc_index_select(cc_tensor *out, const cc_tensor *x, int dim, const cc_tensor *index)
 {
-    const char *op = "index_select";
-    TRY(cc_check_present(op, "out", out));
-    TRY(cc_check_present(op, "x", x));
-    TRY(cc_check_present(op, "index", index));
-    const cc_tensor *ts[3] = { x, index, out };
-    const char *names[3] = { "x", "index", "out" };
-    TRY(cc_check_devices(op, 3, ts, names));
-    TRY(cc_check_dim(op, x, dim));
-    TRY(cc_check_dtype(op, "index", index, CC_INDEX_DTYPES));
-    TRY(cc_check_ndim(op, "index", index, 1));
-    TRY(cc_check_dtype_as(op, "out", out, x->dtype, "x"));
-    int64_t want[8];
-    for (int d = 0; d < x->ndim; d++) want[d] = d == dim ? index->shape[0] : x->shape[d];
-    TRY(cc_check_shape(op, "out", out, x->ndim, want));
-    TRY(cc_check_output(op, "out", out));
-    TRY(cc_check_disjoint(op, "out", out, "x", x, 0));
-    TRY(cc_check_disjoint(op, "out", out, "index", index, 0));
-    int64_t count;
-    TRY(cc_check_index_values(op, "index", index, x->shape[dim], 0, 0, &count));
-    cc_index_args a;
-    index_args(&a, out, x, dim, index);
-    TRY(cc_kernel_status(op, out->device, run_index(&a, out->device, 0)));
-    cc_tensor_bump_version(out);
-    return CC_OK;
+    return index_op("index_select", 0, x, "x", out, "out", dim, index);
 }
 
 /* out[..., index[i], ...] += src[..., i, ...]; duplicates accumulate (in index order on CPU) */
 cc_status cc_index_add(cc_tensor *out, int dim, const cc_tensor *index, const cc_tensor *src)
 {
-    const char *op = "index_add";
-    TRY(cc_check_present(op, "out", out));
-    TRY(cc_check_present(op, "index", index));
-    TRY(cc_check_present(op, "src", src));
-    const cc_tensor *ts[3] = { index, src, out };
-    const char *names[3] = { "index", "src", "out" };
-    TRY(cc_check_devices(op, 3, ts, names));
-    TRY(cc_check_dim(op, out, dim));
-    TRY(cc_check_dtype(op, "out", out, CC_FLOAT_DTYPES));
-    TRY(cc_check_dtype_as(op, "src", src, out->dtype, "out"));
-    TRY(cc_check_dtype(op, "index", index, CC_INDEX_DTYPES));
-    TRY(cc_check_ndim(op, "index", index, 1));
-    int64_t want[8];
-    for (int d = 0; d < out->ndim; d++) want[d] = d == dim ? index->shape[0] : out->shape[d];
-    TRY(cc_check_shape(op, "src", src, out->ndim, want));
-    TRY(cc_check_output(op, "out", out));
-    TRY(cc_check_disjoint(op, "out", out, "src", src, 0));
-    TRY(cc_check_disjoint(op, "out", out, "index", index, 0));
-    int64_t count;
-    TRY(cc_check_index_values(op, "index", index, out->shape[dim], 0, 0, &count));
-    cc_index_args a;
-    index_args(&a, src, out, dim, index);
-    TRY(cc_kernel_status(op, out->device, run_index(&a, out->device, 1)));
-    cc_tensor_bump_version(out);
-    return CC_OK;
+    return index_op("index_add", 1, out, "out", src, "src", dim, index);
 }
 
 /* checks shared by the cross entropy pair; fills the argument block (count from the targets) */
