@@ -64,6 +64,18 @@ static void gemm(int f64, int64_t M, int64_t N, int64_t K, mat A, mat B, void *C
                     (blasint)A.ld, (const float *)B.p, (blasint)B.ld, 0.0f, (float *)C, (blasint)ldc);
 }
 
+/* element offsets of batch bi's matrices in a, b and out */
+static void batch_offsets(const cc_matmul_args *a, int64_t bi, int64_t *oa, int64_t *ob, int64_t *oo)
+{
+    int64_t r = bi;
+    *oa = *ob = *oo = 0;
+    for (int d = a->nbatch - 1; d >= 0; d--) {
+        int64_t i = r % a->batch_shape[d];
+        r /= a->batch_shape[d];
+        *oa += i * a->a_bstride[d]; *ob += i * a->b_bstride[d]; *oo += i * a->out_bstride[d];
+    }
+}
+
 int cc_cpu_matmul(const cc_matmul_args *a)
 {
     int64_t M = a->M, N = a->N, K = a->K, es = cc_dtype_bytes(a->dtype);
@@ -76,12 +88,8 @@ int cc_cpu_matmul(const cc_matmul_args *a)
     char *sc = malloc((size_t)(M * N * ses));
     if (!sa || !sb || !sc) { free(sa); free(sb); free(sc); return CC_ERR_MEMORY; }
     for (int64_t bi = 0; bi < nb; bi++) {
-        int64_t oa = 0, ob = 0, oo = 0, r = bi;
-        for (int d = a->nbatch - 1; d >= 0; d--) {
-            int64_t i = r % a->batch_shape[d];
-            r /= a->batch_shape[d];
-            oa += i * a->a_bstride[d]; ob += i * a->b_bstride[d]; oo += i * a->out_bstride[d];
-        }
+        int64_t oa, ob, oo;
+        batch_offsets(a, bi, &oa, &ob, &oo);
         const char *pa = (const char *)a->a + oa * es, *pb = (const char *)a->b + ob * es;
         char *po = (char *)a->out + oo * es;
         if (K == 0) {   /* empty sum: BLAS would reject ld = 0 views, the answer is zeros */
@@ -120,12 +128,8 @@ int cc_cpu_matmul_ref(const cc_matmul_args *a)
     int64_t nb = 1;
     for (int d = 0; d < a->nbatch; d++) nb *= a->batch_shape[d];
     for (int64_t bi = 0; bi < nb; bi++) {
-        int64_t oa = 0, ob = 0, oo = 0, r = bi;
-        for (int d = a->nbatch - 1; d >= 0; d--) {
-            int64_t i = r % a->batch_shape[d];
-            r /= a->batch_shape[d];
-            oa += i * a->a_bstride[d]; ob += i * a->b_bstride[d]; oo += i * a->out_bstride[d];
-        }
+        int64_t oa, ob, oo;
+        batch_offsets(a, bi, &oa, &ob, &oo);
         for (int64_t i = 0; i < a->M; i++)
             for (int64_t j = 0; j < a->N; j++) {
                 double s = 0.0;

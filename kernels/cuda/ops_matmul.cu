@@ -71,6 +71,26 @@ cublasStatus_t gemm(bool f64, cublasOperation_t ta, cublasOperation_t tb, int64_
 
 cublasOperation_t op_of(int trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
+/* A dense copy in the compute dtype sdt (element size ses) of the (batch..., rows, cols) operand src
+   (dtype, batch strides bst, matrix strides mst): the buffer in *buf, its view in m, its batch
+   strides in bs, its element size in *es. */
+int stage(void **buf, Mat *m, int64_t *bs, int64_t *es, const void *src, int dtype, int sdt, int64_t ses, int nbatch,
+          const int64_t *bshape, const int64_t *bst, const int64_t *mst, int64_t rows, int64_t cols, int64_t nb)
+{
+    int st = cc_cuda_alloc(buf, nb * rows * cols * ses, 0);
+    if (st) return st;
+    int64_t dst[8];
+    cc_copy_args c = copy_block(nbatch, bshape, rows, cols);
+    dense_strides(dst, nbatch, bshape, rows, cols);
+    c.dst = *buf; c.dst_dtype = sdt; memcpy(c.dst_stride, dst, sizeof dst);
+    c.src = src; c.src_dtype = dtype;
+    for (int d = 0; d < nbatch; d++) c.src_stride[d] = bst[d];
+    c.src_stride[nbatch] = mst[0]; c.src_stride[nbatch + 1] = mst[1];
+    m->p = (char *)*buf; m->trans = 0; m->ld = cols; *es = ses;
+    for (int d = 0; d < nbatch; d++) bs[d] = dst[d];
+    return cc_cuda_copy(&c);
+}
+
 }  /* namespace */
 
 extern "C" int cc_cuda_matmul(const cc_matmul_args *a)
@@ -95,30 +115,13 @@ extern "C" int cc_cuda_matmul(const cc_matmul_args *a)
     bool b_ok = !half && K > 0 && blas_view(&B, K, N, a->b_stride[0], a->b_stride[1]);
     bool o_ok = !half && K > 0 && blas_view(&C, M, N, a->out_stride[0], a->out_stride[1]);
     int64_t dst[8];
-    if (!a_ok && K > 0) {   /* dense f32/f64 copy of every a matrix */
-        if ((st = cc_cuda_alloc(&sa, nb * M * K * ses, 0))) goto done;
-        cc_copy_args c = copy_block(nbatch, a->batch_shape, M, K);
-        dense_strides(dst, nbatch, a->batch_shape, M, K);
-        c.dst = sa; c.dst_dtype = sdt; memcpy(c.dst_stride, dst, sizeof dst);
-        c.src = a->a; c.src_dtype = a->dtype;
-        for (int d = 0; d < nbatch; d++) c.src_stride[d] = a->a_bstride[d];
-        c.src_stride[nbatch] = a->a_stride[0]; c.src_stride[nbatch + 1] = a->a_stride[1];
-        if ((st = cc_cuda_copy(&c))) goto done;
-        A.p = (char *)sa; A.trans = 0; A.ld = K; aes = ses;
-        for (int d = 0; d < nbatch; d++) abs_[d] = dst[d];
-    }
-    if (!b_ok && K > 0) {
-        if ((st = cc_cuda_alloc(&sb, nb * K * N * ses, 0))) goto done;
-        cc_copy_args c = copy_block(nbatch, a->batch_shape, K, N);
-        dense_strides(dst, nbatch, a->batch_shape, K, N);
-        c.dst = sb; c.dst_dtype = sdt; memcpy(c.dst_stride, dst, sizeof dst);
-        c.src = a->b; c.src_dtype = a->dtype;
-        for (int d = 0; d < nbatch; d++) c.src_stride[d] = a->b_bstride[d];
-        c.src_stride[nbatch] = a->b_stride[0]; c.src_stride[nbatch + 1] = a->b_stride[1];
-        if ((st = cc_cuda_copy(&c))) goto done;
-        B.p = (char *)sb; B.trans = 0; B.ld = N; bes = ses;
-        for (int d = 0; d < nbatch; d++) bbs[d] = dst[d];
-    }
+    /* dense f32/f64 copies of the operands BLAS cannot read as they are */
+    if (!a_ok && K > 0 && (st = stage(&sa, &A, abs_, &aes, a->a, a->dtype, sdt, ses, nbatch, a->batch_shape, a->a_bstride,
+                                      a->a_stride, M, K, nb)))
+        goto done;
+    if (!b_ok && K > 0 && (st = stage(&sb, &B, bbs, &bes, a->b, a->dtype, sdt, ses, nbatch, a->batch_shape, a->b_bstride,
+                                      a->b_stride, K, N, nb)))
+        goto done;
     if (!o_ok) {
         if ((st = cc_cuda_alloc(&sc, nb * M * N * ses, 0))) goto done;
         dense_strides(dst, nbatch, a->batch_shape, M, N);

@@ -118,16 +118,26 @@ cublasStatus_t cublasDgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
     return s;
 }
 
+template <class T, class G>
+static cublasStatus_t gemm_strided(G blas, cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+                                   int m, int n, int k, const T *alpha, const T *A, int lda, long long strideA,
+                                   const T *B, int ldb, long long strideB, const T *beta, T *C, int ldc,
+                                   long long strideC, int batchCount)
+{
+    cublasStatus_t s = check_gemm(handle, transa, transb, m, n, k, lda, ldb, ldc, batchCount);
+    for (int b = 0; s == CUBLAS_STATUS_SUCCESS && b < batchCount; b++)
+        gemm_one(blas, transa, transb, m, n, k, *alpha, A + b * strideA, lda, B + b * strideB, ldb, *beta,
+                 C + b * strideC, ldc);
+    return s;
+}
+
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
                                          int m, int n, int k, const float *alpha, const float *A, int lda,
                                          long long strideA, const float *B, int ldb, long long strideB,
                                          const float *beta, float *C, int ldc, long long strideC, int batchCount)
 {
-    cublasStatus_t s = check_gemm(handle, transa, transb, m, n, k, lda, ldb, ldc, batchCount);
-    for (int b = 0; s == CUBLAS_STATUS_SUCCESS && b < batchCount; b++)
-        gemm_one(cblas_sgemm, transa, transb, m, n, k, *alpha, A + b * strideA, lda, B + b * strideB, ldb, *beta,
-                 C + b * strideC, ldc);
-    return s;
+    return gemm_strided(cblas_sgemm, handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB, beta, C,
+                        ldc, strideC, batchCount);
 }
 
 cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -135,9 +145,6 @@ cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t handle, cublasOperation_
                                          long long strideA, const double *B, int ldb, long long strideB,
                                          const double *beta, double *C, int ldc, long long strideC, int batchCount)
 {
-    cublasStatus_t s = check_gemm(handle, transa, transb, m, n, k, lda, ldb, ldc, batchCount);
-    for (int b = 0; s == CUBLAS_STATUS_SUCCESS && b < batchCount; b++)
-        gemm_one(cblas_dgemm, transa, transb, m, n, k, *alpha, A + b * strideA, lda, B + b * strideB, ldb, *beta,
-                 C + b * strideC, ldc);
-    return s;
+    return gemm_strided(cblas_dgemm, handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB, beta, C,
+                        ldc, strideC, batchCount);
 }
