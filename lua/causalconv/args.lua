@@ -291,9 +291,14 @@ end
 function M.check_as(status, c_op, fname, c_arg, arg)
     if status == 0 then return end
     local msg = ffi.string(C.cc_last_error())
-    local from = c_op .. ": " .. (c_arg and c_arg or "")
-    if msg:sub(1, #from) == from then
-        msg = fname .. ": " .. (arg or "") .. msg:sub(#from + 1)
+    local prefix = c_op .. ": "
+    if msg:sub(1, #prefix) == prefix then
+        local rest = msg:sub(#prefix + 1)
+        local after = c_arg and rest:sub(#c_arg + 1, #c_arg + 1)
+        if c_arg and rest:sub(1, #c_arg) == c_arg and (after == ":" or after == " ") then
+            rest = arg .. rest:sub(#c_arg + 1)
+        end
+        msg = fname .. ": " .. rest
     end
     raise(msg)
 end

@@ -178,7 +178,9 @@ function M.causal_conv1d(x, weight, bias, opts)
     if not final and opts.return_final_states then
         final = empty_bdl(x, B, D, math.max(W - 1, 0), init and init._h.dtype or x._h.dtype, cl)
     end
-    check(C.cc_causal_conv1d_forward(out._h, h(final), x._h, weight._h, h(bias), h(seq_idx), h(init), act_code(act)))
+    args.check_as(C.cc_causal_conv1d_forward(out._h, h(final), x._h, weight._h, h(bias), h(seq_idx), h(init),
+                                             act_code(act)),
+                  "causal_conv1d_forward", fname, opts.final_states_out and "final_states", "final_states_out")
     if autograd.needs_grad(x, weight, bias, init) then
         record_conv(fname, x, weight, bias, init, out, final,
             { x = x, weight = weight, bias = bias, initial_states = init, seq_idx = seq_idx },
@@ -292,7 +294,9 @@ function M.causal_conv1d_varlen(x, weight, bias, cu_seqlens, opts)
     if not final and opts.return_final_states then
         final = empty_bdl(x, nseq(cu), x:size(2), math.max(W - 1, 0), init and init._h.dtype or x._h.dtype, true)
     end
-    check(C.cc_causal_conv1d_varlen_forward(out._h, h(final), x._h, weight._h, h(bias), cu._h, h(init), act_code(act)))
+    args.check_as(C.cc_causal_conv1d_varlen_forward(out._h, h(final), x._h, weight._h, h(bias), cu._h, h(init),
+                                                    act_code(act)),
+                  "causal_conv1d_varlen_forward", fname, opts.final_states_out and "final_states", "final_states_out")
     if autograd.needs_grad(x, weight, bias, init) then
         record_conv(fname, x, weight, bias, init, out, final,
             { x = x, weight = weight, bias = bias, initial_states = init, cu_seqlens = cu },
@@ -325,7 +329,8 @@ function M.causal_conv1d_varlen_states(x, cu_seqlens, state_len, opts)
         end
         out = empty_bdl(x, nseq(cu), x:size(2), state_len, dtype, true)
     end
-    check(C.cc_causal_conv1d_varlen_states(out._h, x._h, cu._h))
+    args.check_as(C.cc_causal_conv1d_varlen_states(out._h, x._h, cu._h), "causal_conv1d_varlen_states", fname,
+                  opts.out and "states", "out")
     return out
 end
 

@@ -2,10 +2,7 @@
 -- overflow, aliasing of outputs with inputs, unknown or mistyped options. Every row asserts that
 --   * the call raises, blaming the caller's line (expect_error in helpers.lua);
 --   * the message starts with the user's function and names the user's argument
---     ("causal_conv1d: weight: expected ..."); where the C core reports, the function may
---     appear as the C entry point it calls (causal_conv1d_forward for causal_conv1d) and a few
---     arguments under C's name (final_states for final_states_out, states for
---     varlen_states' out): those aliases are listed per function below;
+--     ("causal_conv1d: weight: expected ..."), also where the C core found the fault;
 --   * every output tensor handed in (opts.out, opts.dx, final_states_out, conv_state, the
 --     self of an in-place method) is untouched.
 -- The rows come from compact per-function tables: a base call that succeeds, and the
@@ -85,14 +82,9 @@ local function run_row(f, row)
     local call_fn = f.fn
     local err = expect_error(function() local r = call_fn(unpack(argv, 1, n)); return r end, "")
     local body = err:match("^[^\n]-:%d+: (.*)$") or err
-    -- the user's function first (or the C entry point it calls)
-    local names = { f.name }
-    if f.c_name then names[2] = f.c_name end
-    local prefix
-    for _, nm in ipairs(names) do
-        if body:sub(1, #nm + 1) == nm .. ":" then prefix = nm break end
-    end
-    assert(prefix, string.format("error should start with %q: %s", f.name .. ":", err))
+    -- the user's function first
+    local prefix = f.name
+    assert(body:sub(1, #prefix + 1) == prefix .. ":", string.format("error should start with %q: %s", f.name .. ":", err))
     -- then the argument
     local arg = row.arg
     if arg == nil and row[1] then arg = row[1]:match("([%w_]+)$") end
@@ -100,10 +92,8 @@ local function run_row(f, row)
     if arg then
         local rest = body:sub(#prefix + 3)
         local ok = false
-        for _, a in ipairs({ arg, f.c_args and f.c_args[arg] }) do
-            local nxt = rest:sub(#a + 1, #a + 1)
-            if rest:sub(1, #a) == a and (nxt == ":" or nxt == " " or nxt == "[") then ok = true end
-        end
+        local nxt = rest:sub(#arg + 1, #arg + 1)
+        if rest:sub(1, #arg) == arg and (nxt == ":" or nxt == " " or nxt == "[") then ok = true end
         assert(ok, string.format("error should name the argument %q right after %q: %s", arg, prefix .. ": ", err))
     end
     if row[3] then
@@ -194,9 +184,8 @@ local function interleaved()
 end
 
 spec {
-    name = "causal_conv1d", c_name = "causal_conv1d_forward", fn = cc.causal_conv1d,
+    name = "causal_conv1d", fn = cc.causal_conv1d,
     params = { "x", "weight", "bias", "opts" }, tensors = { "x", "weight" },
-    c_args = { final_states_out = "final_states" },
     options = { activation = "activation", seq_idx = "tensor", initial_states = "tensor",
                 return_final_states = "boolean", final_states_out = "tensor", out = "tensor" },
     base = function()
@@ -287,9 +276,8 @@ spec {
 }
 
 spec {
-    name = "causal_conv1d_varlen", c_name = "causal_conv1d_varlen_forward", fn = cc.causal_conv1d_varlen,
+    name = "causal_conv1d_varlen", fn = cc.causal_conv1d_varlen,
     params = { "x", "weight", "bias", "cu_seqlens", "opts" }, tensors = { "x", "weight", "cu_seqlens" },
-    c_args = { final_states_out = "final_states" },
     options = { activation = "activation", initial_states = "tensor", return_final_states = "boolean",
                 final_states_out = "tensor", out = "tensor" },
     base = function()
@@ -334,7 +322,6 @@ spec {
 spec {
     name = "causal_conv1d_varlen_states", fn = cc.causal_conv1d_varlen_states,
     params = { "x", "cu_seqlens", "state_len", "opts" }, tensors = { "x", "cu_seqlens" },
-    c_args = { out = "states" },
     options = { dtype = "dtype", out = "tensor" },
     base = function() return { x = R(T, D), cu_seqlens = I32({ 0, 5, T }), state_len = 3, opts = { out = E(2, D, 3) } } end,
     outs = { "opts.out" },
