@@ -26,6 +26,10 @@ local cases = {
     -- other widths, no activation
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 2, dtype = "f32", layout = "cf", act = "none" },
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 8, dtype = "f32", layout = "cl" },
+    -- the unrolled W = 2 and 3 taps of both layouts (their own kernel paths)
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 3, dtype = "f32", layout = "cf" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 3, dtype = "f32", layout = "cl" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 2, dtype = "f32", layout = "cl", act = "none" },
     -- bf16 (computed in f32)
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cf" },
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cl" },
