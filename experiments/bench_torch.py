@@ -8,7 +8,7 @@ The op is what a PyTorch user writes without causal-conv1d:
     backward: torch.autograd.grad(y, (x, w, b), dy)      (dx, dw, db; nothing accumulated)
 x is (B, D, L) contiguous, f32. Timing: warm-up calls, then `repeat` samples, each a loop of
 calls lasting about 1 ms; inputs rotate over several sets so they do not sit in a cache
-(the same rule as cc.bench.case). On cuda, CUDA events time each sample.
+(the same rule as bench_util.case in experiments/bench_util.lua). On cuda, CUDA events time each sample.
 
 Prints '#' header lines, then one line per shape and op:
     RESULT op B D L W median_ms min_ms max_ms spread calls_per_sample
