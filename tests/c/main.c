@@ -32,6 +32,22 @@ void cc_test_fail(const char *file, int line, const char *fmt, ...)
     va_end(ap);
 }
 
+int cc_test_same_values(const cc_tensor *a, const cc_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    int64_t n = cc_tensor_numel(a), idx[8] = { 0 };
+    for (int64_t k = 0; k < n; k++) {
+        double x, y;
+        int64_t rem = k;
+        for (int i = a->ndim - 1; i >= 0; i--) { idx[i] = rem % a->shape[i]; rem /= a->shape[i]; }
+        if (cc_tensor_get(a, idx, &x) != CC_OK || cc_tensor_get(b, idx, &y) != CC_OK) return 0;
+        if (!(x == y || (x != x && y != y))) return 0;
+    }
+    return 1;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);

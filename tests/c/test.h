@@ -52,6 +52,9 @@ void cc_test_fail(const char *file, int line, const char *fmt, ...) __attribute_
     else cc_test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_); \
 } while (0)
 
+/* 1 when a and b have one shape and equal values (read as doubles; NaN matches NaN). */
+int cc_test_same_values(const cc_tensor *a, const cc_tensor *b);
+
 /* A 1..8-d shape literal: SHAPE(2, 3) */
 #define SHAPE(...) ((const int64_t[]){ __VA_ARGS__ })
 

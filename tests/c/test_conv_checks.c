@@ -95,24 +95,6 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
     }
 }
 
-/* every element of a equals the one of b (as doubles; shapes equal) */
-static int same_values(const cc_tensor *a, const cc_tensor *b)
-{
-    if (a->ndim != b->ndim) return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->shape[i] != b->shape[i]) return 0;
-    int64_t n = cc_tensor_numel(a), idx[8] = { 0 };
-    for (int64_t k = 0; k < n; k++) {
-        double x, y;
-        int64_t rem = k;
-        for (int i = a->ndim - 1; i >= 0; i--) { idx[i] = rem % a->shape[i]; rem /= a->shape[i]; }
-        cc_tensor_get(a, idx, &x);
-        cc_tensor_get(b, idx, &y);
-        if (!(x == y || (x != x && y != y))) return 0;
-    }
-    return 1;
-}
-
 static int all_equal(const cc_tensor *a, double v)
 {
     int64_t n = cc_tensor_numel(a), idx[8] = { 0 };
@@ -659,8 +641,8 @@ TEST_GROUP(conv_checks_update_rules)
         for (int64_t r = 0; r < g.pool; r++) {
             cc_tensor_select(&st, get(&c, "conv_state"), 0, r);
             cc_tensor_select(&st0, state0, 0, r);
-            if (r == 1) CHECK_MSG(!same_values(st, st0), "update: state row 1 (named by batch row 1) was updated");
-            else CHECK_MSG(same_values(st, st0), "update: state row %lld (named by no batch row) is untouched", (long long)r);
+            if (r == 1) CHECK_MSG(!cc_test_same_values(st, st0), "update: state row 1 (named by batch row 1) was updated");
+            else CHECK_MSG(cc_test_same_values(st, st0), "update: state row %lld (named by no batch row) is untouched", (long long)r);
             cc_tensor_free(st);
             cc_tensor_free(st0);
         }
@@ -807,10 +789,10 @@ static void interleaved_case(int op, const char *oname, const char *iname, int d
     if (expect_ok_at(&c, what, line)) {
         for (int i = 0; i < n_outs[op]; i++)
             if (c.t[i])
-                CHECK_MSG(same_values(c.t[i], ref.t[i]), "%s, %s: %s differs from the call with separate tensors",
+                CHECK_MSG(cc_test_same_values(c.t[i], ref.t[i]), "%s, %s: %s differs from the call with separate tensors",
                           op_name[op], what, arg_name[op][i]);
         if (op == UPD)
-            CHECK_MSG(same_values(get(&c, "conv_state"), get(&ref, "conv_state")), "%s, %s: conv_state differs",
+            CHECK_MSG(cc_test_same_values(get(&c, "conv_state"), get(&ref, "conv_state")), "%s, %s: conv_state differs",
                       op_name[op], what);
     }
     free_call(&ref);
@@ -860,7 +842,7 @@ static void zero_case_body(const zero_case *z)
             CHECK_MSG(cc_tensor_numel(get(&c, "out")) == cc_tensor_numel(get(&c, "x")), "%s %s: out has x's size", op_name[op], what);
             if (empty_len) {
                 if (get(&c, "initial_states"))
-                    CHECK_MSG(same_values(get(&c, "final_states"), get(&c, "initial_states")),
+                    CHECK_MSG(cc_test_same_values(get(&c, "final_states"), get(&c, "initial_states")),
                               "%s %s: with no tokens the final states are the initial states", op_name[op], what);
                 else
                     CHECK_MSG(all_equal(get(&c, "final_states"), 0), "%s %s: with no tokens and no initial states the final states are 0",
@@ -868,13 +850,13 @@ static void zero_case_body(const zero_case *z)
             }
         }
         if ((op == BWD || op == VBWD) && empty_len) {
-            CHECK_MSG(same_values(get(&c, "dinitial_states"), get(&c, "dfinal_states")),
+            CHECK_MSG(cc_test_same_values(get(&c, "dinitial_states"), get(&c, "dfinal_states")),
                       "%s %s: with no tokens dinitial_states = dfinal_states", op_name[op], what);
             CHECK_MSG(all_equal(get(&c, "dweight"), 0) && all_equal(get(&c, "dbias"), 0),
                       "%s %s: with no tokens dweight and dbias are 0", op_name[op], what);
         }
         if (op == UPD && (z->g.L == 0 || z->g.B == 0))
-            CHECK_MSG(same_values(get(&c, "conv_state"), state0), "%s %s: conv_state untouched", op_name[op], what);
+            CHECK_MSG(cc_test_same_values(get(&c, "conv_state"), state0), "%s %s: conv_state untouched", op_name[op], what);
         if (op == VST && T == 0) CHECK_MSG(all_equal(get(&c, "states"), 0), "%s %s: states of empty sequences are 0", op_name[op], what);
     }
     cc_tensor_free(state0);

@@ -54,24 +54,6 @@ static void remove_dir(void)
     dir[0] = '\0';
 }
 
-/* every element of a equals the one of b (as doubles) */
-static int same_values(const cc_tensor *a, const cc_tensor *b)
-{
-    if (a->ndim != b->ndim) return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->shape[i] != b->shape[i]) return 0;
-    int64_t n = cc_tensor_numel(a), idx[8] = { 0 };
-    for (int64_t k = 0; k < n; k++) {
-        double x, y;
-        int64_t rem = k;
-        for (int i = a->ndim - 1; i >= 0; i--) { idx[i] = rem % a->shape[i]; rem /= a->shape[i]; }
-        cc_tensor_get(a, idx, &x);
-        cc_tensor_get(b, idx, &y);
-        if (x != y) return 0;
-    }
-    return 1;
-}
-
 TEST_GROUP(npy_round_trip)
 {
     make_dir();
@@ -91,7 +73,7 @@ TEST_GROUP(npy_round_trip)
         CHECK_OK(cc_npy_load(&y, path));
         CHECK_EQ_I(y->dtype, dt == CC_BF16 ? CC_F32 : dt);
         CHECK(cc_tensor_is_contiguous(y));
-        CHECK_MSG(same_values(x, y), "round trip of %s", cc_dtype_name(dt));
+        CHECK_MSG(cc_test_same_values(x, y), "round trip of %s", cc_dtype_name(dt));
         cc_tensor_free(y);
         cc_tensor_free(x);
         cc_tensor_free(base);
@@ -102,7 +84,7 @@ TEST_GROUP(npy_round_trip)
     CHECK_OK(cc_tensor_fill(z, 2.5));
     CHECK_OK(cc_npy_save(z, path));
     CHECK_OK(cc_npy_load(&y, path));
-    CHECK(y->ndim == 0 && same_values(y, z));
+    CHECK(y->ndim == 0 && cc_test_same_values(y, z));
     cc_tensor_free(y);
     cc_tensor_free(z);
     FILE *f = fopen(path, "rb");
