@@ -13,7 +13,7 @@ for _, name in ipairs({ "NEG", "EXP", "LOG", "SQRT", "RSQRT", "ABS", "SIGMOID", 
 end
 local BINARY = { C.CC_BINARY_ADD, C.CC_BINARY_SUB, C.CC_BINARY_MUL, C.CC_BINARY_DIV }
 local POSITIVE = { [U.LOG] = true, [U.SQRT] = true, [U.RSQRT] = true, [U.POW_SCALAR] = true, [U.RDIV_SCALAR] = true }
-local TOL = { f64 = { 1e-10, 1e-9 }, f32 = { 1e-5, 1e-4 }, f16 = { 2e-3, 2e-3 }, bf16 = { 2e-2, 2e-2 } }
+local TOL = require("tolerance").ops_cuda
 
 local function ok(status)
     assert(tonumber(status) == 0, ffi.string(C.cc_last_error()))
@@ -43,7 +43,7 @@ end
 
 local function near(p, dtype)
     local tol = TOL[dtype or p.cpu:dtype()]
-    assert.tensor_near(p.dev, p.cpu, tol[1], tol[2])
+    assert.tensor_near(p.dev, p.cpu, tol.atol, tol.rtol)
 end
 
 describe("tensor-op kernels against the cpu reference #cuda", function()
@@ -209,7 +209,7 @@ describe("tensor-op kernels against the cpu reference #cuda", function()
                 end)
                 near(out); near(rstd, dt); near(dx)
                 local tol = TOL[dt]
-                assert.tensor_near(dw.dev, dw.cpu, tol[1] * 100, tol[2] * 10)   -- sums of 200 rows
+                assert.tensor_near(dw.dev, dw.cpu, tol.atol * 100, tol.rtol * 10)   -- sums of 200 rows
             end
         end
     end)
