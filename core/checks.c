@@ -113,7 +113,7 @@ cc_status cc_check_devices(const char *op, int n, const cc_tensor *const *ts, co
         if (ts[i]->device != ts[first]->device ||
             (ts[i]->device == CC_CUDA && ts[i]->device_index != ts[first]->device_index)) {
             char a[32], b[32];
-            return cc_error(CC_ERR_DEVICE, "%s: %s: expected a tensor on %s (the device of %s), got one on %s", op, names[i],
+            return cc_error(CC_ERR_DEVICE, "%s: %s: expected a tensor on %s (the device of %s; all tensors must be on one device), got one on %s", op, names[i],
                             device_name(a, sizeof a, ts[first]), names[first], device_name(b, sizeof b, ts[i]));
         }
     }

@@ -46,13 +46,6 @@ local function h(t) return t and t._h or nil end
 -- x's device for every tensor the user gave (named as the user named them), before any output
 -- is allocated on it.
 -- named: name, tensor, name, tensor, ... (tensors may be nil)
-local function same_device(fname, x, ...)
-    for i = 1, select("#", ...), 2 do
-        local name, t = select(i, ...)
-        if t ~= nil then args.same_device(fname, "x", x, name, t) end
-    end
-end
-
 -- channel-last: channels closer in memory than positions (x (B, D, L))
 local function channel_last3(x) return x._h.stride[1] < x._h.stride[2] end
 
@@ -129,8 +122,6 @@ end
 local function conv_backward(fname, x, weight, bias, dout, opts)
     local seq_idx, init, dfinal, dx = opts.seq_idx, opts.initial_states, opts.dfinal_states, opts.dx
     args.rank(fname, "x", x, 3, "(B, D, L)")
-    same_device(fname, x, "weight", weight, "bias", bias, "dout", dout, "seq_idx", seq_idx,
-                          "initial_states", init, "dfinal_states", dfinal, "dx", dx)
     local W = weight_width(fname, weight)
     local B, D, L = x:size(1), x:size(2), x:size(3)
     local cl = channel_last3(x)
@@ -168,8 +159,6 @@ function M.causal_conv1d(x, weight, bias, opts)
     opts = args.options(fname, opts, FWD_OPTS)
     local seq_idx, init, final, out = opts.seq_idx, opts.initial_states, opts.final_states_out, opts.out
     args.rank(fname, "x", x, 3, "(B, D, L)")
-    same_device(fname, x, "weight", weight, "bias", bias, "seq_idx", seq_idx, "initial_states", init,
-                          "final_states_out", final, "out", out)
     local W = weight_width(fname, weight)
     local B, D, L = x:size(1), x:size(2), x:size(3)
     local cl = channel_last3(x)
@@ -212,8 +201,6 @@ function M.causal_conv1d_update(x, conv_state, weight, bias, opts)
     local cache_seqlens, indices, out = opts.cache_seqlens, opts.conv_state_indices, opts.out
     local squeeze = x:dim() == 2
     if not squeeze then args.rank(fname, "x", x, 3, "(B, D) or (B, D, S)") end
-    same_device(fname, x, "conv_state", conv_state, "weight", weight, "bias", bias, "cache_seqlens", cache_seqlens,
-                          "conv_state_indices", indices, "out", out)
     local x3 = squeeze and x:unsqueeze(3) or x
     if out == nil then
         out = squeeze and empty(x._h.dtype, x, x:size(1), x:size(2))
@@ -255,8 +242,6 @@ local VARLEN_BWD_OPTS = {
 local function varlen_backward(fname, x, weight, bias, dout, cu, opts)
     local init, dfinal, dx = opts.initial_states, opts.dfinal_states, opts.dx
     args.rank(fname, "x", x, 2, "(T, D)")
-    same_device(fname, x, "weight", weight, "bias", bias, "dout", dout, "cu_seqlens", cu,
-                          "initial_states", init, "dfinal_states", dfinal, "dx", dx)
     local W = weight_width(fname, weight)
     dx = dx or empty_td(x, x._h.dtype)
     local dweight, dbias, dinit = grad_outputs(x, weight, bias, init, dfinal, opts.return_dinitial_states, nseq(cu),
@@ -286,8 +271,6 @@ function M.causal_conv1d_varlen(x, weight, bias, cu_seqlens, opts)
     opts = args.options(fname, opts, VARLEN_OPTS)
     local init, final, out = opts.initial_states, opts.final_states_out, opts.out
     args.rank(fname, "x", x, 2, "(T, D)")
-    same_device(fname, x, "weight", weight, "bias", bias, "cu_seqlens", cu, "initial_states", init,
-                          "final_states_out", final, "out", out)
     local W = weight_width(fname, weight)
     local act = opts.activation
     out = out or empty_td(x, x._h.dtype)
@@ -320,7 +303,6 @@ function M.causal_conv1d_varlen_states(x, cu_seqlens, state_len, opts)
     opts = args.options(fname, opts, STATES_OPTS)
     local out = opts.out
     args.rank(fname, "x", x, 2, "(T, D)")
-    same_device(fname, x, "cu_seqlens", cu, "out", out)
     if out == nil then
         local dtype = opts.dtype and args.dtype(fname, opts.dtype) or x._h.dtype
         if nseq(cu) * x:size(2) * state_len >= 2 ^ 63 then
