@@ -563,11 +563,11 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
     int64_t per_thread = bwd_scratch_at(&layout, NULL, cl, W);
     cv_setup s;
     if (cv_setup_make(&s, a, cl ? CL_CB : CF_CB, per_thread) != CC_OK) return CC_ERR_MEMORY;
-    const cv_plan plan = s.plan;
-    const cv_weights cw = s.cw;
+    const cv_plan *plan = &s.plan;
+    const cv_weights *cw = &s.cw;
     int64_t cb = s.cb, ncb = s.ncb;
     /* partial sums: part[(task * D + c) * (W + 1) + k], k = W for the bias */
-    float *part = malloc((size_t)(plan.ntasks * D * (W + 1) + 1) * sizeof(float));
+    float *part = malloc((size_t)(plan->ntasks * D * (W + 1) + 1) * sizeof(float));
     if (!part) {
         cv_setup_free(&s);
         return CC_ERR_MEMORY;
@@ -581,20 +581,20 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
         bwd_scratch_at(&scr_, s.scratch + omp_get_thread_num() * per_thread, cl, W);
         const bwd_scratch *scr = &scr_;
         #pragma omp for schedule(dynamic)
-        for (int64_t i = 0; i < plan.nseg * ncb; i++) {
+        for (int64_t i = 0; i < plan->nseg * ncb; i++) {
             int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
-            int64_t first = plan.seg[sg], last = plan.seg[sg + 1];
-            cv_row row = cv_get_row(a, plan.row[first]);
+            int64_t first = plan->seg[sg], last = plan->seg[sg + 1];
+            cv_row row = cv_get_row(a, plan->row[first]);
             if (cl || a->seq_idx) {   /* chunk by chunk (channel-first: the masks are shared) */
                 for (int64_t k = first; k < last; k++) {
                     float *pt = part + (k * D + c0) * (W + 1);
-                    if (cl) bwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr, pt, nt);
-                    else bwd_cf(a, &cw, &row, plan.chunk[k], c0, c1, scr, pt);
+                    if (cl) bwd_cl(a, cw, &row, plan->chunk[k], c0, c1, scr, pt, nt);
+                    else bwd_cf(a, cw, &row, plan->chunk[k], c0, c1, scr, pt);
                 }
             } else {                  /* channel by channel: one long stream per channel row */
                 for (int64_t c = c0; c < c1; c++)
                     for (int64_t k = first; k < last; k++)
-                        bwd_cf(a, &cw, &row, plan.chunk[k], c, c + 1, scr, part + (k * D + c) * (W + 1));
+                        bwd_cf(a, cw, &row, plan->chunk[k], c, c + 1, scr, part + (k * D + c) * (W + 1));
             }
             cv_stream_fence(nt);
         }
@@ -602,7 +602,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
         #pragma omp for schedule(static)
         for (int64_t c = 0; c < D; c++) {
             double s[CC_CONV_MAX_WIDTH + 1] = {0};
-            for (int64_t task = 0; task < plan.ntasks; task++)
+            for (int64_t task = 0; task < plan->ntasks; task++)
                 for (int64_t k = 0; k <= W; k++) s[k] += part[(task * D + c) * (W + 1) + k];
             for (int64_t k = 0; k < W; k++)
                 cc_store_f64(a->dweight, a->weight_dtype, c * a->dweight_stride[0] + k * a->dweight_stride[1], s[k]);

@@ -290,26 +290,26 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
     int64_t per_thread = fwd_scratch_at(&layout, NULL, cl, W);
     cv_setup s;
     if (cv_setup_make(&s, a, cl ? CL_CB : CF_CB, per_thread) != CC_OK) return CC_ERR_MEMORY;
-    const cv_plan plan = s.plan;
-    const cv_weights cw = s.cw;
+    const cv_plan *plan = &s.plan;
+    const cv_weights *cw = &s.cw;
     int64_t cb = s.cb, ncb = s.ncb;
     /* Streaming stores where out is several times the share of cache a thread may use. */
     int nt = a->B * a->L * D * cc_dtype_bytes(a->x_dtype) > CV_NT_BYTES;
     #pragma omp parallel for schedule(dynamic) if (a->B * a->L * D > CC_OMP_MIN_WORK)
-    for (int64_t i = 0; i < plan.nseg * ncb; i++) {
+    for (int64_t i = 0; i < plan->nseg * ncb; i++) {
         int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
-        int64_t first = plan.seg[sg], last = plan.seg[sg + 1];
+        int64_t first = plan->seg[sg], last = plan->seg[sg + 1];
         fwd_scratch scr_;
         fwd_scratch_at(&scr_, s.scratch + omp_get_thread_num() * per_thread, cl, W);
         const fwd_scratch *scr = &scr_;
-        cv_row row = cv_get_row(a, plan.row[first]);
+        cv_row row = cv_get_row(a, plan->row[first]);
         if (cl) {
-            for (int64_t k = first; k < last; k++) fwd_cl(a, &cw, &row, plan.chunk[k], c0, c1, scr, nt);
+            for (int64_t k = first; k < last; k++) fwd_cl(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
         } else if (a->seq_idx) {   /* chunk by chunk: the tap masks are shared by the channels */
-            for (int64_t k = first; k < last; k++) fwd_cf(a, &cw, &row, plan.chunk[k], c0, c1, scr, nt);
+            for (int64_t k = first; k < last; k++) fwd_cf(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
         } else {                   /* channel by channel: one long stream per channel row */
             for (int64_t c = c0; c < c1; c++)
-                for (int64_t k = first; k < last; k++) fwd_cf(a, &cw, &row, plan.chunk[k], c, c + 1, scr, nt);
+                for (int64_t k = first; k < last; k++) fwd_cf(a, cw, &row, plan->chunk[k], c, c + 1, scr, nt);
         }
         cv_stream_fence(nt);
     }
