@@ -137,14 +137,7 @@ static cc_status check_grad_outputs(const char *op, const cc_tensor *dweight, co
     return CC_OK;
 }
 
-/* ---- reading small index tensors (a host copy first for cuda ones) ---- */
-
-static cc_status host_copy(const char *op, const char *arg, const cc_tensor *t, cc_tensor **h)
-{
-    cc_status st = t->device == CC_CPU ? cc_tensor_alias(h, t) : cc_tensor_to(h, t, t->dtype, CC_CPU, 0);
-    if (st != CC_OK) return cc_error(st, "%s: %s: cannot read the values: %s", op, arg, cc_last_error());
-    return CC_OK;
-}
+/* ---- reading small index tensors (cc_host_view: a host copy first for cuda ones) ---- */
 
 static int64_t index_at(const cc_tensor *h, int64_t i) { return cc_load_index(cc_tensor_data(h), h->dtype, i * h->stride[0]); }
 
@@ -162,7 +155,7 @@ static cc_status check_cu_seqlens(const char *op, const cc_tensor *cu, int64_t T
                         op, (long long)cu->stride[0]);
     *N = cu->shape[0] - 1;
     cc_tensor *h = NULL;
-    TRY(host_copy(op, "cu_seqlens", cu, &h));
+    TRY(cc_host_view(op, "cu_seqlens", cu, &h));
     cc_status st = CC_OK;
     int64_t prev = index_at(h, 0);
     if (prev != 0)
@@ -411,7 +404,7 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
 static cc_status check_state_indices(const char *op, const cc_tensor *indices, int64_t B, int64_t pool)
 {
     cc_tensor *h = NULL;
-    TRY(host_copy(op, "conv_state_indices", indices, &h));
+    TRY(cc_host_view(op, "conv_state_indices", indices, &h));
     int64_t *owner = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *owner);
     cc_status st = owner ? CC_OK : cc_error(CC_ERR_MEMORY, "%s: out of memory checking conv_state_indices", op);
     for (int64_t i = 0; st == CC_OK && i < pool; i++) owner[i] = -1;

@@ -307,30 +307,26 @@ cc_status cc_check_io(const char *op, int nin, const cc_tensor *const *ins, cons
 
 /* ---- index values -------------------------------------------------------------------------- */
 
+cc_status cc_host_view(const char *op, const char *arg, const cc_tensor *t, cc_tensor **h)
+{
+    cc_status st = t->device == CC_CPU ? cc_tensor_alias(h, t) : cc_tensor_to(h, t, t->dtype, CC_CPU, 0);
+    if (st != CC_OK) return cc_error(st, "%s: %s: cannot read the values: %s", op, arg, cc_last_error());
+    return CC_OK;
+}
+
 cc_status cc_check_index_values(const char *op, const char *arg, const cc_tensor *index, int64_t hi,
                                 int has_ignore, int64_t ignore, int64_t *count)
 {
     TRY(cc_check_ndim(op, arg, index, 1));
     TRY(cc_check_dtype(op, arg, index, CC_INDEX_DTYPES));
-    int64_t n = index->shape[0], es = cc_dtype_size(index->dtype), lo, top;
     *count = 0;
-    if (n == 0) return CC_OK;
-    cc_tensor_extent(index, &lo, &top);
-    const char *base = (const char *)cc_tensor_data(index) + lo * es;
-    void *host = NULL;
-    if (index->device != CC_CPU) {   /* values live on the device: bring the spanned bytes over */
-        host = malloc((size_t)((top - lo + 1) * es));
-        if (!host) return cc_error(CC_ERR_MEMORY, "%s: %s: out of host memory reading %lld index values", op, arg, (long long)n);
-        cc_status st = cc_device_memcpy(host, CC_CPU, base, index->device, (top - lo + 1) * es);
-        if (st != CC_OK) {
-            free(host);
-            return st;
-        }
-        base = host;
-    }
+    if (index->shape[0] == 0) return CC_OK;
+    cc_tensor *h = NULL;
+    TRY(cc_host_view(op, arg, index, &h));
+    const void *base = cc_tensor_data(h);
     cc_status st = CC_OK;
-    for (int64_t i = 0; i < n && st == CC_OK; i++) {
-        int64_t v = cc_load_index(base, index->dtype, i * index->stride[0] - lo);
+    for (int64_t i = 0; i < index->shape[0] && st == CC_OK; i++) {
+        int64_t v = cc_load_index(base, h->dtype, i * h->stride[0]);
         if (has_ignore && v == ignore) continue;
         if (v < 0 || v >= hi) {
             if (has_ignore)
@@ -342,7 +338,7 @@ cc_status cc_check_index_values(const char *op, const char *arg, const cc_tensor
         }
         else (*count)++;
     }
-    free(host);
+    cc_tensor_free(h);
     return st;
 }
 

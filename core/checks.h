@@ -40,6 +40,10 @@ cc_status cc_check_disjoint(const char *op, const char *out_arg, const cc_tensor
 cc_status cc_check_io(const char *op, int nin, const cc_tensor *const *ins, const char *const *in_names,
                       int nout, const cc_tensor *const *outs, const char *const *out_names);
 
+/* A host tensor holding t's values, to read small index tensors: an alias for a cpu t, a copy for
+   a cuda one (the caller frees *h). */
+cc_status cc_host_view(const char *op, const char *arg, const cc_tensor *t, cc_tensor **h);
+
 /* An index tensor: 1-D, i32 or i64, every value in [0, hi) or equal to ignore (when has_ignore).
    Reads the values (from the device when needed); *count = number of values != ignore. */
 cc_status cc_check_index_values(const char *op, const char *arg, const cc_tensor *index, int64_t hi,
