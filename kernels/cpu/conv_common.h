@@ -138,10 +138,10 @@ static inline uint16_t cv_bf16_from_bits(uint32_t u)
     return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
 }
 
-/* f16 rows <-> f32, bitwise as core/half.h: by F16C eight at a time where the target has it
+/* f16 rows <-> f32, bitwise as kernels/dtype.h: by F16C eight at a time where the target has it
    (exact widening; narrowing rounds to nearest even like cc_f32_to_f16_inline, NaN inputs made
-   the canonical quiet NaN of their sign first, as half.h returns), the scalar conversions for the
-   tail and without F16C. The one difference: a signalling f16 NaN widens to a quiet one (half.h
+   the canonical quiet NaN of their sign first, as dtype.h returns), the scalar conversions for the
+   tail and without F16C. The one difference: a signalling f16 NaN widens to a quiet one (dtype.h
    keeps the bits), which only ever feeds arithmetic, never a bitwise copy. */
 static inline void cv_f16_row_to_f32(float *restrict dst, const uint16_t *restrict src, int64_t n)
 {

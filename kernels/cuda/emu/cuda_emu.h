@@ -22,7 +22,7 @@
  * Not emulated: streams (everything runs synchronously at launch), concurrency between threads of
  * a block other than at barriers, blocks waiting on each other (spin locks across blocks hang),
  * textures, cooperative groups, dynamic parallelism, the __half types (the library keeps 16-bit
- * values as uint16_t, see core/half.h).
+ * values as uint16_t, see kernels/dtype.h).
  */
 #ifndef CC_CUDA_EMU_H
 #define CC_CUDA_EMU_H
