@@ -139,6 +139,34 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
 /* states (N, D, state_len): the last state_len tokens of each sequence, zeros before its start. */
 cc_status cc_causal_conv1d_varlen_states(cc_tensor *states, const cc_tensor *x, const cc_tensor *cu_seqlens);
 
+/* ---- selective scan (semantics: README, "Selective scan"; the rule block of core/selective_scan.c) ----
+   u, delta, z, out (Bt, Di, L); A (Di, N) f32/f64; B, C (Bt, N, L), (Bt, G, N, L) or (Di, N);
+   D, delta_bias (Di) f32/f64; initial_state (Bt, Di, N) f32/f64; seq_idx (Bt, L) i32;
+   last_state (Bt, Di, N) f32 (f64 for f64 u). */
+cc_status cc_selective_scan_forward(cc_tensor *out, cc_tensor *last_state,
+                                    const cc_tensor *u, const cc_tensor *delta, const cc_tensor *A,
+                                    const cc_tensor *B, const cc_tensor *C, const cc_tensor *D,
+                                    const cc_tensor *z, const cc_tensor *delta_bias,
+                                    const cc_tensor *initial_state, const cc_tensor *seq_idx,
+                                    int delta_softplus);
+/* Every gradient output may be NULL (not computed); each has its input's shape and dtype (dD needs
+   D, dz needs z; ddelta_bias and dinitial_state may be asked for without their input). dout
+   (Bt, Di, L) and dlast_state (Bt, Di, N) in, any float dtype. */
+cc_status cc_selective_scan_backward(cc_tensor *du, cc_tensor *ddelta, cc_tensor *dA, cc_tensor *dB, cc_tensor *dC,
+                                     cc_tensor *dD, cc_tensor *dz, cc_tensor *ddelta_bias, cc_tensor *dinitial_state,
+                                     const cc_tensor *u, const cc_tensor *delta, const cc_tensor *A,
+                                     const cc_tensor *B, const cc_tensor *C, const cc_tensor *D,
+                                     const cc_tensor *z, const cc_tensor *delta_bias,
+                                     const cc_tensor *initial_state, const cc_tensor *seq_idx,
+                                     const cc_tensor *dout, const cc_tensor *dlast_state, int delta_softplus);
+/* Decode: state (Bt or pool, Di, N) updated in place; x, dt, z, out (Bt, Di); B, C (Bt, N) or
+   (Bt, G, N); A (Di, N); D, dt_bias (Di); state_batch_indices (Bt) i32, < 0 = padding row. */
+cc_status cc_selective_state_update(cc_tensor *out, cc_tensor *state,
+                                    const cc_tensor *x, const cc_tensor *dt, const cc_tensor *A,
+                                    const cc_tensor *B, const cc_tensor *C, const cc_tensor *D,
+                                    const cc_tensor *z, const cc_tensor *dt_bias,
+                                    const cc_tensor *state_batch_indices, int dt_softplus);
+
 /* ---- tensor ops for autograd (shapes: see core/ops.c). Binary ops take operands already
    expanded to out's shape; reductions sum x into out, whose shape broadcasts to x's. ---- */
 cc_status cc_unary_forward(cc_tensor *out, const cc_tensor *x, int op, double scalar);

@@ -140,23 +140,23 @@ static int64_t sum_len(const cc_scan_bc *m, const cc_scan_args *a)
     return m->is_const ? a->Di * a->N : a->Bt * m->G * a->N * a->L;
 }
 
-/* bc's gradient view written from its f64 sums. */
+/* bc's gradient view written from its f64 sums (group indices direct: Di may be 0). */
 static void write_bc_grad(const cc_scan_bc *m, const cc_scan_args *a, const double *sum)
 {
     if (!m->grad) return;
+    const int64_t *gs = m->grad_stride;
     if (m->is_const) {
         for (int64_t c = 0; c < a->Di; c++)
             for (int64_t n = 0; n < a->N; n++)
-                cc_store_f64(m->grad, m->grad_dtype, ss_bc_grad_at(m, a->Di, 0, c, n, 0), sum[c * a->N + n]);
+                cc_store_f64(m->grad, m->grad_dtype, c * gs[1] + n * gs[2], sum[c * a->N + n]);
         return;
     }
-    int64_t cg = a->Di / m->G;
     for (int64_t b = 0; b < a->Bt; b++)
         for (int64_t g = 0; g < m->G; g++)
             for (int64_t n = 0; n < a->N; n++)
                 for (int64_t t = 0; t < a->L; t++)
-                    cc_store_f64(m->grad, m->grad_dtype, ss_bc_grad_at(m, a->Di, b, g * cg, n, t),
-                                 sum[sum_at(m, a, b, g * cg, n, t)]);
+                    cc_store_f64(m->grad, m->grad_dtype, b * gs[0] + g * gs[1] + n * gs[2] + t * gs[3],
+                                 sum[((b * m->G + g) * a->N + n) * a->L + t]);
 }
 
 /* The reverse-time pass of row (b, c) after ref_row_forward filled s; lam (N) the adjoint. */
