@@ -123,8 +123,9 @@ function M.selective_scan(u, delta, A, B, C_, opts)
     local out = opts.out or empty_bdl(u, u._h.dtype)
     local last
     if opts.return_last_state then last = empty(state_dtype(u), u, u:size(1), u:size(2), A:size(2)) end
-    check(C.cc_selective_scan_forward(out._h, h(last), u._h, delta._h, A._h, B._h, C_._h, h(D), h(z), h(bias),
-                                      h(init), h(seq_idx), flag(opts.delta_softplus)))
+    args.check_as(C.cc_selective_scan_forward(out._h, h(last), u._h, delta._h, A._h, B._h, C_._h, h(D), h(z),
+                                              h(bias), h(init), h(seq_idx), flag(opts.delta_softplus)),
+                  "selective_scan_forward", fname)
     if autograd.needs_grad(u, delta, A, B, C_, D, z, bias, init) then
         local softplus = opts.delta_softplus
         autograd.record(fname, INPUT_NAMES, { u, delta, A, B, C_, D, z, bias, init }, { out, last },
