@@ -1,5 +1,7 @@
--- Gradient checks of every differentiable op and of the causal conv configurations that matter,
--- against central differences in f64; then the f32 and bf16 conv kernels against the f64 result.
+-- Gradient checks of every differentiable op, of the causal conv configurations that matter and of
+-- the selective scan (every input, last_state, groups, time-invariant B / C, seq_idx with padding),
+-- against central differences in f64; the state update's forward against the naive formula; then
+-- the f32 and bf16 conv kernels against the f64 result.
 -- The first command to run after building:
 --
 --   luajit experiments/gradcheck.lua [--device cpu|cuda] [--filter PATTERN] [--quick]
@@ -286,6 +288,97 @@ end
 varlen_case(4, true, false, false)
 varlen_case(4, true, true, true)
 if not quick then varlen_case(3, false, true, false) varlen_case(7, true, true, true) end
+
+-- ---- selective scan -------------------------------------------------------------------------
+
+-- every input of the scan (u, delta, A, B, C, D, z, delta_bias, initial_state) as a leaf; the
+-- loss projects out and, with last, last_state. delta stays around -1 (softplus) or 0.5 (none),
+-- so delta + bias is far from the softplus threshold 20; A is negative.
+-- o: Bt, Di, N, L, B / C ("var" (Bt, N, L), "grouped" (Bt, G, N, L), "const" (Di, N)), G, D, z,
+-- bias, softplus, init, last, seq (a {Bt, L} table of ids, -1 padding), cl (u, delta, z
+-- channel-last: (Bt, L, Di) buffers transposed)
+local SCAN_NAMES = { "u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state" }
+local function scan_case(o)
+    local Bt, Di, N, Ls, G = o.Bt or 2, o.Di or 4, o.N or 3, o.L or 6, o.G or 2
+    local parts = { "selective_scan", "B=" .. (o.B or "var"), "C=" .. (o.C or "var") }
+    for _, k in ipairs({ "D", "z", "bias", "softplus", "init", "last", "cl" }) do if o[k] then parts[#parts + 1] = k end end
+    if o.seq then parts[#parts + 1] = "seq_idx+padding" end
+    if N ~= 3 then parts[#parts + 1] = "N=" .. N end
+    local function bdl(scale, shift)
+        if not o.cl then return leaf({ Bt, Di, Ls }, scale, shift) end
+        return leaf({ Bt, Ls, Di }, scale, shift):detach():transpose(2, 3):requires_grad_()
+    end
+    local function bc(kind)
+        if kind == "const" then return leaf({ Di, N }) end
+        if kind == "grouped" then return leaf({ Bt, G, N, Ls }) end
+        return leaf({ Bt, N, Ls })
+    end
+    local seq = o.seq and cc.tensor(o.seq, { dtype = "i32", device = DEV }) or nil
+    local inputs = { bdl(), o.softplus and bdl(0.5, -1) or bdl(0.1, 0.5), leaf({ Di, N }, 0.3, -1), bc(o.B), bc(o.C),
+                     o.D and leaf({ Di }) or nil, o.z and bdl() or nil, o.bias and leaf({ Di }, 0.3) or nil,
+                     o.init and leaf({ Bt, Di, N }) or nil }
+    gc(table.concat(parts, " "), function(u, delta, A, B, C, D, z, bias, init)
+        return cc.selective_scan(u, delta, A, B, C, { D = D, z = z, delta_bias = bias, delta_softplus = o.softplus,
+            initial_state = init, seq_idx = seq, return_last_state = o.last })
+    end, inputs, { names = SCAN_NAMES })
+end
+
+local SEQ = { { -1, 0, 0, 1, -1, 1, 1, 2 }, { 3, 3, -1, 3, 4, 4, 4, -1 } }
+scan_case({ D = true, z = true, bias = true, softplus = true, init = true, last = true })
+scan_case({ B = "grouped", C = "grouped", D = true, z = true, bias = true, softplus = true, init = true, last = true })
+scan_case({ L = 8, seq = SEQ, D = true, z = true, bias = true, softplus = true, init = true, last = true })
+if not quick then
+    scan_case({})
+    scan_case({ last = true, init = true })
+    scan_case({ B = "const", C = "const", D = true, z = true, bias = true, softplus = true, init = true, last = true })
+    scan_case({ B = "const", C = "grouped", z = true, softplus = true, last = true })
+    scan_case({ B = "grouped", C = "var", L = 8, seq = SEQ, D = true, bias = true, init = true, last = true })
+    scan_case({ cl = true, D = true, z = true, bias = true, softplus = true, init = true, last = true })
+    scan_case({ N = 1, L = 3, D = true, z = true, softplus = true, init = true, last = true })
+end
+
+-- selective_state_update has no backward: its forward against the naive formula of
+-- tests/lua/naive_scan.lua (out and the state pool after), f64
+package.path = script_dir .. "../tests/lua/?.lua;" .. package.path
+local naive = require "naive_scan"
+local function update_case(u)
+    local Bt, Di, N, pool = 3, 4, u.N or 5, u.pool or 3
+    local parts = { "selective_state_update vs formula" }
+    for _, k in ipairs({ "G", "D", "z", "bias", "softplus", "pool" }) do
+        if u[k] then parts[#parts + 1] = u[k] == true and k or (k .. "=" .. tostring(u[k])) end
+    end
+    case(table.concat(parts, " "), function()
+        local function R(...) return cc.randn({ ... }, F64) end
+        local q = {
+            state = R(pool, Di, N), x = R(Bt, Di), dt = u.softplus and R(Bt, Di) or cc.rand({ Bt, Di }, F64),
+            A = cc.rand({ Di, N }, F64):add(0.3):neg(),
+            B = u.G and R(Bt, u.G, N) or R(Bt, N), C = u.G and R(Bt, u.G, N) or R(Bt, N),
+            D = u.D and R(Di) or nil, z = u.z and R(Bt, Di) or nil, dt_bias = u.bias and R(Di) or nil,
+            state_batch_indices = u.idx and cc.tensor(u.idx, { dtype = "i32", device = DEV }) or nil,
+            dt_softplus = u.softplus,
+        }
+        local eo, es = naive.state_update(q)
+        local st = q.state:clone()
+        local out = cc.selective_state_update(st, q.x, q.dt, q.A, q.B, q.C, { D = q.D, z = q.z, dt_bias = q.dt_bias,
+            dt_softplus = u.softplus, state_batch_indices = q.state_batch_indices })
+        local r = { abs = 0, rel = 0, ok = true }
+        for _, pair in ipairs({ { out, eo }, { st, es } }) do
+            local e = cc.tensor(pair[2], { dtype = "f64", device = DEV })
+            local diff = (pair[1] - e):abs():max():item()
+            local scale = e:abs():max():item()
+            r.abs, r.rel = math.max(r.abs, diff), math.max(r.rel, scale > 0 and diff / scale or diff)
+            r.ok = r.ok and diff <= 1e-12 + 1e-12 * scale
+        end
+        return r
+    end)
+end
+update_case({ D = true, z = true, bias = true, softplus = true, pool = 3 })
+update_case({ G = 2, softplus = true, pool = 6, idx = { 5, -1, 0 } })
+if not quick then
+    update_case({})
+    update_case({ G = 4, D = true, z = true, bias = true, pool = 4, idx = { -1, 2, 3 } })
+    update_case({ N = 1, softplus = true, z = true, pool = 3 })
+end
 
 -- ---- precision: f32 / bf16 kernels against the f64 result on the same rounded inputs, computed
 -- by the cpu reference kernels --------------------------------------------------------------------
