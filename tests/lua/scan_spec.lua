@@ -567,6 +567,14 @@ end)
 ------------------------------------------------------------------------------------------------
 -- fast kernels against the reference kernels, determinism
 
+-- two results each rounded to f16 / bf16 (the reference kernels compute in f64, the fast ones in
+-- f32) may sit one ulp apart, not half an ulp: the scan tolerance plus one more rounding
+local ROUNDING = { f16 = 2 ^ -11, bf16 = 2 ^ -8 }
+local function pair_tol(dtype, k)
+    local t = tol(dtype, k)
+    return { atol = t.atol, rtol = t.rtol + (ROUNDING[dtype] or 0) }
+end
+
 -- case c's results with the fast kernels on DEV and with the reference kernels on the cpu
 local function fast_vs_ref(c, note)
     local x, d = make(c)
@@ -577,7 +585,7 @@ local function fast_vs_ref(c, note)
     local name = (note or "") .. describe_case(c)
     for _, k in ipairs({ "out", "last_state", unpack(RESULTS) }) do
         if ref[k] == nil then assert(fast[k] == nil, name .. " " .. k .. ": expected nil")
-        else near(name .. " " .. k .. " fast vs reference", fast[k], ref[k], tol(c.dtype, k)) end
+        else near(name .. " " .. k .. " fast vs reference", fast[k], ref[k], pair_tol(c.dtype, k)) end
     end
     return x, d
 end
@@ -592,7 +600,7 @@ describe("selective scan fast kernels against the reference kernels #cuda", func
         end
     end)
 
-    it("every option combination, small shapes", function()
+    it("every option combination, small shapes (half of them on cuda, each option both ways)", function()
         cc.manual_seed(139)
         math.randomseed(139)
         local KINDS = { "var", "grouped", "const" }
@@ -603,10 +611,10 @@ describe("selective scan fast kernels against the reference kernels #cuda", func
             local function bit(i) return math.floor(bits / 2 ^ i) % 2 == 1 end
             for s = 1, 3 do
                 n = n + 1
-                fast_vs_ref({ Bt = 2, Di = 4, N = 3 + n % 2, L = 7, dtype = DT[n % 4 + 1], D = bit(0), z = bit(1),
+                if DEV ~= "cuda" or (bits + s) % 2 == 0 then fast_vs_ref({ Bt = 2, Di = 4, N = 3 + n % 2, L = 7, dtype = DT[n % 4 + 1], D = bit(0), z = bit(1),
                               bias = bit(2), softplus = bit(3), init = bit(4), dlast = bit(5), last = true,
                               seq = SEQ[s] or nil, cl = n % 5 == 0,
-                              Bkind = KINDS[n % 3 + 1], Ckind = KINDS[math.floor(n / 3) % 3 + 1] })
+                              Bkind = KINDS[n % 3 + 1], Ckind = KINDS[math.floor(n / 3) % 3 + 1] }) end
             end
         end
         assert.are.equal(192, n)
