@@ -1,0 +1,232 @@
+/* Shared by the fast CPU selective-scan kernels (forward, backward, state update, roof): the lane
+   layout, the work plan over channel blocks, f32 tile conversions, the vectorisable softplus and
+   sigmoid (built on the conv kernels' inlined exp, cv_exp) and the token step of the recurrence.
+   The rules are kernels/selective_scan.h and the rule block of core/selective_scan.c.
+
+   Lane layout: a block is SC_W consecutive channels of one batch row that read the same B and C
+   rows (one group of each), held as SC_W f32 lanes, so B[n, t] and C[n, t] are broadcast and the
+   recurrence needs no horizontal sums. A tile (n, SC_W) is n positions of a block, position-major.
+   Lanes past the block's last channel hold zeros (u = 0, A = 0: their state stays 0). */
+#ifndef CC_CPU_SCAN_COMMON_H
+#define CC_CPU_SCAN_COMMON_H
+
+#include "conv_common.h"   /* cv_exp, cv_silu, cv_load_row / cv_store_row, cv_carve, CV_FMA */
+#include "selective_scan.h"
+
+#define SC_W 8      /* lanes: channels per block (one AVX2 register of f32) */
+#define SC_T 64     /* positions per chunk along L */
+#define SC_INLINE static inline __attribute__((always_inline))
+
+/* log1p(e) for 0 <= e <= 1 as 2 atanh(s), s = e / (2 + e) <= 1/3: the odd series to s^13
+   (relative error < 2e-8), accurate for tiny e where log(1 + e) rounds to 0. */
+SC_INLINE float sc_log1p01(float e)
+{
+    float s = e / (2.0f + e), s2 = s * s;
+    float p = 1.0f / 13.0f;
+    p = CV_FMA(p, s2, 1.0f / 11.0f);
+    p = CV_FMA(p, s2, 1.0f / 9.0f);
+    p = CV_FMA(p, s2, 1.0f / 7.0f);
+    p = CV_FMA(p, s2, 1.0f / 5.0f);
+    p = CV_FMA(p, s2, 1.0f / 3.0f);
+    p = CV_FMA(p, s2, 1.0f);
+    return 2.0f * s * p;
+}
+
+/* softplus as max(v, 0) + log1p(exp(-|v|)), which never overflows and keeps the relative accuracy
+   of tiny results (v << 0). ss_softplus_f32's threshold needs no select: above 20 the log1p term
+   (< 2.1e-9) is under half an ulp of v, so the sum rounds to v. NaN stays NaN. Branch-free, so
+   that tile loops vectorise (a select whose arm divides is not if-converted). */
+SC_INLINE float sc_softplus(float v)
+{
+    float e = cv_exp(-fabsf(v));
+    return (v > 0.0f ? v : 0.0f) + sc_log1p01(e);
+}
+
+/* sigmoid(v) = 1 / (1 + exp(-v)); exp overflowing to +inf gives 0. */
+SC_INLINE float sc_sigmoid(float v)
+{
+    return 1.0f / (1.0f + cv_exp(-v));
+}
+
+/* dst (n, SC_W) from the n positions of lanes channels of a (channel, position)-strided source:
+   dst[t * SC_W + j] = src[j * sc + t * st] in f32; lanes >= `lanes` and a NULL src give zeros.
+   tmp (n) is scratch for channel-first sources. */
+static inline void sc_load_tile(float *restrict dst, float *restrict tmp, const void *src, int dtype, int64_t sc,
+                                int64_t st, int lanes, int64_t n)
+{
+    if (!src) lanes = 0;
+    if (lanes > 0 && sc == 1) {
+        for (int64_t t = 0; t < n; t++) cv_load_row(dst + t * SC_W, cv_at(src, dtype, t * st), dtype, 1, lanes);
+    } else {
+        for (int j = 0; j < lanes; j++) {
+            cv_load_row(tmp, cv_at(src, dtype, j * sc), dtype, st, n);
+            for (int64_t t = 0; t < n; t++) dst[t * SC_W + j] = tmp[t];
+        }
+    }
+    for (int64_t t = 0; t < n; t++)
+        for (int j = lanes; j < SC_W; j++) dst[t * SC_W + j] = 0.0f;
+}
+
+/* The inverse of sc_load_tile: src (n, SC_W) lanes < `lanes` into dst, converted to dtype. */
+static inline void sc_store_tile(void *dst, int dtype, int64_t sc, int64_t st, const float *restrict src,
+                                 float *restrict tmp, int lanes, int64_t n)
+{
+    if (sc == 1) {
+        for (int64_t t = 0; t < n; t++) cv_store_row(cv_at_mut(dst, dtype, t * st), dtype, 1, src + t * SC_W, lanes);
+        return;
+    }
+    for (int j = 0; j < lanes; j++) {
+        for (int64_t t = 0; t < n; t++) tmp[t] = src[t * SC_W + j];
+        cv_store_row(cv_at_mut(dst, dtype, j * sc), dtype, st, tmp, n);
+    }
+}
+
+/* Row (b, c) at position t of a (Bt, Di, L)-strided tensor. */
+static inline int64_t sc_off3(const int64_t *s, int64_t b, int64_t c, int64_t t)
+{
+    return b * s[0] + c * s[1] + t * s[2];
+}
+
+/* ---- work plan ---- */
+
+/* Channels split into units (no B or C group boundary inside a unit: the gcd of the variable
+   groups' sizes), units into superblocks of up to nbk blocks. A task is one superblock of one batch
+   row. All of it follows from the shapes, never from the thread count, so the backward's sums have
+   one order. */
+typedef struct sc_plan {
+    int64_t unit;       /* channels per unit */
+    int64_t sbc;        /* channels per superblock: nbk * SC_W */
+    int64_t nbk;        /* blocks per superblock */
+    int64_t per_unit;   /* superblocks per unit */
+    int64_t nsb;        /* superblocks per batch row */
+} sc_plan;
+
+static inline int64_t sc_gcd(int64_t x, int64_t y)
+{
+    while (y) {
+        int64_t r = x % y;
+        x = y;
+        y = r;
+    }
+    return x;
+}
+
+/* Up to max_nbk blocks per superblock, fewer while that leaves under min_tasks tasks. */
+static inline void sc_plan_make(sc_plan *p, const cc_scan_args *a, int64_t max_nbk, int64_t min_tasks)
+{
+    int64_t Di = a->Di > 0 ? a->Di : 1, unit = Di;
+    if (!a->B.is_const) unit = sc_gcd(unit, Di / a->B.G);
+    if (!a->C.is_const) unit = sc_gcd(unit, Di / a->C.G);
+    p->unit = unit;
+    p->nbk = max_nbk;
+    for (;;) {
+        p->sbc = p->nbk * SC_W;
+        p->per_unit = (unit + p->sbc - 1) / p->sbc;
+        p->nsb = (Di / unit) * p->per_unit;
+        if (p->nbk == 1 || a->Bt * p->nsb >= min_tasks) break;
+        p->nbk /= 2;
+    }
+}
+
+/* Channels [*c0, *c1) of superblock s. */
+static inline void sc_plan_channels(const sc_plan *p, int64_t s, int64_t *c0, int64_t *c1)
+{
+    int64_t u = s / p->per_unit, k = s % p->per_unit;
+    *c0 = u * p->unit + k * p->sbc;
+    *c1 = *c0 + p->sbc < (u + 1) * p->unit ? *c0 + p->sbc : (u + 1) * p->unit;
+}
+
+/* ---- per-block operands ---- */
+
+/* A (N, SC_W) of the block of `lanes` channels from c0 (zeros past them). */
+static inline void sc_load_A(float *restrict dst, const cc_scan_args *a, int64_t c0, int lanes)
+{
+    for (int64_t n = 0; n < a->N; n++)
+        for (int j = 0; j < SC_W; j++)
+            dst[n * SC_W + j] = j < lanes ? cc_load_f32(a->A, a->A_dtype, (c0 + j) * a->A_stride[0] + n * a->A_stride[1])
+                                          : 0.0f;
+}
+
+/* A per-channel vector (Di) of the block into dst (SC_W), `none` where p is NULL or past the block. */
+static inline void sc_load_vec(float *restrict dst, const void *p, int dtype, int64_t stride, int64_t c0, int lanes,
+                               float none)
+{
+    for (int j = 0; j < SC_W; j++) dst[j] = p && j < lanes ? cc_load_f32(p, dtype, (c0 + j) * stride) : none;
+}
+
+/* Time-invariant B or C (N, SC_W) of the block: m[c, n] per lane. */
+static inline void sc_load_bc_lanes(float *restrict dst, const cc_scan_bc *m, const cc_scan_args *a, int64_t c0,
+                                    int lanes)
+{
+    for (int64_t n = 0; n < a->N; n++)
+        for (int j = 0; j < SC_W; j++)
+            dst[n * SC_W + j] = j < lanes ? cc_load_f32(m->data, m->dtype, ss_bc_at(m, a->Di, 0, c0 + j, n, 0)) : 0.0f;
+}
+
+/* Variable B or C (n, N) of row b, the group of channel c, positions t0 .. t0+n, position-major
+   (dst[t * N + k]) so that a token's N values are contiguous; tmp (n) scratch. */
+static inline void sc_load_bc_chunk(float *restrict dst, float *restrict tmp, const cc_scan_bc *m,
+                                    const cc_scan_args *a, int64_t b, int64_t c, int64_t t0, int64_t n)
+{
+    int64_t N = a->N;
+    for (int64_t k = 0; k < N; k++) {
+        cv_load_row(tmp, cv_at(m->data, m->dtype, ss_bc_at(m, a->Di, b, c, k, t0)), m->dtype, m->stride[3], n);
+        for (int64_t t = 0; t < n; t++) dst[t * N + k] = tmp[t];
+    }
+}
+
+/* dt and dt * u of a tile (n, SC_W): dt = delta + bias, through softplus when asked; dt holds
+   delta on entry. */
+static inline void sc_make_dt(float *restrict dt, float *restrict dtu, const float *restrict u,
+                              const float *restrict bias, int64_t n, int softplus)
+{
+    for (int64_t t = 0; t < n; t++) {
+        float *d = dt + t * SC_W;
+        if (softplus) {
+            #pragma omp simd
+            for (int j = 0; j < SC_W; j++) d[j] = sc_softplus(d[j] + bias[j]);
+        } else {
+            for (int j = 0; j < SC_W; j++) d[j] += bias[j];
+        }
+        for (int j = 0; j < SC_W; j++) dtu[t * SC_W + j] = d[j] * u[t * SC_W + j];
+    }
+}
+
+/* ---- the recurrence ---- */
+
+/* One token of one block: h (N, SC_W) <- exp(dt A) h + dt u B (h taken as 0 when reset).
+   A (N, SC_W); Bp / Cp the token's B / C, (N) broadcast to every lane or (N, SC_W) per lane when
+   bl / cl (time-invariant). wy: y (SC_W) = sum_n C h. keep: eA, hp (N, SC_W) get the factor
+   exp(dt A) and the state before the token, which the backward keeps (not written for a reset).
+   The flags are constants at every call, so each use inlines to its own branch-free loop. */
+SC_INLINE void sc_token(float *restrict h, const float *restrict A, const float *restrict Bp,
+                        const float *restrict Cp, const float *restrict dt, const float *restrict dtu, int64_t N,
+                        int reset, int bl, int cl, int wy, float *restrict y, int keep, float *restrict eA,
+                        float *restrict hp)
+{
+    float acc[SC_W] = { 0 };
+    for (int64_t n = 0; n < N; n++) {
+        float *hn = h + n * SC_W;
+        #pragma omp simd
+        for (int j = 0; j < SC_W; j++) {
+            float x = dtu[j] * (bl ? Bp[n * SC_W + j] : Bp[n]);
+            float v;
+            if (reset) {
+                v = x;
+            } else {
+                float e = cv_exp(dt[j] * A[n * SC_W + j]);
+                if (keep) {
+                    eA[n * SC_W + j] = e;
+                    hp[n * SC_W + j] = hn[j];
+                }
+                v = CV_FMA(e, hn[j], x);
+            }
+            hn[j] = v;
+            if (wy) acc[j] = CV_FMA(cl ? Cp[n * SC_W + j] : Cp[n], v, acc[j]);
+        }
+    }
+    if (wy)
+        for (int j = 0; j < SC_W; j++) y[j] = acc[j];
+}
+
+#endif
