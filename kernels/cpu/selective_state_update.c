@@ -10,9 +10,10 @@
 
 #define UPD_CB 64   /* channels per task */
 
-/* A task's scratch: channel vectors (UPD_CB) and rows (N). */
+/* A task's scratch: channel vectors (UPD_CB), lane sums, rows (N). */
 typedef struct upd_scratch {
     float *x, *dt, *z, *D, *y;
+    float *yl;           /* (SC_W, UPD_CB): lane j of channel c's sum at yl[j * UPD_CB + c] */
     float *B, *C, *A, *s;
 } upd_scratch;
 
@@ -21,6 +22,7 @@ static int64_t upd_scratch_at(upd_scratch *w, float *base, int64_t N)
     cv_carve c = { base, 0 };
     float **vecs[] = { &w->x, &w->dt, &w->z, &w->D, &w->y };
     for (int i = 0; i < 5; i++) *vecs[i] = cv_take(&c, UPD_CB);
+    w->yl = cv_take(&c, SC_W * UPD_CB);
     float **rows[] = { &w->B, &w->C, &w->A, &w->s };
     for (int i = 0; i < 4; i++) *rows[i] = cv_take(&c, N);
     return c.used;
@@ -53,16 +55,18 @@ static void upd_task(const cc_scan_update_args *a, int64_t b, int64_t c0, int64_
         }
         int direct = a->state_dtype == CC_F32 && a->state_stride[2] == 1;
         int directA = a->A_dtype == CC_F32 && a->A_stride[1] == 1;
-        int64_t gB = -1, gC = -1;
+        int64_t sB = Di / a->B_G, sC = Di / a->C_G, endB = c0, endC = c0;   /* group sizes; first channel past the loaded group */
         for (int64_t c = c0; c < c0 + nc; c++) {
-            if (c / (Di / a->B_G) != gB) {
-                gB = c / (Di / a->B_G);
-                cv_load_row(w->B, cv_at(a->B, a->B_dtype, b * a->B_stride[0] + gB * a->B_stride[1]), a->B_dtype,
+            if (c == endB) {   /* a new B group: no division per channel */
+                int64_t g = c / sB;
+                endB = (g + 1) * sB;
+                cv_load_row(w->B, cv_at(a->B, a->B_dtype, b * a->B_stride[0] + g * a->B_stride[1]), a->B_dtype,
                             a->B_stride[2], N);
             }
-            if (c / (Di / a->C_G) != gC) {
-                gC = c / (Di / a->C_G);
-                cv_load_row(w->C, cv_at(a->C, a->C_dtype, b * a->C_stride[0] + gC * a->C_stride[1]), a->C_dtype,
+            if (c == endC) {
+                int64_t g = c / sC;
+                endC = (g + 1) * sC;
+                cv_load_row(w->C, cv_at(a->C, a->C_dtype, b * a->C_stride[0] + g * a->C_stride[1]), a->C_dtype,
                             a->C_stride[2], N);
             }
             const float *A = w->A;
@@ -71,17 +75,29 @@ static void upd_task(const cc_scan_update_args *a, int64_t b, int64_t c0, int64_
             void *srow = cv_at_mut(a->state, a->state_dtype, i * a->state_stride[0] + c * a->state_stride[1]);
             float *s = direct ? (float *)srow : w->s;
             if (!direct) cv_load_row(s, srow, a->state_dtype, a->state_stride[2], N);
-            float d = w->dt[c - c0], dx = d * w->x[c - c0], acc = 0.0f;
+            float d = w->dt[c - c0], dx = d * w->x[c - c0], part[SC_W] = { 0 };
             const float *restrict B = w->B, *restrict C = w->C;
-            #pragma omp simd reduction(+ : acc)
-            for (int64_t n = 0; n < N; n++) {
+            int64_t n = 0;
+            for (; n + SC_W <= N; n += SC_W) {
+                #pragma omp simd
+                for (int j = 0; j < SC_W; j++) {
+                    float h = CV_FMA(s[n + j], cv_exp(d * A[n + j]), dx * B[n + j]);
+                    s[n + j] = h;
+                    part[j] = CV_FMA(h, C[n + j], part[j]);
+                }
+            }
+            for (; n < N; n++) {
                 float h = CV_FMA(s[n], cv_exp(d * A[n]), dx * B[n]);
                 s[n] = h;
-                acc = CV_FMA(h, C[n], acc);
+                part[0] = CV_FMA(h, C[n], part[0]);
             }
             if (!direct) cv_store_row(srow, a->state_dtype, a->state_stride[2], s, N);
-            y[c - c0] = acc;
+            for (int j = 0; j < SC_W; j++) w->yl[j * UPD_CB + c - c0] = part[j];
         }
+        /* the lane sums of all channels at once: vector adds instead of a horizontal sum per channel */
+        for (int64_t c = 0; c < nc; c++) y[c] = w->yl[c];
+        for (int j = 1; j < SC_W; j++)
+            for (int64_t c = 0; c < nc; c++) y[c] += w->yl[j * UPD_CB + c];
         if (a->z) {
             #pragma omp simd
             for (int64_t c = 0; c < nc; c++) y[c] = CV_FMA(w->D[c], w->x[c], y[c]) * cv_silu(w->z[c]);
