@@ -166,6 +166,9 @@ cc_status cc_selective_state_update(cc_tensor *out, cc_tensor *state,
                                     const cc_tensor *B, const cc_tensor *C, const cc_tensor *D,
                                     const cc_tensor *z, const cc_tensor *dt_bias,
                                     const cc_tensor *state_batch_indices, int dt_softplus);
+/* The CPU compute roof of the scan: `elements` element-states of the forward's exp and FMAs on
+   registers only, on every thread (benchmarks time it); *checksum keeps the work observable. */
+cc_status cc_selective_scan_roof(int64_t elements, double *checksum);
 
 /* ---- tensor ops for autograd (shapes: see core/ops.c). Binary ops take operands already
    expanded to out's shape; reductions sum x into out, whose shape broadcasts to x's. ---- */

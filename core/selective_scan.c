@@ -48,6 +48,7 @@
      arithmetic in f32 (f64 for f64 x), out in x's dtype, state written back in its dtype. */
 #include <stdlib.h>
 #include "checks.h"
+#include "scan_roof.h"
 #include "selective_scan.h"
 
 #define CC_PARAM_DTYPES ((1u << CC_F32) | (1u << CC_F64))
@@ -199,8 +200,10 @@ static cc_status run_scan(const char *op, const cc_scan_args *a, int device, int
     int st;
     if (device == CC_CUDA) {
         return cc_no_cuda(op);
-    } else {
+    } else if (cc_get_reference_kernels() || a->Bt * a->Di * a->L == 0) {
         st = backward ? cc_cpu_selective_scan_backward_ref(a) : cc_cpu_selective_scan_forward_ref(a);
+    } else {
+        st = backward ? cc_cpu_selective_scan_backward(a) : cc_cpu_selective_scan_forward(a);
     }
     return cc_kernel_status(op, device, st);
 }
@@ -413,11 +416,22 @@ cc_status cc_selective_state_update(cc_tensor *out, cc_tensor *state,
         if (x->device == CC_CUDA) {
             return cc_no_cuda(op);
         } else {
-            st = cc_cpu_selective_state_update_ref(&a);
+            st = cc_get_reference_kernels() ? cc_cpu_selective_state_update_ref(&a) : cc_cpu_selective_state_update(&a);
         }
         TRY(cc_kernel_status(op, x->device, st));
     }
     cc_tensor_bump_version(out);
     cc_tensor_bump_version(state);
     return CC_OK;
+}
+
+/* ---- the compute roof the scan benchmarks stand next to ---- */
+
+cc_status cc_selective_scan_roof(int64_t elements, double *checksum)
+{
+    const char *op = "selective_scan_roof";
+    if (elements < 0)
+        return cc_error(CC_ERR_ARGUMENT, "%s: elements: expected a count >= 0, got %lld", op, (long long)elements);
+    if (!checksum) return cc_error(CC_ERR_ARGUMENT, "%s: checksum: expected a pointer, got NULL", op);
+    return cc_kernel_status(op, CC_CPU, cc_cpu_scan_roof(elements, checksum));
 }

@@ -3,11 +3,11 @@
 -- the sweep times (tensors, call and compulsory bytes of each), table rows and the gnuplot chart.
 -- The timing primitives themselves are the library's (cc.bench). This file loads without the
 -- library; the functions that need it require it when called.
---   util.case(c)                      tensors and a call for one conv case (see sweep.lua):
---                                     {fn = function(k), bytes =, sets =}
+--   util.case(c)                      tensors and a call for one conv or scan case (see sweep.lua):
+--                                     {fn = function(k), bytes = or elements =, sets =}
 --   util.case_name(c)                 "fwd f32 cf B8 D1024 L2048 W4 silu"
 --   util.row(columns, values)         one aligned table row (values nil: the header)
---   util.plot(path, results, title)   PNG bar chart of op GB/s vs copy GB/s (gnuplot)
+--   util.plot(path, results, title)   PNG bar chart of op rate vs its limit's (gnuplot)
 local ffi = require "ffi"
 
 if not pcall(ffi.typeof, "cc_bench_util_marker") then
@@ -83,6 +83,11 @@ end
 local ESIZE = { f32 = 4, f64 = 8, f16 = 2, bf16 = 2 }
 
 function util.case_name(c)
+    if c.op == "scan" or c.op == "scan_bwd" then
+        return string.format("%s %s %s Bt%d Di%d N%d L%d", c.op, c.dtype, c.layout, c.B, c.D, c.N, c.L)
+    elseif c.op == "state_update" then
+        return string.format("state_update %s Bt%d Di%d N%d", c.dtype, c.B, c.D, c.N)
+    end
     local act = c.act == "none" and "" or " " .. c.act
     if c.op == "update" then
         return string.format("update %s B%d D%d S%d W%d state%d%s", c.dtype, c.B, c.D, c.L, c.W,
@@ -93,10 +98,62 @@ function util.case_name(c)
     return string.format("%s %s %s B%d D%d L%d W%d%s", c.op, c.dtype, c.layout, c.B, c.D, c.L, c.W, act)
 end
 
+-- The selective scan cases: B is Bt, D is Di; every option on (D, z, delta_bias, softplus), one
+-- group of variable B and C, A = -(n+1) as Mamba initialises it. Limits: scan and scan_bwd by
+-- element-states (Bt * Di * L * N) against the compute roof, state_update by compulsory bytes
+-- (x, dt, z, out; state read and written; B, C; A, D, dt_bias) against the copy.
+local function scan_case(c, cc)
+    local dtype, device = c.dtype or "f32", c.device or "cpu"
+    local Bt, Di, L, N = c.B, c.D, c.L, c.N
+    local esize = ESIZE[dtype]
+    local topts = { dtype = dtype, device = device }
+    local popts = { dtype = dtype == "f64" and "f64" or "f32", device = device }
+    local A = (cc.arange(1, N + 1, popts):view(1, N):expand(Di, N) * -1):contiguous()
+    local Dskip, bias = cc.randn(Di, popts), cc.randn(Di, popts) * 0.5 - 2
+    if c.op == "state_update" then
+        local bytes = (4 * Bt * Di + 2 * Bt * N) * esize + 2 * Bt * Di * N * ESIZE[popts.dtype]
+            + (Di * N + 2 * Di) * ESIZE[popts.dtype]
+        return bytes, function()
+            local state = cc.randn(Bt, Di, N, popts)
+            local x, dt, z, out = cc.randn(Bt, Di, topts), cc.randn(Bt, Di, topts), cc.randn(Bt, Di, topts),
+                cc.empty(Bt, Di, topts)
+            local B, C = cc.randn(Bt, N, topts), cc.randn(Bt, N, topts)
+            local o = { D = Dskip, z = z, dt_bias = bias, dt_softplus = true, out = out }
+            return function() cc.selective_state_update(state, x, dt, A, B, C, o) end
+        end
+    end
+    local function bdl()
+        if c.layout == "cl" then return cc.randn(Bt, L, Di, topts):transpose(2, 3) end
+        return cc.randn(Bt, Di, L, topts)
+    end
+    return Bt * Di * L * N, function()
+        local u, delta, z, out = bdl(), bdl(), bdl(), bdl()
+        local B, C = cc.randn(Bt, N, L, topts), cc.randn(Bt, N, L, topts)
+        local o = { D = Dskip, z = z, delta_bias = bias, delta_softplus = true }
+        if c.op == "scan" then
+            o.out = out
+            return function() cc.selective_scan(u, delta, A, B, C, o) end
+        end
+        return function() cc.selective_scan_backward(u, delta, A, B, C, out, o) end
+    end
+end
+
 -- Builds the tensors for case c and returns { fn = function(k) (one call, input set k mod
--- sets), bytes = compulsory bytes of one call, sets = number of input sets }.
+-- sets), bytes = compulsory bytes of one call (or elements = element-states, for the scan
+-- against the compute roof), sets = number of input sets }.
 function util.case(c)
     local cc = require "causalconv"
+    if c.op == "scan" or c.op == "scan_bwd" or c.op == "state_update" then
+        local amount, make = scan_case(c, cc)
+        local roof = c.op ~= "state_update"
+        local sets = c.sets or (roof and 1 or cc.bench.rotation_sets(amount, c.device or "cpu"))
+        local calls = {}
+        for s = 1, sets do calls[s] = make() end
+        return {
+            fn = function(k) calls[(k - 1) % sets + 1]() end,
+            bytes = not roof and amount or nil, elements = roof and amount or nil, sets = sets,
+        }
+    end
     local W, act = c.W or 4, c.act or "silu"
     local dtype, device, layout = c.dtype or "f32", c.device or "cpu", c.layout or "cf"
     local B, D, L = c.B, c.D, c.L
@@ -151,7 +208,7 @@ function util.case(c)
             return function() cc.causal_conv1d_varlen(x, weight, bias, cu_seqlens, o) end
         end
     else
-        error("bench_util.case: op must be fwd, bwd, update or varlen, got " .. tostring(c.op), 2)
+        error("bench_util.case: op must be fwd, bwd, update, varlen, scan, scan_bwd or state_update, got " .. tostring(c.op), 2)
     end
 
     local sets = c.sets or cc.bench.rotation_sets(bytes, device)
@@ -183,7 +240,8 @@ function util.row(columns, values)
 end
 
 -- Bar chart (PNG) of each result's GB/s next to its copy GB/s, with the % of copy above.
--- results: { {name =, gbps =, copy_gbps =, pct =}, ... }. Returns true or nil, message.
+-- results: { {name =, rate =, limit_rate =, pct =}, ... } (GB/s against the copy, or G
+-- element-states/s against the compute roof for scan rows). Returns true or nil, message.
 function util.plot(path, results, title)
     local probe = io.popen("gnuplot -e 'set terminal' 2>&1")
     if not probe then return nil, "cannot run gnuplot" end
@@ -200,7 +258,7 @@ function util.plot(path, results, title)
     local data = os.tmpname()
     local f = assert(io.open(data, "w"))
     for i, r in ipairs(results) do
-        f:write(string.format("%d\t%s\t%.4f\t%.4f\t%.1f\n", i - 1, r.name, r.gbps, r.copy_gbps, r.pct))
+        f:write(string.format("%d\t%s\t%.4f\t%.4f\t%.1f\n", i - 1, r.name, r.rate, r.limit_rate, r.pct))
     end
     f:close()
     local script = os.tmpname()
@@ -214,14 +272,14 @@ function util.plot(path, results, title)
         "set style histogram clustered gap 1",
         "set style fill solid 0.8 border -1",
         "set boxwidth 0.9",
-        "set ylabel 'GB/s (compulsory bytes / median time)'",
+        "set ylabel 'GB/s (compulsory bytes / median time); scan rows: G element-states/s'",
         "set yrange [0:*]",
         "set xtics rotate by 30 right scale 0 noenhanced",
         "set bmargin 13",
         "set lmargin 22",
         "set key outside top center horizontal",
         "set grid ytics",
-        string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'tensor copy, same bytes', "
+        string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'limit: tensor copy of the same bytes (scan: compute roof)', "
             .. "'' using ($1-0.15):3:(sprintf('%%.0f%%%%', $5)) with labels offset 0,0.8 notitle",
             data),
     }, "\n"), "\n")

@@ -4,7 +4,8 @@
 --   luajit experiments/sweep.lua [options]          (or: make sweep ARGS="...")
 --   luajit experiments/sweep.lua --help
 --
--- Edit `cases` below to sweep your own shapes. Fields: op ("fwd", "bwd", "update", "varlen"),
+-- Edit `cases` below to sweep your own shapes. Fields: op ("fwd", "bwd", "update", "varlen";
+-- the selective scan's "scan", "scan_bwd", "state_update"),
 -- B, D, L, W, dtype ("f32", "bf16", "f16", "f64"; x, weight and bias), layout ("cf" channel-first
 -- (B, D, L) buffer, "cl" channel-last (B, L, D) buffer viewed as (B, D, L)), device (default:
 -- --device), act ("silu" default, or "none").
@@ -13,6 +14,11 @@
 -- Bytes counted (compulsory traffic): fwd and varlen read x, write out; bwd reads x and dout,
 -- writes dx; update reads x, reads and writes conv_state, writes out. Every op adds its weight and
 -- bias reads (and dweight, dbias writes for bwd).
+-- The scan cases: B is Bt, D is Di, N the state size; D, z, delta_bias and softplus on, one group
+-- of variable B/C. scan and scan_bwd are compute bound: they report element-states per second
+-- (Bt * Di * L * N per call) next to the compute roof, a register-only micro-kernel doing the
+-- forward's exp and FMAs per element-state on every thread, interleaved with the op like the copy.
+-- state_update counts x, dt, z, out, the state read and written, B, C, A, D and dt_bias.
 local cases = {
     -- the target shape: f32, W=4, SiLU, B=8 D=1024 L=2048, both layouts, forward and backward
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf" },
@@ -39,6 +45,15 @@ local cases = {
     { op = "update", B = 16, D = 2048, L = 4, W = 4, dtype = "f32", state_len = 8 },
     -- packed variable-length sequences
     { op = "varlen", B = 8, D = 1024, L = 16384, W = 4, dtype = "f32" },
+    -- the selective scan (B is Bt, D is Di): the target shape, forward and backward, then bf16,
+    -- channel-last u, a long sequence, and the decode step
+    { op = "scan", B = 4, D = 512, N = 16, L = 1024, dtype = "f32" },
+    { op = "scan_bwd", B = 4, D = 512, N = 16, L = 1024, dtype = "f32" },
+    { op = "scan", B = 4, D = 512, N = 16, L = 1024, dtype = "bf16" },
+    { op = "scan", B = 4, D = 512, N = 16, L = 1024, dtype = "f32", layout = "cl" },
+    { op = "scan", B = 1, D = 1024, N = 16, L = 4096, dtype = "f32" },
+    { op = "scan_bwd", B = 1, D = 1024, N = 16, L = 4096, dtype = "f32" },
+    { op = "state_update", B = 64, D = 2048, N = 16, dtype = "f32" },
 }
 
 local script_dir = (arg and arg[0] or ""):match("^(.*[/\\])") or "./"
@@ -52,7 +67,8 @@ usage: luajit experiments/sweep.lua [options]
                       stops ("no CUDA device available"), unless the library is the CPU emulation
                       (CAUSALCONV_LIB=build/emu/libcausalconv.so): then it runs small shapes,
                       labelled EMULATED (not meaningful for speed)
-  --op OPS            only these ops, comma separated (fwd,bwd,update,varlen)
+  --op OPS            only these ops, comma separated (fwd,bwd,update,varlen,scan,scan_bwd,
+                      state_update)
   --dtype DTYPES      only these dtypes (f32,bf16,...)
   --layout LAYOUTS    only these layouts (cf,cl)
   --case PATTERN      only cases whose name matches this Lua pattern
@@ -104,9 +120,9 @@ for _, c0 in ipairs(cases) do
     c.act = c.act or "silu"
     c.device = c.device or device
     if c.op == "varlen" then c.layout = "cl" end
-    if c.op == "update" then c.layout = "cf" end
+    if c.op == "update" or c.op == "state_update" then c.layout = "cf" end
     c.layout = c.layout or "cf"
-    if emulated then c.B, c.D, c.L = math.min(c.B, 2), math.min(c.D, 64), math.min(c.L, 256) end
+    if emulated then c.B, c.D, c.L = math.min(c.B, 2), math.min(c.D, 64), c.L and math.min(c.L, 256) end
     c.name = util.case_name(c)
     if (not want_op or want_op[c.op]) and (not want_dtype or want_dtype[c.dtype])
         and (not want_layout or want_layout[c.layout])
@@ -131,32 +147,62 @@ if device == "cpu" then
         cc.bench.gbps(bytes, s.median)))
 end
 
-local columns = {
+-- Memory-bound cases first (against the copy), then the compute-bound scan (against the roof).
+local by_bytes, by_elements = {}, {}
+for _, c in ipairs(run) do
+    local list = (c.op == "scan" or c.op == "scan_bwd") and by_elements or by_bytes
+    list[#list + 1] = c
+end
+run = {}
+for _, c in ipairs(by_bytes) do run[#run + 1] = c end
+for _, c in ipairs(by_elements) do run[#run + 1] = c end
+if #by_elements > 0 then
+    print("# roof:    scan rows count element-states (Bt*Di*L*N) per second, G/s, against the compute roof"
+        .. " (cc.bench.scan_roof: the forward's exp + 2 FMA per element-state in registers, all threads)")
+end
+
+local copy_columns = {
     { "case", -44 }, { "ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "GB/s", 7, "%.2f" },
     { "copy GB/s", 9, "%.2f" }, { "% copy", 6, "%.0f%%" },
 }
-print(util.row(columns, nil))
+local roof_columns = {
+    { "case", -44 }, { "ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "Gel/s", 7, "%.2f" },
+    { "roof Gel/s", 10, "%.2f" }, { "% roof", 6, "%.0f%%" },
+}
+local columns
 
 local results = {}
 local bar = cc.bench.progress(#run)
 for i, c in ipairs(run) do
     bar:start(c.name)
     local bench_case = util.case(c)
-    local copy_fn, copy_bytes = cc.bench.copy(bench_case.bytes, { device = c.device, sets = bench_case.sets })
-    local st = cc.bench.compare({ op = bench_case.fn, copy = copy_fn },
+    local per_roof = bench_case.elements ~= nil
+    if columns ~= (per_roof and roof_columns or copy_columns) then
+        columns = per_roof and roof_columns or copy_columns
+        bar:print(util.row(columns, nil))
+    end
+    local limit_fn, limit_amount
+    if per_roof then
+        limit_fn, limit_amount = cc.bench.scan_roof(bench_case.elements, { device = c.device })
+    else
+        limit_fn, limit_amount = cc.bench.copy(bench_case.bytes, { device = c.device, sets = bench_case.sets })
+    end
+    local st = cc.bench.compare({ op = bench_case.fn, limit = limit_fn },
         { device = c.device, warmup = warmup, ["repeat"] = nrep })
+    local amount = bench_case.bytes or bench_case.elements
     local r = {
         case = c, ms = st.op.median, min = st.op.min, max = st.op.max, spread = st.op.spread,
-        gbps = cc.bench.gbps(bench_case.bytes, st.op.median),
-        copy_gbps = cc.bench.gbps(copy_bytes, st.copy.median),
-        copy_spread = st.copy.spread, bytes = bench_case.bytes, inner = st.op.inner,
+        unit = per_roof and "Gel/s" or "GB/s", limit_name = per_roof and "roof" or "copy",
+        rate = cc.bench.gbps(amount, st.op.median),
+        limit_rate = cc.bench.gbps(limit_amount, st.limit.median),
+        limit_spread = st.limit.spread, amount = amount, inner = st.op.inner,
     }
-    -- Each op sample against the copy sample taken next to it, then the median of those ratios.
-    r.pct = 100 * (bench_case.bytes / copy_bytes) * cc.bench.ratio(st.copy, st.op).median
+    -- Each op sample against the limit sample taken next to it, then the median of those ratios.
+    r.pct = 100 * (amount / limit_amount) * cc.bench.ratio(st.limit, st.op).median
     results[i] = r
     bench_case = nil
     collectgarbage()
-    bar:print(util.row(columns, { c.name, r.ms, 100 * r.spread, r.gbps, r.copy_gbps, r.pct }))
+    bar:print(util.row(columns, { c.name, r.ms, 100 * r.spread, r.rate, r.limit_rate, r.pct }))
     bar:step()
 end
 bar:finish()
@@ -167,13 +213,15 @@ if opts.csv then
     local f = assert(io.open(opts.csv, "w"))
     f:write("# ", m.date, "; ", m.cpu, "; ", m.gpu or "", emulated and " EMULATED" or "", "; threads ",
         m.threads, "; ", tostring(m.lib), "\n")
-    f:write("case,op,B,D,L,W,dtype,layout,device,act,ms_median,ms_min,ms_max,spread,bytes,gbps,",
-        "copy_gbps,copy_spread,pct_copy,calls_per_sample,samples,threads\n")
+    -- amount is bytes (unit GB/s, limit copy) or element-states (unit Gel/s, limit roof)
+    f:write("case,op,B,D,L,W,N,dtype,layout,device,act,ms_median,ms_min,ms_max,spread,amount,unit,rate,",
+        "limit,limit_rate,limit_spread,pct_limit,calls_per_sample,samples,threads\n")
     for _, r in ipairs(results) do
         local c = r.case
-        f:write(string.format("%s,%s,%d,%d,%d,%d,%s,%s,%s,%s,%.6f,%.6f,%.6f,%.4f,%d,%.4f,%.4f,%.4f,%.2f,%d,%d,%d\n",
-            c.name, c.op, c.B, c.D, c.L, c.W, c.dtype, c.layout, c.device, c.act, r.ms, r.min, r.max,
-            r.spread, r.bytes, r.gbps, r.copy_gbps, r.copy_spread, r.pct, r.inner, nrep, m.threads))
+        f:write(string.format("%s,%s,%d,%d,%d,%d,%d,%s,%s,%s,%s,%.6f,%.6f,%.6f,%.4f,%d,%s,%.4f,%s,%.4f,%.4f,%.2f,%d,%d,%d\n",
+            c.name, c.op, c.B, c.D, c.L or 1, c.W, c.N or 0, c.dtype, c.layout, c.device, c.act, r.ms, r.min, r.max,
+            r.spread, r.amount, r.unit, r.rate, r.limit_name, r.limit_rate, r.limit_spread, r.pct, r.inner, nrep,
+            m.threads))
     end
     f:close()
     print("# csv:     " .. opts.csv)

@@ -9,6 +9,8 @@
 --   cc.bench.copy(nbytes, opts)          a function doing dst:copy_(src) that moves nbytes (read +
 --                                        write), the bandwidth baseline for an op moving nbytes
 --   cc.bench.memcpy(nbytes)              the same with one-thread memcpy (host memory)
+--   cc.bench.scan_roof(elements)         the selective scan's compute roof for that many
+--                                        element-states (the forward's exp + FMAs, registers only)
 --   cc.bench.rotation_sets(bytes, dev)   input sets to rotate so inputs are not cache-resident
 --   cc.bench.gbps(bytes, ms)             bytes / ms in GB/s (1e9 bytes)
 --   cc.bench.progress(n, opts)           a one-line progress bar (only on a terminal)
@@ -215,6 +217,17 @@ do
             dst[s]:copy_(src[s])
         end
         return fn, 2 * n * esize, { src = src, dst = dst }
+    end
+
+    -- The selective scan's compute roof for a call of `elements` element-states: fn runs the
+    -- forward's arithmetic for that many on registers only (every CPU thread); returns fn,
+    -- elements. The roof is a CPU figure: on cuda it is an error.
+    function bench.scan_roof(elements, opts)
+        args.number("bench.scan_roof", "elements", elements)
+        opts = args.options("bench.scan_roof", opts, { { "device", "device" } })
+        if on_cuda(opts) then F.raise("bench.scan_roof: device: the compute roof is measured on cpu only") end
+        local checksum = ffi.new("double[1]")
+        return function() F.check(F.C.cc_selective_scan_roof(elements, checksum)) end, elements
     end
 
     -- memcpy of nbytes/2 bytes (nbytes moved) on one thread: a sanity check for the copy baseline.

@@ -96,6 +96,25 @@ describe("bench_util.case", function()
         end
     end)
 
+    it("counts element-states for the scan and bytes for the state update, and runs them", function()
+        local scan = util.case(small("scan", { N = 4 }))
+        assert.are.equal(2 * 8 * 16 * 4, scan.elements)
+        assert.is_nil(scan.bytes)
+        scan.fn(1)
+        util.case(small("scan_bwd", { N = 3, layout = "cl" })).fn(1)
+        local upd = util.case(small("state_update", { N = 4 }))
+        -- x, dt, z, out (2x8), B, C (2x4), the state read and written (2x8x4), A (8x4), D, dt_bias
+        assert.are.equal((4 * 2 * 8 + 2 * 2 * 4) * 4 + 2 * 2 * 8 * 4 * 4 + (8 * 4 + 2 * 8) * 4, upd.bytes)
+        upd.fn(1)
+    end)
+
+    it("times the scan's compute roof for a count of element-states", function()
+        local fn, n = cc.bench.scan_roof(4096)
+        assert.are.equal(4096, n)
+        fn()
+        assert.has_error(function() cc.bench.scan_roof(-1)() end, "selective_scan_roof: elements: expected a count >= 0, got -1")
+    end)
+
     it("rotates enough sets to leave the cache, within 1..64", function()
         assert.are.equal(64, cc.bench.rotation_sets(1024, "cpu"))
         assert.are.equal(1, cc.bench.rotation_sets(2 ^ 40, "cpu"))
