@@ -158,7 +158,7 @@ function M.selective_state_update(state, x, dt, A, B, C_, opts)
     args.tensor(fname, "C", C_)
     opts = args.options(fname, opts, UPDATE_OPTS)
     args.rank(fname, "x", x, 2, "(Bt, Di)")
-    autograd.check_inplace(fname, state)
+    autograd.check_inplace(fname, state, "state")
     local out = opts.out or empty_like(x)
     check(C.cc_selective_state_update(out._h, state._h, x._h, dt._h, A._h, B._h, C_._h, h(opts.D), h(opts.z),
                                       h(opts.dt_bias), h(opts.state_batch_indices), flag(opts.dt_softplus)))

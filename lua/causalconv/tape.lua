@@ -8,7 +8,7 @@
 --   cc.autograd.needs_grad(...)          recording is on and some argument requires grad
 --   cc.autograd.requires_grad(t)         t takes part in the graph
 --   cc.autograd.is_enabled()
---   cc.autograd.check_inplace(fname, t)  raises when t may not be changed in place now
+--   cc.autograd.check_inplace(fname, t [, argname])  raises when t may not be changed in place now
 --   cc.autograd.backward(t [, grad [, opts]]), cc.autograd.retain_grad(t)
 --
 -- Design:
@@ -61,10 +61,12 @@ end
 
 -- In-place writes are never recorded; on a tensor that requires grad they are allowed only
 -- with recording off (cc.no_grad), where the version counter protects saved tensors.
-function A.check_inplace(fname, t)
+-- argname (optional) names the argument changed in place.
+function A.check_inplace(fname, t, argname)
     if enabled and tracked(t) then
-        raise(fmt("%s: in-place change of a tensor that requires grad %s: do it inside cc.no_grad(...) "
-            .. "(e.g. a parameter update), or use the out-of-place op", fname, show(t)))
+        raise(fmt("%s: %sin-place change of a tensor that requires grad (%s): do it inside cc.no_grad(...) "
+            .. "(e.g. a parameter update), or use the out-of-place op", fname, argname and argname .. ": " or "",
+            show(t)))
     end
 end
 

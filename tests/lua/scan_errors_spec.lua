@@ -297,7 +297,7 @@ describe("selective_state_update argument errors", function()
         expect_error(function() cc.selective_state_update(st, x, dt, A, B, nil, { out = out }) end, "selective_state_update: C: expected a causalconv.Tensor, got nil")
         expect_error(function() cc.selective_state_update(nil, x, dt, A, B, B, { out = out }) end, "selective_state_update: state: expected a causalconv.Tensor, got nil")
         local sg = R(Bt, Di, N):requires_grad_()
-        expect_error(function() su({ state = sg }) end, "selective_state_update: in-place change of a tensor that requires grad")
+        expect_error(function() su({ state = sg }) end, "selective_state_update: state: in-place change of a tensor that requires grad")
     end)
 end)
 
