@@ -104,6 +104,10 @@ $(ASAN_SELFTEST): tests/emu/selftest.cu $(ASAN_LIB)
 EMU_CONVTEST := $(BUILD)/emu/conv_emu_test
 $(EMU_CONVTEST): tests/emu/conv_emu_test.cpp $(EMU_LIB)
 	$(CXX) -std=c++17 -O1 -Icore -Ikernels $< -o $@ -L$(BUILD)/emu -Wl,-rpath,'$$ORIGIN' -lcausalconv
+# the CUDA selective scan kernels on the emulation against the CPU reference kernels, random cases
+EMU_SCANTEST := $(BUILD)/emu/scan_emu_test
+$(EMU_SCANTEST): tests/emu/scan_emu_test.cpp $(EMU_LIB)
+	$(CXX) -std=c++17 -O1 -Icore -Ikernels $< -o $@ -L$(BUILD)/emu -Wl,-rpath,'$$ORIGIN' -lcausalconv
 
 emu-selftest: $(EMU_SELFTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self
@@ -133,15 +137,15 @@ test-base-isa: base-build
 
 # ---- test targets ------------------------------------------------------------------------------
 # tests/run.sh runs the suites it is given and prints the one summary line.
-test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) san-build base-build $(BUILD)/fuzz/fuzz_npy
-	@BUILD=$(BUILD) FUZZ_SECONDS=20 tests/run.sh c lua c-san lua-san lua-base fuzz emu-self emu-conv emu
+test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) $(EMU_SCANTEST) san-build base-build $(BUILD)/fuzz/fuzz_npy
+	@BUILD=$(BUILD) FUZZ_SECONDS=20 tests/run.sh c lua c-san lua-san lua-base fuzz emu-self emu-conv emu-scan emu
 
 test-c: $(BUILD)/test_c
 	@BUILD=$(BUILD) tests/run.sh c
 test-lua: $(LIB)
 	@BUILD=$(BUILD) tests/run.sh lua
-test-emu: $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST)
-	@BUILD=$(BUILD) tests/run.sh emu-self emu-conv emu
+test-emu: $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) $(EMU_SCANTEST)
+	@BUILD=$(BUILD) tests/run.sh emu-self emu-conv emu-scan emu
 test-emu-asan: $(ASAN_LIB) $(ASAN_SELFTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self-asan emu-asan
 test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the named test suites, prints each one's output, then one line summing them all:
 #   N passed, N failed
-# Suites: c, lua, lua-full, c-san, lua-san (ASan + UBSan build), lua-base (baseline x86-64 build, conv specs), emu, emu-self (the emulator's self-test), emu-conv (random CUDA conv cases vs the CPU reference), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
+# Suites: c, lua, lua-full, c-san, lua-san (ASan + UBSan build), lua-base (baseline x86-64 build, conv specs), emu, emu-self (the emulator's self-test), emu-conv (random CUDA conv cases vs the CPU reference), emu-scan (random CUDA selective scan cases vs the CPU reference), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -42,6 +42,7 @@ for suite in "$@"; do
     c)        run_counted c $BUILD/test_c ;;
     emu-self) run_counted emu-self $BUILD/emu/selftest ;;
     emu-conv) run_counted emu-conv $BUILD/emu/conv_emu_test 1000 ;;
+    emu-scan) run_counted emu-scan $BUILD/emu/scan_emu_test 300 ;;
     fuzz)     run_counted fuzz tests/fuzz/run_fuzz.sh ;;   # FUZZ_SECONDS (default 20) of libFuzzer on the .npy loader
     emu-self-asan)
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 CC_EMU_SELFTEST_QUICK=1 run_counted emu-self-asan $BUILD/asan/selftest ;;
