@@ -69,7 +69,7 @@ typedef struct bwd_partials {
 /* The reverse step of one token of one block: lambda = carry + gy C per state, then every
    gradient of the token. hp, eA (N, SC_W) as the recompute kept them (unread for a reset);
    A, B, C as in sc_token; carry, dA (N, SC_W) and dB, dC ((N, SC_W) lane sums) accumulate;
-   y, du, ddt (SC_W) get sum_n C h, sum_n lambda B and sum_n lambda (A dA h[t-1] + B u). */
+   y, du, ddt (SC_W) get sum_n C h, sum_n lambda B and sum_n lambda A dA h[t-1] + u sum_n lambda B. */
 SC_INLINE void bwd_token(const float *restrict hp, const float *restrict eA, const float *restrict A,
                          const float *restrict Bp, const float *restrict Cp, float *restrict carry,
                          float *restrict dA, float *restrict dB, float *restrict dC, const float *restrict dt,
@@ -85,20 +85,20 @@ SC_INLINE void bwd_token(const float *restrict hp, const float *restrict eA, con
             float Bv = bl ? Bp[o + j] : Bp[n], Cv = cl ? Cp[o + j] : Cp[n];
             float l = CV_FMA(gy[j], Cv, carry[o + j]);
             float q = reset ? 0.0f : eA[o + j] * hp[o + j];   /* dA h[t-1] */
-            float h = CV_FMA(dtu[j], Bv, q);
+            float h = CV_FMA(dtu[j], Bv, q), lq = l * q;
             ya[j] = CV_FMA(Cv, h, ya[j]);
             dua[j] = CV_FMA(l, Bv, dua[j]);
-            dda[j] = CV_FMA(l, CV_FMA(A[o + j], q, Bv * u[j]), dda[j]);
-            dA[o + j] = CV_FMA(l * q, dt[j], dA[o + j]);
+            dda[j] = CV_FMA(lq, A[o + j], dda[j]);
+            dA[o + j] = CV_FMA(lq, dt[j], dA[o + j]);
             dB[o + j] = CV_FMA(l, dtu[j], dB[o + j]);
             dC[o + j] = CV_FMA(gy[j], h, dC[o + j]);
             carry[o + j] = reset ? 0.0f : eA[o + j] * l;
         }
     }
-    for (int j = 0; j < SC_W; j++) {
+    for (int j = 0; j < SC_W; j++) {   /* sum_n lambda B u = u sum_n lambda B: one FMA per token, not per state */
         y[j] = ya[j];
         du[j] = dua[j];
-        ddt[j] = dda[j];
+        ddt[j] = CV_FMA(dua[j], u[j], dda[j]);
     }
 }
 
@@ -219,6 +219,55 @@ static void bwd_flush_lanes(float *restrict lanes, float *restrict part, int64_t
         }
 }
 
+/* Prefetches what the block of `lanes` channels from ck reads at positions t0 .. t0+n: u and
+   delta, and in the reverse pass dout, z and the du, ddelta, dz it writes; first_of_chunk: also the
+   chunk's variable B (and C in the reverse pass), which every block of the superblock shares. */
+static void bwd_prefetch(const cc_scan_args *a, int64_t b, int64_t ck, int lanes, int64_t t0, int64_t n,
+                         int reverse, int first_of_chunk)
+{
+    sc_prefetch_tile(cv_at(a->u, a->u_dtype, sc_off3(a->u_stride, b, ck, t0)), a->u_dtype, a->u_stride[1],
+                     a->u_stride[2], lanes, n, 0);
+    sc_prefetch_tile(cv_at(a->delta, a->delta_dtype, sc_off3(a->delta_stride, b, ck, t0)), a->delta_dtype,
+                     a->delta_stride[1], a->delta_stride[2], lanes, n, 0);
+    if (first_of_chunk && !a->B.is_const)
+        sc_prefetch_tile(cv_at(a->B.data, a->B.dtype, ss_bc_at(&a->B, a->Di, b, ck, 0, t0)), a->B.dtype,
+                         a->B.stride[2], a->B.stride[3], (int)a->N, n, 0);
+    if (!reverse) return;
+    if (first_of_chunk && !a->C.is_const)
+        sc_prefetch_tile(cv_at(a->C.data, a->C.dtype, ss_bc_at(&a->C, a->Di, b, ck, 0, t0)), a->C.dtype,
+                         a->C.stride[2], a->C.stride[3], (int)a->N, n, 0);
+    if (a->dout)
+        sc_prefetch_tile(cv_at(a->dout, a->dout_dtype, sc_off3(a->dout_stride, b, ck, t0)), a->dout_dtype,
+                         a->dout_stride[1], a->dout_stride[2], lanes, n, 0);
+    if (a->z)
+        sc_prefetch_tile(cv_at(a->z, a->z_dtype, sc_off3(a->z_stride, b, ck, t0)), a->z_dtype, a->z_stride[1],
+                         a->z_stride[2], lanes, n, 0);
+    if (a->du)
+        sc_prefetch_tile(cv_at(a->du, a->du_dtype, sc_off3(a->du_stride, b, ck, t0)), a->du_dtype, a->du_stride[1],
+                         a->du_stride[2], lanes, n, 1);
+    if (a->ddelta)
+        sc_prefetch_tile(cv_at(a->ddelta, a->ddelta_dtype, sc_off3(a->ddelta_stride, b, ck, t0)), a->ddelta_dtype,
+                         a->ddelta_stride[1], a->ddelta_stride[2], lanes, n, 1);
+    if (a->dz && a->z)
+        sc_prefetch_tile(cv_at(a->dz, a->dz_dtype, sc_off3(a->dz_stride, b, ck, t0)), a->dz_dtype, a->dz_stride[1],
+                         a->dz_stride[2], lanes, n, 1);
+}
+
+/* The block after block k of chunk ci in a pass over the chunks in direction dir (+1 / -1) among
+   nb blocks from c0 to c1 and `chunks` chunks of L: prefetched while block k is computed (block
+   nb - 1 of chunk -1 / chunks: the pass's first block). */
+static void bwd_prefetch_next(const cc_scan_args *a, int64_t b, int64_t c0, int64_t c1, int64_t nb, int64_t chunks,
+                              int64_t ci, int64_t k, int dir)
+{
+    if (++k == nb) {
+        k = 0;
+        ci += dir;
+        if (ci < 0 || ci >= chunks) return;
+    }
+    int64_t ck = c0 + k * SC_W, t0 = ci * SC_T, n = a->L - t0 < SC_T ? a->L - t0 : SC_T;
+    bwd_prefetch(a, b, ck, (int)(c1 - ck < SC_W ? c1 - ck : SC_W), t0, n, dir < 0, k == 0);
+}
+
 /* Superblock s of batch row b; its variable dB / dC partials go to wave row bw. */
 static void bwd_task(const cc_scan_args *a, const sc_plan *p, int64_t b, int64_t bw, int64_t s, const bwd_scratch *w,
                      const bwd_partials *pt)
@@ -257,6 +306,7 @@ static void bwd_task(const cc_scan_args *a, const sc_plan *p, int64_t b, int64_t
     memset(w->dC, 0, (size_t)(cl ? nb * NW : SC_T * NW) * sizeof(float));
 
     /* checkpoints */
+    bwd_prefetch_next(a, b, c0, c1, nb, chunks, -1, nb - 1, 1);
     for (int64_t ci = 0; ci < chunks; ci++) {
         int64_t t0 = ci * SC_T, n = L - t0 < SC_T ? L - t0 : SC_T;
         if (!bl) sc_load_bc_chunk(w->B, w->tmp, &a->B, a, b, c0, t0, n);
@@ -264,6 +314,7 @@ static void bwd_task(const cc_scan_args *a, const sc_plan *p, int64_t b, int64_t
             int64_t ck = c0 + k * SC_W;
             int lanes = (int)(c1 - ck < SC_W ? c1 - ck : SC_W);
             memcpy(w->ckpt + (ci * nb + k) * NW, w->h + k * NW, (size_t)NW * sizeof(float));
+            bwd_prefetch_next(a, b, c0, c1, nb, chunks, ci, k, 1);
             bwd_load_dt(a, w, w->bias + k * SC_W, b, ck, lanes, t0, n);
             bwd_advance(w->h + k * NW, w->A + k * NW, bl ? w->B + k * NW : w->B, w->dt, w->dtu, w->kinds + t0, N, n,
                         bl);
@@ -271,6 +322,7 @@ static void bwd_task(const cc_scan_args *a, const sc_plan *p, int64_t b, int64_t
     }
 
     /* chunks last to first */
+    bwd_prefetch_next(a, b, c0, c1, nb, chunks, chunks, nb - 1, -1);
     for (int64_t ci = chunks - 1; ci >= 0; ci--) {
         int64_t t0 = ci * SC_T, n = L - t0 < SC_T ? L - t0 : SC_T;
         if (!bl) sc_load_bc_chunk(w->B, w->tmp, &a->B, a, b, c0, t0, n);
@@ -278,6 +330,7 @@ static void bwd_task(const cc_scan_args *a, const sc_plan *p, int64_t b, int64_t
         for (int64_t k = 0; k < nb; k++) {
             int64_t ck = c0 + k * SC_W;
             int lanes = (int)(c1 - ck < SC_W ? c1 - ck : SC_W);
+            bwd_prefetch_next(a, b, c0, c1, nb, chunks, ci, k, -1);
             bwd_load_dt(a, w, w->bias + k * SC_W, b, ck, lanes, t0, n);
             sc_load_tile(w->g, w->tmp, a->dout ? cv_at(a->dout, a->dout_dtype, sc_off3(a->dout_stride, b, ck, t0)) : NULL,
                          a->dout_dtype, a->dout_stride[1], a->dout_stride[2], lanes, n);

@@ -1,7 +1,8 @@
 /* Fast CPU decode step of the selective scan. state (pool, Di, N) in place; x, dt, z, out (Bt, Di);
    B, C (Bt, G, N); A (Di, N); D, dt_bias (Di); state_batch_indices (Bt).
 
-   Work: tasks of UPD_CB channels of one batch row, spread by OpenMP. A task converts its channel
+   Work: tasks of UPD_CB channels of one batch row, handed out dynamically by OpenMP (on a shared
+   machine a static split waits for the thread whose core is taken by something else). A task converts its channel
    vectors (x, dt, z, D, dt_bias) to f32 and takes dt's softplus vectorised across channels (a
    libm call per channel would cost more than its state row); then it updates each channel's state
    row vectorised over N: in place when the state is f32 with unit stride, through an f32 row
@@ -120,7 +121,7 @@ int cc_cpu_selective_state_update(const cc_scan_update_args *a)
     int nthreads;
     float *scratch = cv_scratch(per_thread, &nthreads);
     if (!scratch) return CC_ERR_MEMORY;
-    #pragma omp parallel for schedule(static) if (a->Bt * a->Di * (a->N + 1) > CC_OMP_MIN_WORK)
+    #pragma omp parallel for schedule(dynamic) if (a->Bt * a->Di * (a->N + 1) > CC_OMP_MIN_WORK)
     for (int64_t t = 0; t < a->Bt * nct; t++) {
         upd_scratch w;
         upd_scratch_at(&w, scratch + omp_get_thread_num() * per_thread, a->N);
