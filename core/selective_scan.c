@@ -193,13 +193,18 @@ static cc_status check_inputs(const char *op, const scan_call *k, int delta_soft
 /* f32, or f64 for f64 u: the compute dtype, which last_state has. */
 static int compute_dtype(const cc_tensor *u) { return u->dtype == CC_F64 ? CC_F64 : CC_F32; }
 
-/* Runs the forward or backward: CUDA, the CPU reference kernels (tests, and problems without a
-   token, channel or row, whose sums are zeros), or the fast CPU kernels. */
+/* Runs the forward or backward: CUDA (any sizes, empty ones included), the CPU reference kernels
+   (tests, and problems without a token, channel or row, whose sums are zeros), or the fast CPU
+   kernels. */
 static cc_status run_scan(const char *op, const cc_scan_args *a, int device, int backward)
 {
     int st;
     if (device == CC_CUDA) {
+#ifdef CC_WITH_CUDA
+        st = backward ? cc_cuda_selective_scan_backward(a) : cc_cuda_selective_scan_forward(a);
+#else
         return cc_no_cuda(op);
+#endif
     } else if (cc_get_reference_kernels() || a->Bt * a->Di * a->L == 0) {
         st = backward ? cc_cpu_selective_scan_backward_ref(a) : cc_cpu_selective_scan_forward_ref(a);
     } else {
@@ -414,7 +419,11 @@ cc_status cc_selective_state_update(cc_tensor *out, cc_tensor *state,
     if (Bt * Di > 0) {
         int st;
         if (x->device == CC_CUDA) {
+#ifdef CC_WITH_CUDA
+            st = cc_cuda_selective_state_update(&a);
+#else
             return cc_no_cuda(op);
+#endif
         } else {
             st = cc_get_reference_kernels() ? cc_cpu_selective_state_update_ref(&a) : cc_cpu_selective_state_update(&a);
         }
