@@ -196,6 +196,7 @@ cc_status cc_cuda_synchronize(void);
 cc_status cc_cuda_device_name(char *buf, int len);
 cc_status cc_cuda_memory_stats(int64_t *allocated, int64_t *reserved, int64_t *peak_allocated, int64_t *num_allocs);
 cc_status cc_cuda_empty_cache(void);
+cc_status cc_cuda_reset_peak_memory_stats(void);   /* peak_allocated starts again from allocated */
 cc_status cc_cuda_timer_start(void **timer);                  /* records a start event */
 cc_status cc_cuda_timer_stop(void *timer, double *elapsed_ms); /* records the end, waits, frees the timer */
 /* CC_API_END */

@@ -68,6 +68,16 @@ cc_status cc_cuda_memory_stats(int64_t *allocated, int64_t *reserved, int64_t *p
 #endif
 }
 
+cc_status cc_cuda_reset_peak_memory_stats(void)
+{
+#ifdef CC_WITH_CUDA
+    cc_cuda_backend_reset_peak();
+    return CC_OK;
+#else
+    return cc_no_cuda("cuda reset_peak_memory_stats");
+#endif
+}
+
 cc_status cc_cuda_empty_cache(void)
 {
 #ifdef CC_WITH_CUDA

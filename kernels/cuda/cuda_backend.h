@@ -29,6 +29,7 @@ int cc_cuda_backend_synchronize(void);
 int cc_cuda_backend_device_name(char *buf, int len);
 void cc_cuda_backend_memory_stats(int64_t *allocated, int64_t *reserved, int64_t *peak_allocated, int64_t *num_allocs);
 void cc_cuda_backend_empty_cache(void);
+void cc_cuda_backend_reset_peak(void);       /* peak_allocated := allocated */
 int cc_cuda_backend_timer_start(void **timer);
 int cc_cuda_backend_timer_stop(void *timer, double *elapsed_ms);
 

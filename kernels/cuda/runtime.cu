@@ -271,6 +271,13 @@ extern "C" void cc_cuda_backend_memory_stats(int64_t *allocated, int64_t *reserv
     *num_allocs = a.num_allocs;
 }
 
+extern "C" void cc_cuda_backend_reset_peak(void)
+{
+    Allocator &a = allocator();
+    std::lock_guard<std::mutex> lock(a.mutex);
+    a.peak = a.allocated;
+}
+
 extern "C" void cc_cuda_backend_empty_cache(void)
 {
     Allocator &a = allocator();

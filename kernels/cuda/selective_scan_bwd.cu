@@ -21,13 +21,13 @@
    group of every variable B / C whose gradient is wanted (Di when there is none), so a tile of R
    rows never straddles a group. A unit (one block: b, tile group, slot p) works tiles p, p + P, ...
    of its group in turn, adding their sums into its own (L, N) partial; P gives about SS_BWD_UNITS
-   units in all.
+   units in all, fewer when their partials would pass 1/32 of Bt * Di * N * L.
 
    Scratch (values of the compute type A unless said), freed at the end:
      ckpt     Bt * Di * nch * N, and ckseg Bt * Di * nch int32 (nch = ceil(L / T))
      rowpart  Bt * Di * (3 N + 2): dA, time-invariant dB, dC, then dD, ddelta_bias per row
-     dBpart, dCpart   Bt * (Di / cpgT) * P * L * N each (about SS_BWD_UNITS * L * N whatever Di),
-              only for a variable gradient wanted
+     dBpart, dCpart   Bt * (Di / cpgT) * P * L * N each (about SS_BWD_UNITS * L * N, and at most
+              max(Bt * G, Bt * Di / 32) * L * N), only for a variable gradient wanted
      gstate   units * R * 6 ss_state_pitch(N), only when N > 256 (states per lane beyond registers)
      ghist    units * R * T * N, only when T x N per row does not fit in shared memory */
 #include "selective_scan_common.cuh"
@@ -354,6 +354,9 @@ static ss_bwd_plan ss_bwd_plan_of(const cc_scan_args *a, int64_t es, size_t *sme
     p.P = p.tpg;
     if ((varB || varC) && a->Bt * p.ntg > 0) {
         p.P = cc_ceil_div(SS_BWD_UNITS, a->Bt * p.ntg);
+        /* the partials stay within 1/32 of the Bt * Di * N * L that the scan never materialises */
+        const int64_t cap = p.cpgT / 32 > 1 ? p.cpgT / 32 : 1;
+        if (p.P > cap) p.P = cap;
         if (p.P > p.tpg) p.P = p.tpg;
     }
     return p;

@@ -6,6 +6,7 @@
 --   cc.cuda.device_name()    e.g. "NVIDIA H100 80GB HBM3", "causalconv CPU emulation"
 --   cc.cuda.synchronize()    waits for every queued kernel and copy; raises their errors
 --   cc.cuda.memory_stats()   {allocated =, reserved =, peak_allocated =, num_allocs =} in bytes
+--   cc.cuda.reset_peak_memory_stats()   peak_allocated starts again from allocated
 --                            (allocated: live tensors; reserved: that plus the allocator's cache;
 --                            num_allocs: cudaMalloc calls so far)
 --   cc.cuda.empty_cache()    returns the cached blocks to the driver
@@ -54,6 +55,9 @@ function cuda.memory_stats()
         peak_allocated = tonumber(v[2]), num_allocs = tonumber(v[3]),
     }
 end
+
+-- peak_allocated starts again from what is allocated now (to measure one call's peak)
+function cuda.reset_peak_memory_stats() check(C.cc_cuda_reset_peak_memory_stats()) end
 
 function cuda.empty_cache()
     -- tensors Lua no longer references still hold blocks until they are collected
