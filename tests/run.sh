@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the named test suites, prints each one's output, then one line summing them all:
 #   N passed, N failed
-# Suites: c, lua, lua-full, c-san, lua-san (ASan + UBSan build), lua-base (baseline x86-64 build, conv specs), emu, emu-self (the emulator's self-test), emu-conv (random CUDA conv cases vs the CPU reference), emu-scan (random CUDA selective scan cases vs the CPU reference), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
+# Suites: c, lua, lua-full, c-san, lua-san (ASan + UBSan build), lua-base (baseline x86-64 build, conv and scan specs), emu, emu-self (the emulator's self-test), emu-conv (random CUDA conv cases vs the CPU reference), emu-scan (random CUDA selective scan cases vs the CPU reference), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -55,7 +55,7 @@ for suite in "$@"; do
         LD_PRELOAD=$(gcc -print-file-name=libasan.so)
         ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:quarantine_size_mb=8 run_busted lua-san $BUILD/san/libcausalconv.so cpu
         unset LD_PRELOAD ;;
-    lua-base) run_busted lua-base $BUILD/base/libcausalconv.so cpu tests/lua/conv*_spec.lua ;;
+    lua-base) run_busted lua-base $BUILD/base/libcausalconv.so cpu tests/lua/conv*_spec.lua tests/lua/scan*_spec.lua ;;
     lua-full) run_busted lua-full $BUILD/libcausalconv.so cpu --run=full ;;
     emu)      run_busted emu $BUILD/emu/libcausalconv.so cuda --run=emu ;;
     emu-asan)
