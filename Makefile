@@ -120,7 +120,7 @@ $(BUILD)/test_c: $(C_TESTS) $(LIB) $(wildcard tests/c/*.h)
 # ---- the CPU library under ASan + UBSan, and built for the baseline x86-64 ISA -------------------
 # Both are CPU-only builds of the same sources in their own build dirs (make calls itself): the
 # sanitizer build runs the C tests and the CPU specs, the baseline build (no AVX2, FMA, F16C or
-# AVX-512: the portable fallbacks) runs the conv specs.
+# AVX-512: the portable fallbacks) runs the conv and scan specs.
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_DIR   := $(BUILD)/san
 BASE_DIR  := $(BUILD)/base
