@@ -48,6 +48,66 @@ SC_INLINE float sc_sigmoid(float v)
     return 1.0f / (1.0f + cv_exp(-v));
 }
 
+#ifdef __AVX2__
+#include <immintrin.h>
+
+/* The 8 x 8 transpose of r[0..7] (r[j][k] -> r[k][j]) in place: unpack, shuffle, lane swap. */
+SC_INLINE void sc_transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+#endif
+
+/* Channel-first f32 tiles of a full block move by 8 x 8 transposes where the target has them: eight
+   row loads in flight at once instead of a copy and a scalar scatter per channel. Returns the
+   positions done (a multiple of 8; 0 without AVX2). tile (n, SC_W); rows: channel j at rows + j * sc. */
+SC_INLINE int64_t sc_tile_from_rows(float *restrict tile, const float *restrict rows, int64_t sc, int64_t n)
+{
+    int64_t t = 0;
+#ifdef __AVX2__
+    for (; t + 8 <= n; t += 8) {
+        __m256 r[8];
+        for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(rows + j * sc + t);
+        sc_transpose8(r);
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(tile + (t + k) * SC_W, r[k]);
+    }
+#else
+    (void)tile, (void)rows, (void)sc, (void)n;
+#endif
+    return t;
+}
+
+/* The inverse of sc_tile_from_rows. */
+SC_INLINE int64_t sc_rows_from_tile(float *restrict rows, int64_t sc, const float *restrict tile, int64_t n)
+{
+    int64_t t = 0;
+#ifdef __AVX2__
+    for (; t + 8 <= n; t += 8) {
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(tile + (t + k) * SC_W);
+        sc_transpose8(r);
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(rows + j * sc + t, r[j]);
+    }
+#else
+    (void)rows, (void)sc, (void)tile, (void)n;
+#endif
+    return t;
+}
+
 /* dst (n, SC_W) from the n positions of lanes channels of a (channel, position)-strided source:
    dst[t * SC_W + j] = src[j * sc + t * st] in f32; lanes >= `lanes` and a NULL src give zeros.
    tmp (n) is scratch for channel-first sources. */
@@ -55,6 +115,12 @@ static inline void sc_load_tile(float *restrict dst, float *restrict tmp, const 
                                 int64_t st, int lanes, int64_t n)
 {
     if (!src) lanes = 0;
+    if (lanes == SC_W && dtype == CC_F32 && st == 1 && sc != 1) {
+        const float *rows = src;
+        for (int64_t t = sc_tile_from_rows(dst, rows, sc, n); t < n; t++)
+            for (int j = 0; j < SC_W; j++) dst[t * SC_W + j] = rows[j * sc + t];
+        return;
+    }
     if (lanes > 0 && sc == 1) {
         for (int64_t t = 0; t < n; t++) cv_load_row(dst + t * SC_W, cv_at(src, dtype, t * st), dtype, 1, lanes);
     } else {
@@ -73,6 +139,12 @@ static inline void sc_store_tile(void *dst, int dtype, int64_t sc, int64_t st, c
 {
     if (sc == 1) {
         for (int64_t t = 0; t < n; t++) cv_store_row(cv_at_mut(dst, dtype, t * st), dtype, 1, src + t * SC_W, lanes);
+        return;
+    }
+    if (lanes == SC_W && dtype == CC_F32 && st == 1) {
+        float *rows = dst;
+        for (int64_t t = sc_rows_from_tile(rows, sc, src, n); t < n; t++)
+            for (int j = 0; j < SC_W; j++) rows[j * sc + t] = src[t * SC_W + j];
         return;
     }
     for (int j = 0; j < lanes; j++) {
