@@ -46,8 +46,6 @@
      dense rules (no seq_idx), with initial / final / dinitial / dfinal states indexed by n.
    varlen_states: states[n, c, j] = x[end_n - SL + j, c] for the last min(len_n, SL) slots, zeros
      before (never a neighbour's tokens); bitwise copies when dtypes match. */
-#include <stdlib.h>
-#include <stdlib.h>
 #include "checks.h"
 #include "causal_conv1d.h"
 
@@ -400,32 +398,6 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
 
 /* ---- update ---- */
 
-/* Every conv_state_indices value < pool, and no state row named twice (two rows would race on it). */
-static cc_status check_state_indices(const char *op, const cc_tensor *indices, int64_t B, int64_t pool)
-{
-    cc_tensor *h = NULL;
-    TRY(cc_host_view(op, "conv_state_indices", indices, &h));
-    int64_t *owner = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *owner);
-    cc_status st = owner ? CC_OK : cc_error(CC_ERR_MEMORY, "%s: out of memory checking conv_state_indices", op);
-    for (int64_t i = 0; st == CC_OK && i < pool; i++) owner[i] = -1;
-    for (int64_t b = 0; st == CC_OK && b < B; b++) {
-        int64_t v = index_at(h, b);
-        if (v >= pool)
-            st = cc_error(CC_ERR_ARGUMENT,
-                          "%s: conv_state_indices: expected values < %lld (conv_state's first dim) or < 0 for padding, "
-                          "got %lld at 0-based position %lld", op, (long long)pool, (long long)v, (long long)b);
-        else if (v >= 0 && owner[v] >= 0)
-            st = cc_error(CC_ERR_ARGUMENT,
-                          "%s: conv_state_indices: expected distinct state rows, got %lld at 0-based positions %lld and %lld",
-                          op, (long long)v, (long long)owner[v], (long long)b);
-        else if (v >= 0)
-            owner[v] = b;
-    }
-    free(owner);
-    cc_tensor_free(h);
-    return st;
-}
-
 cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
                                   const cc_tensor *x, const cc_tensor *weight, const cc_tensor *bias,
                                   const cc_tensor *cache_seqlens, const cc_tensor *conv_state_indices,
@@ -456,7 +428,8 @@ cc_status cc_causal_conv1d_update(cc_tensor *out, cc_tensor *conv_state,
     const cc_tensor *outs[2] = {out, conv_state};
     const char *out_names[2] = {"out", "conv_state"};
     TRY(cc_check_io(op, 5, ins, in_names, 2, outs, out_names));
-    if (conv_state_indices && B > 0) TRY(check_state_indices(op, conv_state_indices, B, pool));
+    if (conv_state_indices && B > 0)
+        TRY(cc_check_state_rows(op, "conv_state_indices", conv_state_indices, B, pool, "conv_state"));
 
     cc_conv1d_update_args a = {0};
     a.B = B; a.D = D; a.S = S; a.W = W; a.state_len = SL;

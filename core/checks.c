@@ -348,3 +348,29 @@ cc_status cc_kernel_status(const char *op, int device, int st)
     if (device == CC_CPU) return cc_error((cc_status)st, "%s: out of host memory for kernel scratch buffers", op);
     return (cc_status)st;
 }
+
+cc_status cc_check_state_rows(const char *op, const char *arg, const cc_tensor *indices, int64_t B, int64_t pool,
+                              const char *pool_owner)
+{
+    cc_tensor *h = NULL;
+    TRY(cc_host_view(op, arg, indices, &h));
+    int64_t *owner = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *owner);
+    cc_status st = owner ? CC_OK : cc_error(CC_ERR_MEMORY, "%s: out of memory checking %s", op, arg);
+    for (int64_t i = 0; st == CC_OK && i < pool; i++) owner[i] = -1;
+    const void *v = cc_tensor_data(h);
+    for (int64_t b = 0; st == CC_OK && b < B; b++) {
+        int64_t i = cc_load_index(v, h->dtype, b * h->stride[0]);
+        if (i >= pool)
+            st = cc_error(CC_ERR_ARGUMENT,
+                          "%s: %s: expected values < %lld (%s's first dim) or < 0 for padding, got %lld at 0-based position %lld",
+                          op, arg, (long long)pool, pool_owner, (long long)i, (long long)b);
+        else if (i >= 0 && owner[i] >= 0)
+            st = cc_error(CC_ERR_ARGUMENT, "%s: %s: expected distinct state rows, got %lld at 0-based positions %lld and %lld",
+                          op, arg, (long long)i, (long long)owner[i], (long long)b);
+        else if (i >= 0)
+            owner[i] = b;
+    }
+    free(owner);
+    cc_tensor_free(h);
+    return st;
+}

@@ -49,6 +49,13 @@ cc_status cc_host_view(const char *op, const char *arg, const cc_tensor *t, cc_t
 cc_status cc_check_index_values(const char *op, const char *arg, const cc_tensor *index, int64_t hi,
                                 int has_ignore, int64_t ignore, int64_t *count);
 
+/* The state rows of a decode update: indices (B) names row indices[b] of a pool of `pool` rows
+   (pool_owner: the state tensor's name) for row b; each value < pool, or < 0 for a padding row,
+   and no row named twice (two rows would race on it). Reads the values (from the device when
+   needed). */
+cc_status cc_check_state_rows(const char *op, const char *arg, const cc_tensor *indices, int64_t B, int64_t pool,
+                              const char *pool_owner);
+
 /* The error of an op asked to run on cuda in a build without CUDA: the one place that says it. */
 cc_status cc_no_cuda(const char *op);
 

@@ -46,7 +46,6 @@
      state[i, c, n] = state * exp(dt * A[c, n]) + dt * B[b, g, n] * x[b, c];
      out[b, c] = (sum_n state[i, c, n] * C[b, g, n] + D[c] * x[b, c]) * silu(z[b, c]) (z given),
      arithmetic in f32 (f64 for f64 x), out in x's dtype, state written back in its dtype. */
-#include <stdlib.h>
 #include "checks.h"
 #include "scan_roof.h"
 #include "selective_scan.h"
@@ -325,33 +324,6 @@ static cc_status check_update_bc(const char *op, const char *arg, const cc_tenso
     return CC_OK;
 }
 
-/* Every state_batch_indices value < pool, and no state row named twice (two rows would race on it). */
-static cc_status check_batch_indices(const char *op, const cc_tensor *indices, int64_t Bt, int64_t pool)
-{
-    cc_tensor *h = NULL;
-    TRY(cc_host_view(op, "state_batch_indices", indices, &h));
-    int64_t *owner = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *owner);
-    cc_status st = owner ? CC_OK : cc_error(CC_ERR_MEMORY, "%s: out of memory checking state_batch_indices", op);
-    for (int64_t i = 0; st == CC_OK && i < pool; i++) owner[i] = -1;
-    const int32_t *v = cc_tensor_data(h);
-    for (int64_t b = 0; st == CC_OK && b < Bt; b++) {
-        int64_t i = v[b * h->stride[0]];
-        if (i >= pool)
-            st = cc_error(CC_ERR_ARGUMENT,
-                          "%s: state_batch_indices: expected values < %lld (state's first dim) or < 0 for padding, "
-                          "got %lld at 0-based position %lld", op, (long long)pool, (long long)i, (long long)b);
-        else if (i >= 0 && owner[i] >= 0)
-            st = cc_error(CC_ERR_ARGUMENT,
-                          "%s: state_batch_indices: expected distinct state rows, got %lld at 0-based positions %lld and %lld",
-                          op, (long long)i, (long long)owner[i], (long long)b);
-        else if (i >= 0)
-            owner[i] = b;
-    }
-    free(owner);
-    cc_tensor_free(h);
-    return st;
-}
-
 cc_status cc_selective_state_update(cc_tensor *out, cc_tensor *state,
                                     const cc_tensor *x, const cc_tensor *dt, const cc_tensor *A,
                                     const cc_tensor *B, const cc_tensor *C, const cc_tensor *D,
@@ -398,7 +370,8 @@ cc_status cc_selective_state_update(cc_tensor *out, cc_tensor *state,
     const cc_tensor *outs[2] = {out, state};
     const char *out_names[2] = {"out", "state"};
     TRY(cc_check_io(op, 9, ins, in_names, 2, outs, out_names));
-    if (state_batch_indices && Bt > 0) TRY(check_batch_indices(op, state_batch_indices, Bt, pool));
+    if (state_batch_indices && Bt > 0)
+        TRY(cc_check_state_rows(op, "state_batch_indices", state_batch_indices, Bt, pool, "state"));
 
     a.Bt = Bt; a.Di = Di; a.N = N; a.pool = pool;
     a.dt_softplus = dt_softplus;
