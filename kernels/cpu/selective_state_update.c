@@ -1,8 +1,7 @@
 /* Fast CPU decode step of the selective scan. state (pool, Di, N) in place; x, dt, z, out (Bt, Di);
    B, C (Bt, G, N); A (Di, N); D, dt_bias (Di); state_batch_indices (Bt).
 
-   Work: tasks of UPD_CB channels of one batch row, handed out dynamically by OpenMP (on a shared
-   machine a static split waits for the thread whose core is taken by something else). A task converts its channel
+   Work: tasks of UPD_CB channels of one batch row, spread by OpenMP. A task converts its channel
    vectors (x, dt, z, D, dt_bias) to f32 and takes dt's softplus vectorised across channels (a
    libm call per channel would cost more than its state row); then it updates each channel's state
    row vectorised over N: in place when the state is f32 with unit stride, through an f32 row
@@ -14,7 +13,7 @@
 /* A task's scratch: channel vectors (UPD_CB), lane sums, rows (N). */
 typedef struct upd_scratch {
     float *x, *dt, *z, *D, *y;
-    float *yl;           /* (SC_W, UPD_CB): lane j of channel c's sum at yl[j * UPD_CB + c] */
+    float *yl;           /* (UPD_CB, SC_W): lane j of channel c's sum at yl[c * SC_W + j] */
     float *B, *C, *A, *s;
 } upd_scratch;
 
@@ -34,6 +33,29 @@ static void upd_load_vec(float *restrict dst, const void *p, int dtype, int64_t 
 {
     if (p) cv_load_row(dst, cv_at(p, dtype, c0 * stride), dtype, stride, n);
     else for (int64_t i = 0; i < n; i++) dst[i] = none;
+}
+
+/* y (nc) = the lane sums of yl (nc, SC_W), lane 0 first then 1, 2, ..: eight channels at a time by
+   a transpose and vector adds instead of a horizontal sum per channel (which cost more than the
+   state row). */
+static void upd_lane_sums(float *restrict y, const float *restrict yl, int64_t nc)
+{
+    int64_t c = 0;
+#ifdef __AVX2__
+    for (; c + 8 <= nc; c += 8) {
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(yl + (c + k) * SC_W);
+        sc_transpose8(r);
+        __m256 v = r[0];
+        for (int j = 1; j < SC_W; j++) v = _mm256_add_ps(v, r[j]);
+        _mm256_storeu_ps(y + c, v);
+    }
+#endif
+    for (; c < nc; c++) {
+        float v = yl[c * SC_W];
+        for (int j = 1; j < SC_W; j++) v += yl[c * SC_W + j];
+        y[c] = v;
+    }
 }
 
 /* Channels c0 .. c0+nc of batch row b. */
@@ -76,7 +98,10 @@ static void upd_task(const cc_scan_update_args *a, int64_t b, int64_t c0, int64_
             void *srow = cv_at_mut(a->state, a->state_dtype, i * a->state_stride[0] + c * a->state_stride[1]);
             float *s = direct ? (float *)srow : w->s;
             if (!direct) cv_load_row(s, srow, a->state_dtype, a->state_stride[2], N);
-            float d = w->dt[c - c0], dx = d * w->x[c - c0], part[SC_W] = { 0 };
+            float d = w->dt[c - c0], dx = d * w->x[c - c0];
+            float *restrict part = w->yl + (c - c0) * SC_W;   /* summed in place: a private array read
+                                                                  back whole after a scalar store stalled */
+            for (int j = 0; j < SC_W; j++) part[j] = 0.0f;
             const float *restrict B = w->B, *restrict C = w->C;
             int64_t n = 0;
             for (; n + SC_W <= N; n += SC_W) {
@@ -93,12 +118,8 @@ static void upd_task(const cc_scan_update_args *a, int64_t b, int64_t c0, int64_
                 part[0] = CV_FMA(h, C[n], part[0]);
             }
             if (!direct) cv_store_row(srow, a->state_dtype, a->state_stride[2], s, N);
-            for (int j = 0; j < SC_W; j++) w->yl[j * UPD_CB + c - c0] = part[j];
         }
-        /* the lane sums of all channels at once: vector adds instead of a horizontal sum per channel */
-        for (int64_t c = 0; c < nc; c++) y[c] = w->yl[c];
-        for (int j = 1; j < SC_W; j++)
-            for (int64_t c = 0; c < nc; c++) y[c] += w->yl[j * UPD_CB + c];
+        upd_lane_sums(y, w->yl, nc);
         if (a->z) {
             #pragma omp simd
             for (int64_t c = 0; c < nc; c++) y[c] = CV_FMA(w->D[c], w->x[c], y[c]) * cv_silu(w->z[c]);
@@ -121,7 +142,7 @@ int cc_cpu_selective_state_update(const cc_scan_update_args *a)
     int nthreads;
     float *scratch = cv_scratch(per_thread, &nthreads);
     if (!scratch) return CC_ERR_MEMORY;
-    #pragma omp parallel for schedule(dynamic) if (a->Bt * a->Di * (a->N + 1) > CC_OMP_MIN_WORK)
+    #pragma omp parallel for schedule(static) if (a->Bt * a->Di * (a->N + 1) > CC_OMP_MIN_WORK)
     for (int64_t t = 0; t < a->Bt * nct; t++) {
         upd_scratch w;
         upd_scratch_at(&w, scratch + omp_get_thread_num() * per_thread, a->N);
