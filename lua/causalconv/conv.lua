@@ -49,15 +49,7 @@ local function h(t) return t and t._h or nil end
 -- channel-last: channels closer in memory than positions (x (B, D, L))
 local function channel_last3(x) return x._h.stride[1] < x._h.stride[2] end
 
-local shape_buf = ffi.new("int64_t[3]")
-
--- an empty tensor of sizes (...) and dtype on like's device
-local function empty(dtype, like, ...)
-    local n = select("#", ...)
-    for i = 1, n do shape_buf[i - 1] = (select(i, ...)) end
-    local lh = like._h
-    return Tensor.from_c(C.cc_tensor_empty, n, shape_buf, dtype, lh.device, lh.device_index)
-end
+local empty = Tensor.empty_on
 
 -- (B, D, L)-shaped empty tensor in x's layout (cl: channel-last).
 local function empty_bdl(x, B, D, L, dtype, cl)
@@ -88,11 +80,7 @@ local function dense(g)
     return g
 end
 
-local function zeros_like(t)
-    local z = Tensor.from_c(C.cc_tensor_clone, t._h)
-    check(C.cc_tensor_fill(z._h, 0))
-    return z
-end
+local zeros_like = Tensor.zeros_of
 
 ------------------------------------------------------------------------------------------------
 -- dense forward and backward

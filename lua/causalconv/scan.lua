@@ -30,21 +30,14 @@ local M = {}
 local function h(t) return t and t._h or nil end
 local function flag(v) return v and 1 or 0 end
 
+local empty = Tensor.empty_on
 local shape_buf = ffi.new("int64_t[8]")
 
--- an empty tensor of sizes (...) and dtype on like's device
-local function empty(dtype, like, ...)
-    local n = select("#", ...)
-    for i = 1, n do shape_buf[i - 1] = (select(i, ...)) end
-    local lh = like._h
-    return Tensor.from_c(C.cc_tensor_empty, n, shape_buf, dtype, lh.device, lh.device_index)
-end
-
--- an empty tensor shaped like t (dtype given), contiguous
-local function empty_like(t, dtype)
+-- an empty tensor shaped like t, in t's dtype, contiguous
+local function empty_like(t)
     local th = t._h
     for d = 0, th.ndim - 1 do shape_buf[d] = th.shape[d] end
-    return Tensor.from_c(C.cc_tensor_empty, th.ndim, shape_buf, dtype or th.dtype, th.device, th.device_index)
+    return Tensor.from_c(C.cc_tensor_empty, th.ndim, shape_buf, th.dtype, th.device, th.device_index)
 end
 
 -- (Bt, Di, L) output in u's layout: a channel-last u (a (Bt, L, Di) buffer) gets a channel-last out
@@ -58,11 +51,7 @@ end
 -- f32, or f64 for f64 u: last_state's dtype
 local function state_dtype(u) return u._h.dtype == C.CC_F64 and C.CC_F64 or C.CC_F32 end
 
-local function zeros_like(t)
-    local z = Tensor.from_c(C.cc_tensor_clone, t._h)
-    check(C.cc_tensor_fill(z._h, 0))
-    return z
-end
+local zeros_like = Tensor.zeros_of
 
 local SCAN_OPTS = {
     { "D", "tensor" }, { "z", "tensor" }, { "delta_bias", "tensor" }, { "delta_softplus", "boolean" },

@@ -108,6 +108,21 @@ local function empty(sizes, dtype, dev, idx)
     return from_c(C.cc_tensor_empty, #sizes, shape_buf, dtype, dev, idx)
 end
 
+-- An empty tensor of sizes (...) and dtype code on like's device (the ops' outputs).
+function Tensor.empty_on(dtype, like, ...)
+    local n = select("#", ...)
+    for i = 1, n do shape_buf[i - 1] = (select(i, ...)) end
+    local lh = like._h
+    return from_c(C.cc_tensor_empty, n, shape_buf, dtype, lh.device, lh.device_index)
+end
+
+-- Zeros with t's shape, strides, dtype and device (a gradient that did not reach an output).
+function Tensor.zeros_of(t)
+    local z = from_c(C.cc_tensor_clone, t._h)
+    check(C.cc_tensor_fill(z._h, 0))
+    return z
+end
+
 local function zeros_as(sizes, like)   -- zeros of like's dtype and device (for backward rules)
     local h = like._h
     local t = empty(sizes, h.dtype, h.device, h.device_index)
