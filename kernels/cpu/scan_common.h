@@ -153,31 +153,24 @@ static inline void sc_store_tile(void *dst, int dtype, int64_t sc, int64_t st, c
     }
 }
 
-/* Asks for the cache lines of a tile that sc_load_tile / sc_store_tile will touch next
-   (write: about to be stored). A tile is lanes short rows a channel stride apart (channel-first:
-   64 positions are four lines per row) that the hardware prefetchers pick up too late, so each
-   load would wait on memory; one block's work ahead is ample time. */
-static inline void sc_prefetch_tile(const void *src, int dtype, int64_t sc, int64_t st, int lanes, int64_t n, int write)
+/* Asks for the cache lines of a tile that sc_load_tile will read next: `rows` short rows a
+   channel stride sc apart (channel-first: 64 positions are four lines per row) that the hardware
+   prefetchers pick up too late, so each load would wait on memory; one block's work ahead is
+   ample time. */
+static inline void sc_prefetch_tile(const void *src, int dtype, int64_t sc, int64_t st, int rows, int64_t n)
 {
     if (!src || n <= 0) return;
     int64_t es = cc_dtype_bytes(dtype);
     const char *p = src;
     if (sc == 1) {
-        for (int64_t t = 0; t < n; t++) {
-            if (write) __builtin_prefetch(p + t * st * es, 1);
-            else __builtin_prefetch(p + t * st * es);
-        }
+        for (int64_t t = 0; t < n; t++) __builtin_prefetch(p + t * st * es);
         return;
     }
-    int64_t step = st == 1 ? 64 / es : 1, last = (n - 1) * st * es;
-    for (int j = 0; j < lanes; j++) {
+    int64_t step = st == 1 ? 64 / es : 1;
+    for (int j = 0; j < rows; j++) {
         const char *r = p + j * sc * es;
-        for (int64_t t = 0; t < n; t += step) {
-            if (write) __builtin_prefetch(r + t * st * es, 1);
-            else __builtin_prefetch(r + t * st * es);
-        }
-        if (write) __builtin_prefetch(r + last, 1);   /* the row's last line when it is not 64-byte aligned */
-        else __builtin_prefetch(r + last);
+        for (int64_t t = 0; t < n; t += step) __builtin_prefetch(r + t * st * es);
+        __builtin_prefetch(r + (n - 1) * st * es);   /* the row's last line when it is not 64-byte aligned */
     }
 }
 

@@ -220,37 +220,28 @@ static void bwd_flush_lanes(float *restrict lanes, float *restrict part, int64_t
 }
 
 /* Prefetches what the block of `lanes` channels from ck reads at positions t0 .. t0+n: u and
-   delta, and in the reverse pass dout, z and the du, ddelta, dz it writes; first_of_chunk: also the
-   chunk's variable B (and C in the reverse pass), which every block of the superblock shares. */
+   delta, and in the reverse pass dout and z; first_of_chunk: also the chunk's variable B (and C in
+   the reverse pass), which every block of the superblock shares. */
 static void bwd_prefetch(const cc_scan_args *a, int64_t b, int64_t ck, int lanes, int64_t t0, int64_t n,
                          int reverse, int first_of_chunk)
 {
     sc_prefetch_tile(cv_at(a->u, a->u_dtype, sc_off3(a->u_stride, b, ck, t0)), a->u_dtype, a->u_stride[1],
-                     a->u_stride[2], lanes, n, 0);
+                     a->u_stride[2], lanes, n);
     sc_prefetch_tile(cv_at(a->delta, a->delta_dtype, sc_off3(a->delta_stride, b, ck, t0)), a->delta_dtype,
-                     a->delta_stride[1], a->delta_stride[2], lanes, n, 0);
+                     a->delta_stride[1], a->delta_stride[2], lanes, n);
     if (first_of_chunk && !a->B.is_const)
         sc_prefetch_tile(cv_at(a->B.data, a->B.dtype, ss_bc_at(&a->B, a->Di, b, ck, 0, t0)), a->B.dtype,
-                         a->B.stride[2], a->B.stride[3], (int)a->N, n, 0);
+                         a->B.stride[2], a->B.stride[3], (int)a->N, n);
     if (!reverse) return;
     if (first_of_chunk && !a->C.is_const)
         sc_prefetch_tile(cv_at(a->C.data, a->C.dtype, ss_bc_at(&a->C, a->Di, b, ck, 0, t0)), a->C.dtype,
-                         a->C.stride[2], a->C.stride[3], (int)a->N, n, 0);
+                         a->C.stride[2], a->C.stride[3], (int)a->N, n);
     if (a->dout)
         sc_prefetch_tile(cv_at(a->dout, a->dout_dtype, sc_off3(a->dout_stride, b, ck, t0)), a->dout_dtype,
-                         a->dout_stride[1], a->dout_stride[2], lanes, n, 0);
+                         a->dout_stride[1], a->dout_stride[2], lanes, n);
     if (a->z)
         sc_prefetch_tile(cv_at(a->z, a->z_dtype, sc_off3(a->z_stride, b, ck, t0)), a->z_dtype, a->z_stride[1],
-                         a->z_stride[2], lanes, n, 0);
-    if (a->du)
-        sc_prefetch_tile(cv_at(a->du, a->du_dtype, sc_off3(a->du_stride, b, ck, t0)), a->du_dtype, a->du_stride[1],
-                         a->du_stride[2], lanes, n, 1);
-    if (a->ddelta)
-        sc_prefetch_tile(cv_at(a->ddelta, a->ddelta_dtype, sc_off3(a->ddelta_stride, b, ck, t0)), a->ddelta_dtype,
-                         a->ddelta_stride[1], a->ddelta_stride[2], lanes, n, 1);
-    if (a->dz && a->z)
-        sc_prefetch_tile(cv_at(a->dz, a->dz_dtype, sc_off3(a->dz_stride, b, ck, t0)), a->dz_dtype, a->dz_stride[1],
-                         a->dz_stride[2], lanes, n, 1);
+                         a->z_stride[2], lanes, n);
 }
 
 /* The block after block k of chunk ci in a pass over the chunks in direction dir (+1 / -1) among
