@@ -3,7 +3,7 @@
    initial_state, dlast_state, dinitial_state (Bt, Di, N); seq_idx (Bt, L).
 
    Work: the forward's tasks (sc_plan: a superblock of channels of one batch row). A task first runs
-   the recurrence over all of L keeping only the state at the start of each chunk (checkpoints),
+   the recurrence up to the last chunk keeping only the state at the start of each (checkpoints),
    then walks the chunks last to first: it recomputes the chunk's exp(dt A) and h[t-1] from the
    checkpoint (kept, never recovered as h - dt u B), and runs the reverse-time adjoint
    lambda[t] = gy C + a[t+1] lambda[t+1] with every per-token gradient, lane by lane.
@@ -19,6 +19,7 @@
 
 #define BWD_NBK 8       /* blocks per superblock */
 #define BWD_MIN_TASKS 32   /* fewer blocks per superblock while there are fewer tasks than this */
+#define BWD_RED 256     /* positions per step of the variable dB / dC reduction */
 #define BWD_PARTIAL_FLOATS ((int64_t)1 << 24)   /* variable dB / dC partials held at once (64 MiB) */
 
 /* A task's scratch, laid out by bwd_scratch_at. NW = N * SC_W. */
@@ -300,11 +301,12 @@ static void bwd_task(const cc_scan_args *a, const sc_plan *p, int64_t b, int64_t
     bwd_prefetch_next(a, b, c0, c1, nb, chunks, -1, nb - 1, 1);
     for (int64_t ci = 0; ci < chunks; ci++) {
         int64_t t0 = ci * SC_T, n = L - t0 < SC_T ? L - t0 : SC_T;
+        memcpy(w->ckpt + ci * nb * NW, w->h, (size_t)(nb * NW) * sizeof(float));
+        if (ci == chunks - 1) break;   /* the state after the last chunk is not needed */
         if (!bl) sc_load_bc_chunk(w->B, w->tmp, &a->B, a, b, c0, t0, n);
         for (int64_t k = 0; k < nb; k++) {
             int64_t ck = c0 + k * SC_W;
             int lanes = (int)(c1 - ck < SC_W ? c1 - ck : SC_W);
-            memcpy(w->ckpt + (ci * nb + k) * NW, w->h + k * NW, (size_t)NW * sizeof(float));
             bwd_prefetch_next(a, b, c0, c1, nb, chunks, ci, k, 1);
             bwd_load_dt(a, w, w->bias + k * SC_W, b, ck, lanes, t0, n);
             bwd_advance(w->h + k * NW, w->A + k * NW, bl ? w->B + k * NW : w->B, w->dt, w->dtu, w->kinds + t0, N, n,
@@ -373,23 +375,34 @@ static void bwd_task(const cc_scan_args *a, const sc_plan *p, int64_t b, int64_t
 }
 
 /* Variable dB or dC of rows b0 .. b0+nr from their per-superblock partials (nr, nsb, N, L): each
-   group sums its superblocks in channel order. */
+   group sums its superblocks in channel order (a group's superblocks are consecutive: groups end at
+   unit boundaries), BWD_RED positions at a time so that the adds run along t. */
 static void bwd_reduce_var(const cc_scan_bc *m, const cc_scan_args *a, const sc_plan *p, const float *part, int64_t b0,
                            int64_t nr)
 {
     int64_t N = a->N, L = a->L, G = m->G, gs = a->Di / G;
     #pragma omp parallel for schedule(static) if (nr * G * N * L * (p->nsb + 1) > CC_OMP_MIN_WORK)
     for (int64_t r = 0; r < nr * G * N; r++) {
-        int64_t bw = r / (G * N), g = r / N % G, n = r % N;
-        for (int64_t t = 0; t < L; t++) {
-            float s = 0.0f;
-            for (int64_t sb = 0; sb < p->nsb; sb++) {
-                int64_t c0, c1;
-                sc_plan_channels(p, sb, &c0, &c1);
-                if (c0 / gs == g) s += part[((bw * p->nsb + sb) * N + n) * L + t];
+        int64_t bw = r / (G * N), g = r / N % G, n = r % N, s0 = p->nsb, s1 = 0;
+        for (int64_t sb = 0; sb < p->nsb; sb++) {
+            int64_t c0, c1;
+            sc_plan_channels(p, sb, &c0, &c1);
+            if (c0 / gs == g) {
+                s0 = sb < s0 ? sb : s0;
+                s1 = sb + 1;
             }
-            cc_store_f32(m->grad, m->grad_dtype, (b0 + bw) * m->grad_stride[0] + g * m->grad_stride[1] +
-                         n * m->grad_stride[2] + t * m->grad_stride[3], s);
+        }
+        for (int64_t t0 = 0; t0 < L; t0 += BWD_RED) {
+            int64_t nt = L - t0 < BWD_RED ? L - t0 : BWD_RED;
+            float acc[BWD_RED];
+            for (int64_t t = 0; t < nt; t++) acc[t] = 0.0f;
+            for (int64_t sb = s0; sb < s1; sb++) {
+                const float *q = part + ((bw * p->nsb + sb) * N + n) * L + t0;
+                for (int64_t t = 0; t < nt; t++) acc[t] += q[t];
+            }
+            cv_store_row(cv_at_mut(m->grad, m->grad_dtype, (b0 + bw) * m->grad_stride[0] + g * m->grad_stride[1] +
+                                   n * m->grad_stride[2] + t0 * m->grad_stride[3]),
+                         m->grad_dtype, m->grad_stride[3], acc, nt);
         }
     }
 }
