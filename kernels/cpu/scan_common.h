@@ -256,6 +256,30 @@ static inline void sc_load_bc_lanes(float *restrict dst, const cc_scan_bc *m, co
             dst[n * SC_W + j] = j < lanes ? cc_load_f32(m->data, m->dtype, ss_bc_at(m, a->Di, 0, c0 + j, n, 0)) : 0.0f;
 }
 
+/* A per-state tensor (Bt, Di, N) of row b for the block's lanes, (N, SC_W), zeros past them or
+   where p is NULL (initial_state, dlast_state). */
+static inline void sc_load_state(float *restrict dst, const void *p, int dtype, const int64_t *stride,
+                                 const cc_scan_args *a, int64_t b, int64_t c0, int lanes)
+{
+    for (int64_t n = 0; n < a->N; n++)
+        for (int j = 0; j < SC_W; j++)
+            dst[n * SC_W + j] = p && j < lanes ? cc_load_f32(p, dtype, sc_off3(stride, b, c0 + j, n)) : 0.0f;
+}
+
+/* The operands of block k of a task that stay put along L: A, time-invariant B / C (NW each at
+   k * NW), D and delta_bias (SC_W each at k * SC_W), and the initial state into h (NW at k * NW). */
+static inline void sc_load_block(float *A, float *B, float *C, float *D, float *bias, float *h, const cc_scan_args *a,
+                                 int64_t b, int64_t k, int64_t ck, int lanes)
+{
+    int64_t NW = a->N * SC_W;
+    sc_load_A(A + k * NW, a, ck, lanes);
+    if (a->B.is_const) sc_load_bc_lanes(B + k * NW, &a->B, a, ck, lanes);
+    if (a->C.is_const) sc_load_bc_lanes(C + k * NW, &a->C, a, ck, lanes);
+    sc_load_vec(D + k * SC_W, a->D, a->D_dtype, a->D_stride, ck, lanes, 0.0f);
+    sc_load_vec(bias + k * SC_W, a->delta_bias, a->delta_bias_dtype, a->delta_bias_stride, ck, lanes, 0.0f);
+    sc_load_state(h + k * NW, a->initial_state, a->initial_state_dtype, a->initial_state_stride, a, b, ck, lanes);
+}
+
 /* Variable B or C (n, N) of row b, the group of channel c, positions t0 .. t0+n, position-major
    (dst[t * N + k]) so that a token's N values are contiguous; tmp (n) scratch. */
 static inline void sc_load_bc_chunk(float *restrict dst, float *restrict tmp, const cc_scan_bc *m,

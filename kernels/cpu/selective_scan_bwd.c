@@ -275,21 +275,8 @@ static void bwd_task(const cc_scan_args *a, const sc_plan *p, int64_t b, int64_t
     for (int64_t k = 0; k < nb; k++) {
         int64_t ck = c0 + k * SC_W;
         int lanes = (int)(c1 - ck < SC_W ? c1 - ck : SC_W);
-        sc_load_A(w->A + k * NW, a, ck, lanes);
-        if (bl) sc_load_bc_lanes(w->B + k * NW, &a->B, a, ck, lanes);
-        if (cl) sc_load_bc_lanes(w->C + k * NW, &a->C, a, ck, lanes);
-        sc_load_vec(w->D + k * SC_W, a->D, a->D_dtype, a->D_stride, ck, lanes, 0.0f);
-        sc_load_vec(w->bias + k * SC_W, a->delta_bias, a->delta_bias_dtype, a->delta_bias_stride, ck, lanes, 0.0f);
-        for (int64_t i = 0; i < NW; i++) {
-            int j = (int)(i % SC_W);
-            int64_t n = i / SC_W;
-            w->h[k * NW + i] = a->initial_state && j < lanes
-                ? cc_load_f32(a->initial_state, a->initial_state_dtype, sc_off3(a->initial_state_stride, b, ck + j, n))
-                : 0.0f;
-            w->carry[k * NW + i] = a->dlast_state && j < lanes
-                ? cc_load_f32(a->dlast_state, a->dlast_state_dtype, sc_off3(a->dlast_state_stride, b, ck + j, n))
-                : 0.0f;
-        }
+        sc_load_block(w->A, w->B, w->C, w->D, w->bias, w->h, a, b, k, ck, lanes);
+        sc_load_state(w->carry + k * NW, a->dlast_state, a->dlast_state_dtype, a->dlast_state_stride, a, b, ck, lanes);
     }
     memset(w->dA, 0, (size_t)(nb * NW) * sizeof(float));
     memset(w->dD, 0, (size_t)(nb * SC_W) * sizeof(float));
