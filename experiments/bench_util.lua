@@ -99,9 +99,11 @@ function util.case_name(c)
 end
 
 -- The selective scan cases: B is Bt, D is Di; every option on (D, z, delta_bias, softplus), one
--- group of variable B and C, A = -(n+1) as Mamba initialises it. Limits: scan and scan_bwd by
--- element-states (Bt * Di * L * N) against the compute roof, state_update by compulsory bytes
--- (x, dt, z, out; state read and written; B, C; A, D, dt_bias) against the copy.
+-- group of variable B and C, A = -(n+1) as Mamba initialises it. Returns the call maker, the
+-- compulsory bytes and (scan, scan_bwd) the element-states Bt * Di * L * N. Bytes: the forward reads
+-- u, delta, z, B, C and writes out; the backward reads those and dout and writes du, ddelta, dz,
+-- dB, dC; state_update reads x, dt, z, B, C, reads and writes the state, writes out; each adds A,
+-- D and delta_bias (and their gradients for the backward).
 local function scan_case(c, cc)
     local dtype, device = c.dtype or "f32", c.device or "cpu"
     local Bt, Di, L, N = c.B, c.D, c.L, c.N
@@ -113,20 +115,23 @@ local function scan_case(c, cc)
     if c.op == "state_update" then
         local bytes = (4 * Bt * Di + 2 * Bt * N) * esize + 2 * Bt * Di * N * ESIZE[popts.dtype]
             + (Di * N + 2 * Di) * ESIZE[popts.dtype]
-        return bytes, function()
+        return function()
             local state = cc.randn(Bt, Di, N, popts)
             local x, dt, z, out = cc.randn(Bt, Di, topts), cc.randn(Bt, Di, topts), cc.randn(Bt, Di, topts),
                 cc.empty(Bt, Di, topts)
             local B, C = cc.randn(Bt, N, topts), cc.randn(Bt, N, topts)
             local o = { D = Dskip, z = z, dt_bias = bias, dt_softplus = true, out = out }
             return function() cc.selective_state_update(state, x, dt, A, B, C, o) end
-        end
+        end, bytes
     end
+    local pbytes = (Di * N + 2 * Di) * ESIZE[popts.dtype]
+    local io = c.op == "scan" and (4 * Bt * Di * L + 2 * Bt * N * L) * esize + pbytes
+        or (7 * Bt * Di * L + 4 * Bt * N * L) * esize + 2 * pbytes
     local function bdl()
         if c.layout == "cl" then return cc.randn(Bt, L, Di, topts):transpose(2, 3) end
         return cc.randn(Bt, Di, L, topts)
     end
-    return Bt * Di * L * N, function()
+    return function()
         local u, delta, z, out = bdl(), bdl(), bdl(), bdl()
         local B, C = cc.randn(Bt, N, L, topts), cc.randn(Bt, N, L, topts)
         local o = { D = Dskip, z = z, delta_bias = bias, delta_softplus = true }
@@ -135,24 +140,20 @@ local function scan_case(c, cc)
             return function() cc.selective_scan(u, delta, A, B, C, o) end
         end
         return function() cc.selective_scan_backward(u, delta, A, B, C, out, o) end
-    end
+    end, io, Bt * Di * L * N
 end
 
 -- Builds the tensors for case c and returns { fn = function(k) (one call, input set k mod
--- sets), bytes = compulsory bytes of one call (or elements = element-states, for the scan
--- against the compute roof), sets = number of input sets }.
+-- sets), bytes = compulsory bytes of one call, elements = element-states (the scan's, which
+-- stands next to the compute roof on cpu), sets = number of input sets }.
 function util.case(c)
     local cc = require "causalconv"
     if c.op == "scan" or c.op == "scan_bwd" or c.op == "state_update" then
-        local amount, make = scan_case(c, cc)
-        local roof = c.op ~= "state_update"
-        local sets = c.sets or (roof and 1 or cc.bench.rotation_sets(amount, c.device or "cpu"))
+        local make, bytes, elements = scan_case(c, cc)
+        local sets = c.sets or cc.bench.rotation_sets(bytes, c.device or "cpu")
         local calls = {}
         for s = 1, sets do calls[s] = make() end
-        return {
-            fn = function(k) calls[(k - 1) % sets + 1]() end,
-            bytes = not roof and amount or nil, elements = roof and amount or nil, sets = sets,
-        }
+        return { fn = function(k) calls[(k - 1) % sets + 1]() end, bytes = bytes, elements = elements, sets = sets }
     end
     local W, act = c.W or 4, c.act or "silu"
     local dtype, device, layout = c.dtype or "f32", c.device or "cpu", c.layout or "cf"

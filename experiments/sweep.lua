@@ -18,6 +18,8 @@
 -- of variable B/C. scan and scan_bwd are compute bound: they report element-states per second
 -- (Bt * Di * L * N per call) next to the compute roof, a register-only micro-kernel doing the
 -- forward's exp and FMAs per element-state on every thread, interleaved with the op like the copy.
+-- On cuda they stand next to the device copy of their compulsory bytes (forward: u, delta, z, B, C
+-- read, out written; backward: those and dout read, du, ddelta, dz, dB, dC written).
 -- state_update counts x, dt, z, out, the state read and written, B, C, A, D and dt_bias.
 local cases = {
     -- the target shape: f32, W=4, SiLU, B=8 D=1024 L=2048, both layouts, forward and backward
@@ -150,7 +152,7 @@ end
 -- Memory-bound cases first (against the copy), then the compute-bound scan (against the roof).
 local by_bytes, by_elements = {}, {}
 for _, c in ipairs(run) do
-    local list = (c.op == "scan" or c.op == "scan_bwd") and by_elements or by_bytes
+    local list = (c.op == "scan" or c.op == "scan_bwd") and c.device == "cpu" and by_elements or by_bytes
     list[#list + 1] = c
 end
 run = {}
@@ -176,7 +178,7 @@ local bar = cc.bench.progress(#run)
 for i, c in ipairs(run) do
     bar:start(c.name)
     local bench_case = util.case(c)
-    local per_roof = bench_case.elements ~= nil
+    local per_roof = bench_case.elements ~= nil and c.device == "cpu"
     if columns ~= (per_roof and roof_columns or copy_columns) then
         columns = per_roof and roof_columns or copy_columns
         bar:print(util.row(columns, nil))
@@ -189,7 +191,7 @@ for i, c in ipairs(run) do
     end
     local st = cc.bench.compare({ op = bench_case.fn, limit = limit_fn },
         { device = c.device, warmup = warmup, ["repeat"] = nrep })
-    local amount = bench_case.bytes or bench_case.elements
+    local amount = per_roof and bench_case.elements or bench_case.bytes
     local r = {
         case = c, ms = st.op.median, min = st.op.min, max = st.op.max, spread = st.op.spread,
         unit = per_roof and "Gel/s" or "GB/s", limit_name = per_roof and "roof" or "copy",

@@ -123,8 +123,8 @@ do
     end
 
     -- One sample: `inner` calls of fn, in ms per call.
-    local function sample(fn, inner, counter, cuda)
-        if cuda then
+    local function sample(fn, inner, counter, dev_cuda)
+        if dev_cuda then
             local t = cuda.timer()
             for _ = 1, inner do counter[1] = counter[1] + 1; fn(counter[1]) end
             return t:stop() / inner

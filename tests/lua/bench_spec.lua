@@ -99,7 +99,8 @@ describe("bench_util.case", function()
     it("counts element-states for the scan and bytes for the state update, and runs them", function()
         local scan = util.case(small("scan", { N = 4 }))
         assert.are.equal(2 * 8 * 16 * 4, scan.elements)
-        assert.is_nil(scan.bytes)
+        -- u, delta, z, out (2x8x16); B, C (2x4x16); A (8x4), D, delta_bias
+        assert.are.equal((4 * 2 * 8 * 16 + 2 * 2 * 4 * 16) * 4 + (8 * 4 + 2 * 8) * 4, scan.bytes)
         scan.fn(1)
         util.case(small("scan_bwd", { N = 3, layout = "cl" })).fn(1)
         local upd = util.case(small("state_update", { N = 4 }))
@@ -172,3 +173,13 @@ describe("cc.bench.ratio", function()
         assert.are.equal(2, cc.bench.ratio(a, b).median)   -- ratios 2, 1, 3
     end)
 end)
+
+if TEST_DEVICE ~= "cpu" then
+    describe("cc.bench on cuda #cuda", function()
+        it("times with the device timer (sweep.lua --device cuda)", function()
+            local x = cc.randn(64, { device = TEST_DEVICE })
+            local s = cc.bench.time(function() x:fill_(1) end, { device = TEST_DEVICE, warmup = 1, ["repeat"] = 2 })
+            assert.is_true(s.median > 0)
+        end)
+    end)
+end
