@@ -148,8 +148,8 @@ test-emu: $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) $(EMU_SCANTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self emu-conv emu-scan emu
 test-emu-asan: $(ASAN_LIB) $(ASAN_SELFTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self-asan emu-asan
-test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST)
-	@BUILD=$(BUILD) tests/run.sh c lua-full emu-self emu-conv emu
+test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) $(EMU_SCANTEST)
+	@BUILD=$(BUILD) tests/run.sh c lua-full emu-self emu-conv emu-scan emu
 test-cuda: $(LIB)
 	@BUILD=$(BUILD) tests/run.sh gpu
 
