@@ -139,6 +139,12 @@ int cc_cuda_selective_state_update(const cc_scan_update_args *a);
 
 #ifdef __cplusplus
 }
+
+/* softplus and its derivative overloaded on the compute type, for templated kernels */
+CC_HDT float ss_softplus(float v) { return ss_softplus_f32(v); }
+CC_HDT double ss_softplus(double v) { return ss_softplus_f64(v); }
+CC_HDT float ss_dsoftplus(float v) { return ss_dsoftplus_f32(v); }
+CC_HDT double ss_dsoftplus(double v) { return ss_dsoftplus_f64(v); }
 #endif
 
 #endif

@@ -144,7 +144,7 @@ ss_bwd_kernel(const cc_scan_args a, const ss_bwd_plan p, const A *ckpt, const in
                     if (n >= N) continue;
                     if (kind != SS_PAD) {
                         const A Bv = cc_load_as<A>(a.B.data, a.B.dtype, r.boff + n * a.B.stride[2] + t * a.B.stride[3]);
-                        h[k] = (kind == SS_RESET ? (A)0 : ss_exp(dt * Ac[k]) * h[k]) + du * Bv;
+                        h[k] = (kind == SS_RESET ? (A)0 : ccops::m_exp(dt * Ac[k]) * h[k]) + du * Bv;
                         if (need_y || constC) {
                             const A Cv = cc_load_as<A>(a.C.data, a.C.dtype, r.coff + n * a.C.stride[2] + t * a.C.stride[3]);
                             if (need_y) y += Cv * h[k];
@@ -196,7 +196,7 @@ ss_bwd_kernel(const cc_scan_args a, const ss_bwd_plan p, const A *ckpt, const in
                     const A Cv = cc_load_as<A>(a.C.data, a.C.dtype, r.coff + n * a.C.stride[2] + t * a.C.stride[3]);
                     lam[k] += sgy[i] * Cv;
                     const A hp = kind == SS_RESET ? (A)0 : i > 0 ? hist[(i - 1) * N + n] : ckpt[ck * N + n];
-                    const A e = ss_exp(dt * Ac[k]);
+                    const A e = ccops::m_exp(dt * Ac[k]);
                     sd += lam[k] * (Ac[k] * e * hp + Bv * u);
                     sdu += lam[k] * dt * Bv;
                     dAacc[k] += lam[k] * hp * e * dt;

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include "cuda_common.cuh"
+#include "ops_common.cuh"   /* ccops::m_exp */
 #include "activation.h"
 #include "selective_scan.h"
 
@@ -25,12 +26,6 @@
    opt-in, with room for the kernels' few static bytes. */
 #define SS_SMEM_BUDGET (44 * 1024)
 
-SS_DEV float ss_softplus(float v) { return ss_softplus_f32(v); }
-SS_DEV double ss_softplus(double v) { return ss_softplus_f64(v); }
-SS_DEV float ss_dsoftplus(float v) { return ss_dsoftplus_f32(v); }
-SS_DEV double ss_dsoftplus(double v) { return ss_dsoftplus_f64(v); }
-SS_DEV float ss_exp(float v) { return expf(v); }
-SS_DEV double ss_exp(double v) { return exp(v); }
 
 /* Lanes per row for N states. */
 static inline int ss_lanes(int64_t N)

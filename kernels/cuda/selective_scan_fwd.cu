@@ -76,7 +76,7 @@ ss_fwd_kernel(const cc_scan_args a, int S, int RUN, A *hs, A *ckpt, int32_t *cks
                         const int64_t n = lane + (int64_t)S * k;
                         if (n >= N) continue;
                         const A Bv = cc_load_as<A>(a.B.data, a.B.dtype, r.boff + n * a.B.stride[2] + t * a.B.stride[3]);
-                        h[k] = (kind == SS_RESET ? (A)0 : ss_exp(dt * Ac[k]) * h[k]) + du * Bv;
+                        h[k] = (kind == SS_RESET ? (A)0 : ccops::m_exp(dt * Ac[k]) * h[k]) + du * Bv;
                         if (want_y) y += cc_load_as<A>(a.C.data, a.C.dtype, r.coff + n * a.C.stride[2] + t * a.C.stride[3]) * h[k];
                     }
                 }

@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(SS_UPD_THREADS) ss_update_kernel(const cc_scan
                 const A Bn = cc_load_as<A>(a.B, a.B_dtype, bo + n * a.B_stride[2]);
                 const A Cn = cc_load_as<A>(a.C, a.C_dtype, co + n * a.C_stride[2]);
                 const int64_t si = so + n * a.state_stride[2];
-                const A h = cc_load_as<A>(a.state, a.state_dtype, si) * ss_exp(dt * An) + dt * Bn * x;
+                const A h = cc_load_as<A>(a.state, a.state_dtype, si) * ccops::m_exp(dt * An) + dt * Bn * x;
                 cc_store_as(a.state, a.state_dtype, si, h);
                 y += h * Cn;
             }
