@@ -19,14 +19,8 @@ function U.near(actual, expected, tol, what)
     assert.tensor_near(actual, expected, tol.atol, tol.rtol)
 end
 
--- Runs fn with the CPU reference kernels on (always switched back off).
-function U.ref(fn, ...)
-    cc.set_reference_kernels(true)
-    local res = { pcall(fn, ...) }
-    cc.set_reference_kernels(false)
-    if not res[1] then error(res[2], 0) end
-    return unpack(res, 2, table.maxn(res))
-end
+-- Runs fn with the CPU reference kernels on (helpers.lua's with_kernels).
+function U.ref(fn, ...) return with_kernels(true, fn, ...) end
 
 -- The same view taken of a cpu buffer and of its copy on TEST_DEVICE.
 local function twin(buf, view)

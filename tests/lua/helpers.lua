@@ -13,6 +13,8 @@
 --   expect_error(fn, text)            fn() must raise an error whose message contains text
 --       (plain) and starts with the calling spec's file:line, i.e. the binding blamed the
 --       user's line. Write fn on the same line as the expect_error call. Returns the message.
+--   with_kernels(ref, fn, ...)        fn(...)'s results with the CPU reference kernels on (ref true)
+--       or the fast ones, the previous setting restored afterwards (also when fn raises).
 local assert = require "luassert"
 local say = require "say"
 local cc = require "causalconv"
@@ -165,4 +167,14 @@ function expect_error(fn, text)
     assert(file and file:match("[^/]+$") == spec and tonumber(line) == caller.currentline,
            string.format("error should point at %s:%d, got: %s", spec, caller.currentline, err))
     return err
+end
+
+function with_kernels(ref, fn, ...)
+    local cc = require "causalconv"
+    local prev = cc.get_reference_kernels()
+    cc.set_reference_kernels(ref)
+    local res = { pcall(fn, ...) }
+    cc.set_reference_kernels(prev)
+    if not res[1] then error(res[2], 0) end
+    return unpack(res, 2, table.maxn(res))
 end

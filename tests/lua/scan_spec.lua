@@ -22,16 +22,6 @@ local RESULTS = { "du", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias", "
 ------------------------------------------------------------------------------------------------
 -- helpers
 
--- run fn with the reference kernels on (true) or the fast ones (false), restoring the setting
-local function with_kernels(ref, fn, ...)
-    local prev = cc.get_reference_kernels()
-    cc.set_reference_kernels(ref)
-    local res = { pcall(fn, ...) }
-    cc.set_reference_kernels(prev)
-    if not res[1] then error(res[2], 0) end
-    return unpack(res, 2, table.maxn(res))
-end
-
 local function tol(dtype, what) return TOL.scan[dtype][what] or TOL.scan[dtype].out end
 
 -- actual tensor vs expected (nested table, tensor or number) within t = {atol, rtol}
