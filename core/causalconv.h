@@ -101,6 +101,11 @@ void cc_manual_seed(uint64_t seed);
 uint64_t cc_initial_seed(void);
 cc_status cc_tensor_rand(cc_tensor *dst, double low, double high);       /* uniform [low, high) */
 cc_status cc_tensor_randn(cc_tensor *dst, double mean, double std);
+void cc_get_rng_state(uint64_t *seed, uint64_t *offset);                 /* the global stream */
+void cc_set_rng_state(uint64_t seed, uint64_t offset);
+/* the same draws from a caller-held stream (seed, *offset); *offset advances by the blocks used */
+cc_status cc_generator_rand(cc_tensor *dst, double low, double high, uint64_t seed, uint64_t *offset);
+cc_status cc_generator_randn(cc_tensor *dst, double mean, double std, uint64_t seed, uint64_t *offset);
 
 /* ---- .npy files ---- */
 cc_status cc_npy_load(cc_tensor **out, const char *path);

@@ -18,6 +18,19 @@ void cc_manual_seed(uint64_t seed)
 
 uint64_t cc_initial_seed(void) { return __atomic_load_n(&rng_seed, __ATOMIC_RELAXED); }
 
+/* The global stream's position, so a run can be checkpointed and resumed exactly. */
+void cc_get_rng_state(uint64_t *seed, uint64_t *offset)
+{
+    *seed = __atomic_load_n(&rng_seed, __ATOMIC_RELAXED);
+    *offset = __atomic_load_n(&rng_offset, __ATOMIC_RELAXED);
+}
+
+void cc_set_rng_state(uint64_t seed, uint64_t offset)
+{
+    __atomic_store_n(&rng_seed, seed, __ATOMIC_RELAXED);
+    __atomic_store_n(&rng_offset, offset, __ATOMIC_RELAXED);
+}
+
 /* Keeps rounded results inside [low, high). */
 static double below(double v, double low, double high, int f32)
 {
@@ -61,7 +74,10 @@ static void generate(void *dst, int dtype, int64_t n, int normal, double a, doub
     }
 }
 
-static cc_status fill_random(const char *op, cc_tensor *dst, int normal, double a, double b)
+/* gen_offset: the block offset of a caller-held stream (a cc.Generator), advanced here; NULL draws
+   from the global stream. */
+static cc_status fill_random(const char *op, cc_tensor *dst, int normal, double a, double b,
+                             uint64_t gen_seed, uint64_t *gen_offset)
 {
     char d[160];
     cc_status st;
@@ -79,8 +95,15 @@ static cc_status fill_random(const char *op, cc_tensor *dst, int normal, double 
 
     int gen_dtype = dst->dtype == CC_F64 ? CC_F64 : CC_F32;
     int64_t blocks = (n + (gen_dtype == CC_F32 ? 3 : 1)) / (gen_dtype == CC_F32 ? 4 : 2);
-    uint64_t seed = cc_initial_seed();
-    uint64_t offset = __atomic_fetch_add(&rng_offset, (uint64_t)blocks, __ATOMIC_RELAXED);
+    uint64_t seed, offset;
+    if (gen_offset) {
+        seed = gen_seed;
+        offset = *gen_offset;
+        *gen_offset += (uint64_t)blocks;
+    } else {
+        seed = cc_initial_seed();
+        offset = __atomic_fetch_add(&rng_offset, (uint64_t)blocks, __ATOMIC_RELAXED);
+    }
 
     /* generate straight into dst when it is a dense f32/f64 tensor, else into a dense temporary */
     cc_tensor *tmp = NULL;
@@ -106,6 +129,18 @@ static cc_status fill_random(const char *op, cc_tensor *dst, int normal, double 
     return st;
 }
 
-cc_status cc_tensor_rand(cc_tensor *dst, double low, double high) { return fill_random("rand", dst, 0, low, high); }
+cc_status cc_tensor_rand(cc_tensor *dst, double low, double high) { return fill_random("rand", dst, 0, low, high, 0, NULL); }
 
-cc_status cc_tensor_randn(cc_tensor *dst, double mean, double std) { return fill_random("randn", dst, 1, mean, std); }
+cc_status cc_tensor_randn(cc_tensor *dst, double mean, double std) { return fill_random("randn", dst, 1, mean, std, 0, NULL); }
+
+cc_status cc_generator_rand(cc_tensor *dst, double low, double high, uint64_t seed, uint64_t *offset)
+{
+    if (!offset) return cc_error(CC_ERR_ARGUMENT, "generator_rand: offset: expected a pointer, got NULL");
+    return fill_random("rand", dst, 0, low, high, seed, offset);
+}
+
+cc_status cc_generator_randn(cc_tensor *dst, double mean, double std, uint64_t seed, uint64_t *offset)
+{
+    if (!offset) return cc_error(CC_ERR_ARGUMENT, "generator_randn: offset: expected a pointer, got NULL");
+    return fill_random("randn", dst, 1, mean, std, seed, offset);
+}
