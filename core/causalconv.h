@@ -192,6 +192,15 @@ cc_status cc_cross_entropy_backward(cc_tensor *dlogits, const cc_tensor *logits,
 cc_status cc_rms_norm_forward(cc_tensor *out, cc_tensor *rstd, const cc_tensor *x, const cc_tensor *weight, double eps);
 cc_status cc_rms_norm_backward(cc_tensor *dx, cc_tensor *dweight, const cc_tensor *x, const cc_tensor *weight, const cc_tensor *rstd, const cc_tensor *dout);
 
+/* ---- optimizers (core/optim.c; the rule: kernels/optim.h) ----
+   One fused Adam (decoupled 0: weight_decay is L2, added to the gradient) or AdamW (decoupled 1:
+   param *= 1 - lr * weight_decay) update, PyTorch's rule with bias corrections 1 - beta^step.
+   param and grad one float dtype; exp_avg, exp_avg_sq f32 (f64 for an f64 param); one shape,
+   contiguous, one device. param and the moments are updated in place; step >= 1 counts this update. */
+cc_status cc_adam_step(cc_tensor *param, cc_tensor *exp_avg, cc_tensor *exp_avg_sq, const cc_tensor *grad,
+                       double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step,
+                       int decoupled);
+
 /* ---- CUDA device ---- */
 int cc_cuda_is_built(void);         /* compiled with CUDA (real or emulated) */
 int cc_cuda_is_emulated(void);      /* kernels run on the CPU emulation (tests) */
