@@ -289,10 +289,13 @@ function MambaLM:init(opts)
     local mixer = self.backbone.layers[1].mixer
     self.config = {
         d_model = d, d_intermediate = 0, n_layer = o.n_layer, vocab_size = V,
-        ssm_cfg = { layer = "Mamba1", d_state = mixer.d_state, d_conv = mixer.d_conv, expand = mixer.expand,
+        -- no "layer": mamba_ssm 2.x defaults it to Mamba1 and 1.x rejects the key
+        ssm_cfg = { d_state = mixer.d_state, d_conv = mixer.d_conv, expand = mixer.expand,
                     dt_rank = mixer.dt_rank, lti = mixer.lti or nil },
         rms_norm = true, residual_in_fp32 = true, fused_add_norm = true,
-        pad_vocab_size_multiple = mult, tie_embeddings = self.tie_embeddings, norm_epsilon = o.norm_epsilon,
+        pad_vocab_size_multiple = mult, tie_embeddings = self.tie_embeddings,
+        -- MambaConfig has no such field (mamba_ssm fixes 1e-5): written only when it differs
+        norm_epsilon = o.norm_epsilon ~= 1e-5 and o.norm_epsilon or nil,
     }
 end
 
