@@ -168,7 +168,9 @@ repl: $(LIB)
 # ---- fuzzing: libFuzzer target for the .npy loader (clang: Debian clang-14, libclang-rt-14-dev, libomp-14-dev)
 # The CPU sources are compiled into the fuzzer with ASan + UBSan; the corpus it grows and crash
 # artifacts stay under $(BUILD)/fuzz. `make fuzz` runs FUZZ_SECONDS (60), `make fuzz-quick` 20 s;
-# both end with the "N passed, N failed" line (tests/fuzz/run_fuzz.sh).
+# both end with the "N passed, N failed" line (tests/fuzz/run_fuzz.sh). After it the in-process
+# Lua fuzzer of cc.load_safetensors runs SAFETENSORS_FUZZ_SECONDS (default a third of
+# FUZZ_SECONDS) against the ASan + UBSan library of san-build (tests/fuzz/run_fuzz_safetensors.sh).
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_NPY     := $(BUILD)/fuzz/fuzz_npy
@@ -180,13 +182,13 @@ CPU_C_SRCS   := $(wildcard core/*.c) $(wildcard kernels/cpu/*.c)
 $(FUZZ_NPY): tests/fuzz/fuzz_npy.c $(CPU_C_SRCS) $(wildcard core/*.h kernels/*.h kernels/cpu/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_npy.c $(CPU_C_SRCS) -lopenblas -lm
-fuzz: $(FUZZ_NPY)
+fuzz: $(FUZZ_NPY) san-build
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
-fuzz-quick: $(FUZZ_NPY)
+fuzz-quick: $(FUZZ_NPY) san-build
 	@BUILD=$(BUILD) FUZZ_SECONDS=20 tests/run.sh fuzz
 
 # ---- dependencies ------------------------------------------------------------------------------
-DEB_DEPS := luajit lua-busted libopenblas-dev gnuplot-nox python3-numpy clang-14 libclang-rt-14-dev libomp-14-dev
+DEB_DEPS := luajit lua-busted lua-cjson libopenblas-dev gnuplot-nox python3-numpy clang-14 libclang-rt-14-dev libomp-14-dev
 deps:
 	@missing=""; for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "deps: all present ($(DEB_DEPS))"; \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the named test suites, prints each one's output, then one line summing them all:
 #   N passed, N failed
-# Suites: c, lua, lua-full, c-san, lua-san (ASan + UBSan build), lua-base (baseline x86-64 build, conv and scan specs), emu, emu-self (the emulator's self-test), emu-conv (random CUDA conv cases vs the CPU reference), emu-scan (random CUDA selective scan cases vs the CPU reference), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
+# Suites: c, lua, lua-full, c-san, lua-san (ASan + UBSan build), lua-base (baseline x86-64 build, conv and scan specs), emu, emu-self (the emulator's self-test), emu-conv (random CUDA conv cases vs the CPU reference), emu-scan (random CUDA selective scan cases vs the CPU reference), fuzz (the .npy libFuzzer target, then the safetensors Lua fuzzer), emu-asan, emu-self-asan, gpu. Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -43,7 +43,9 @@ for suite in "$@"; do
     emu-self) run_counted emu-self $BUILD/emu/selftest ;;
     emu-conv) run_counted emu-conv $BUILD/emu/conv_emu_test 1000 ;;
     emu-scan) run_counted emu-scan $BUILD/emu/scan_emu_test 300 ;;
-    fuzz)     run_counted fuzz tests/fuzz/run_fuzz.sh ;;   # FUZZ_SECONDS (default 20) of libFuzzer on the .npy loader
+    fuzz)     run_counted fuzz tests/fuzz/run_fuzz.sh   # FUZZ_SECONDS (default 20) of libFuzzer on the .npy loader
+              # then SAFETENSORS_FUZZ_SECONDS (default FUZZ_SECONDS / 3) of the Lua fuzzer of load_safetensors (ASan build)
+              run_counted fuzz-safetensors tests/fuzz/run_fuzz_safetensors.sh ;;
     emu-self-asan)
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 CC_EMU_SELFTEST_QUICK=1 run_counted emu-self-asan $BUILD/asan/selftest ;;
     lua)      run_busted lua $BUILD/libcausalconv.so cpu ;;
