@@ -6,7 +6,7 @@
 --   cc.modules (the names of the modules merged, in load order).
 local F = require "causalconv.ffi"
 
-local MODULES = { "tensor", "printing", "tape", "cuda", "ops", "conv", "scan", "safetensors", "optim", "gradcheck", "bench", "help" }
+local MODULES = { "tensor", "printing", "tape", "cuda", "ops", "conv", "scan", "random", "safetensors", "nn", "mamba", "optim", "gradcheck", "bench", "help" }
 
 local cc = {
     version = "0.1.0",

@@ -98,7 +98,7 @@ describe("assembly of cc", function()
         local out, ok = luajit('local cc = require "causalconv"; print(table.concat(cc.modules, ","), cc.zeros(2):numel())',
                                "CAUSALCONV_LIB='" .. lib_path() .. "'", tree .. "/lua")
         assert.is_true(ok, out)
-        assert.equal("tensor,printing,tape,cuda,ops,conv,scan,gradcheck,bench,help\t2\n", out)
+        assert.equal("tensor,printing,tape,cuda,ops,conv,scan,random,safetensors,nn,mamba,optim,gradcheck,bench,help\t2\n", out)
     end)
 
     it("raises when a module is missing", function()
