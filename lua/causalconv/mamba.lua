@@ -423,6 +423,8 @@ function Module:save(path, metadata)
         for k, v in pairs(metadata) do meta[k] = v end
     end
     if self.config then meta.config = cjson().encode(self.config) end
+    -- what Hugging Face's loaders look for in a PyTorch-convention file
+    meta.format = meta.format or "pt"
     st.save_safetensors(self:named_parameters(), path, meta)
 end
 
