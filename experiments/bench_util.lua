@@ -24,14 +24,15 @@ function util.die(msg, code)
     os.exit(code or 1)
 end
 
--- spec: { name = "flag" | "string" | "number" }. Accepts --name value and --name=value.
+-- spec: { name = "flag" | "string" | "number" (a positive integer) | "real" (any number) }.
+-- Accepts --name value and --name=value.
 function util.parse_args(argv, spec, usage)
     local opts = {}
     local i = 1
     while argv and i <= #argv do
         local a = argv[i]
-        local name, value = a:match("^%-%-([%w%-]+)=(.*)$")
-        if not name then name = a:match("^%-%-([%w%-]+)$") end
+        local name, value = a:match("^%-%-([%w%-_]+)=(.*)$")
+        if not name then name = a:match("^%-%-([%w%-_]+)$") end
         if a == "-h" then name = "help" end
         local kind = name and spec[name]
         if not kind then
@@ -50,6 +51,10 @@ function util.parse_args(argv, spec, usage)
                 if not n or n < 1 or n ~= math.floor(n) then
                     util.die("option --" .. name .. ": expected a positive integer, got " .. value, 2)
                 end
+                value = n
+            elseif kind == "real" then
+                local n = tonumber(value)
+                if not n then util.die("option --" .. name .. ": expected a number, got " .. value, 2) end
                 value = n
             end
             opts[name] = value
