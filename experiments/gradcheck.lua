@@ -1,5 +1,6 @@
--- Gradient checks of every differentiable op, of the causal conv configurations that matter and of
--- the selective scan (every input, last_state, groups, time-invariant B / C, seq_idx with padding),
+-- Gradient checks of every differentiable op, of the causal conv configurations that matter, of
+-- the selective scan (every input, last_state, groups, time-invariant B / C, seq_idx with padding)
+-- and of the Mamba block and LM (cc.nn: the input and every parameter, the tied embedding),
 -- against central differences in f64; the state update's forward against the naive formula; then
 -- the f32 and bf16 conv kernels against the f64 result.
 -- The first command to run after building:
@@ -379,6 +380,42 @@ if not quick then
     update_case({ G = 4, D = true, z = true, bias = true, pool = 4, idx = { -1, 2, 3 } })
     update_case({ N = 1, softplus = true, z = true, pool = 3 })
 end
+
+-- ---- Mamba block and LM (cc.nn): the input and every parameter ---------------------------------
+
+-- every parameter moved a little from its init, so A = -(n+1), D = 1, zero biases hide nothing
+local function jittered(m)
+    cc.no_grad(function()
+        for _, p in ipairs(m:parameters()) do p:add_(cc.randn(p:size(), F64) * 0.1) end
+    end)
+    return m
+end
+
+local function block_case(o)
+    local name = string.format("Mamba block d%d N%d K%d%s (input and %s)", o.d_model, o.d_state, o.d_conv,
+        o.lti and " LTI" or "", "every parameter")
+    case(name, function()
+        local m = jittered(cc.nn.Mamba { d_model = o.d_model, d_state = o.d_state, d_conv = o.d_conv, lti = o.lti,
+                                         dtype = "f64", device = DEV })
+        local hs = leaf({ 2, o.L, o.d_model })
+        local inputs, names = { hs }, { "hs" }
+        for _, np in ipairs(m:named_parameters()) do inputs[#inputs + 1] = np[2]; names[#names + 1] = np[1] end
+        local ok, rep = cc.gradcheck(function() return m(hs) end, inputs, { names = names })
+        return { ok = ok, abs = rep.max_abs or 0 / 0, rel = rep.max_rel or 0 / 0, note = (not ok) and rep.message or nil }
+    end)
+end
+block_case({ d_model = 4, d_state = 3, d_conv = 4, L = 7 })
+block_case({ d_model = 4, d_state = 2, d_conv = 3, L = 5, lti = true })
+if not quick then block_case({ d_model = 6, d_state = 4, d_conv = 2, L = 9 }) end
+
+case("MambaLM d4 2 layers V 7->8 (every parameter, tied embedding)", function()
+    local lm = jittered(cc.nn.MambaLM { d_model = 4, n_layer = 2, vocab_size = 7, d_state = 2, dtype = "f64", device = DEV })
+    local tokens = index_tensor({ { 1, 6, 0, 3, 3 }, { 2, 5, 4, 4, 1 } })
+    local names = {}
+    for i, np in ipairs(lm:named_parameters()) do names[i] = np[1] end
+    local ok, rep = cc.gradcheck(function() return lm(tokens) end, lm:parameters(), { names = names })
+    return { ok = ok, abs = rep.max_abs or 0 / 0, rel = rep.max_rel or 0 / 0, note = (not ok) and rep.message or nil }
+end)
 
 -- ---- precision: f32 / bf16 kernels against the f64 result on the same rounded inputs, computed
 -- by the cpu reference kernels --------------------------------------------------------------------
