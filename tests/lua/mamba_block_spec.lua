@@ -5,7 +5,7 @@ local cc = require "causalconv"
 
 local SCRIPT = "experiments/mamba_block.lua"
 local SMALL = "--task induction_heads --vocab 8 --seq_len 16 --d_model 16 --n_layer 1 --d_state 4 --batch 8 "
-    .. "--val_size 40 --eval_every 5 --warmup 4 --quiet "
+    .. "--val_size 40 --eval_every 5 --warmup 4 --schedule constant --quiet "
 
 local function run(flags)
     local p = io.popen("luajit " .. SCRIPT .. " " .. flags .. " 2>&1; echo \"exit status $?\"")
@@ -47,6 +47,16 @@ describe("experiments/mamba_block.lua", function()
         local out = run("--resume " .. dir .. "/part.safetensors --steps 16 --quiet --log " .. dir .. "/part.csv")
         assert.truthy(out:find("result: task=induction_heads steps=16", 1, true), out)
         assert.same(curve(dir .. "/full.csv"), curve(dir .. "/part.csv"))
+    end)
+
+    it("resumes an interrupted cosine run: the rest of the schedule and of the curve", function()
+        local flags = SMALL .. "--schedule cosine --steps 12 "
+        run(flags .. "--log " .. dir .. "/c_full.csv")
+        -- interrupted: --stop_acc 0 ends the run at its first evaluation (step 5), which saves
+        run(flags .. "--save " .. dir .. "/c.safetensors --log " .. dir .. "/c_part.csv --stop_acc 0")
+        local out = run("--resume " .. dir .. "/c.safetensors --quiet --stop_acc 2 --log " .. dir .. "/c_part.csv")
+        assert.truthy(out:find("steps=12", 1, true), out)
+        assert.same(curve(dir .. "/c_full.csv"), curve(dir .. "/c_part.csv"))
     end)
 
     it("gives the same curve for 1 and 2 threads", function()
