@@ -247,6 +247,28 @@ describe("matmul and linear #cuda", function()
         assert.tensor_near(y, ref)
     end)
 
+    it("large products split over threads: the naive product's values, bitwise the same for 1 and 2 threads", function()
+        if TEST_DEVICE ~= "cpu" then return end
+        local before = cc.get_num_threads()
+        -- by rows of out (M large), by columns (M small), transposed operands, batched
+        local cases = {
+            { randn(300, 70), randn(70, 90) }, { randn(5, 600), randn(600, 400) },
+            { randn(70, 300):t(), randn(90, 70):t() }, { randn(2, 160, 64), randn(2, 64, 48) },
+        }
+        for _, dtype in ipairs({ "f64", "f32" }) do
+            for _, c in ipairs(cases) do
+                local x, y = c[1]:to(dtype), c[2]:to(dtype)
+                cc.set_num_threads(1)
+                local one = x:matmul(y)
+                cc.set_num_threads(2)
+                local two = x:matmul(y)
+                cc.set_num_threads(before)
+                assert.tensor_equal(two, one)
+                assert.tensor_near(one, with_kernels(true, function() return c[1]:matmul(c[2]) end), 1e-4, 1e-4)
+            end
+        end
+    end)
+
     it("rejects mismatched inner sizes", function()
         expect_error(function() local _ = T(av):matmul(T(av)) end, "matmul: sizes do not match: a (2, 3) has K = 3, b (2, 3) has K = 2")
         expect_error(function() local _ = cc.linear(T(av), T(bv)) end, "linear: weight: expected shape (out, 3) to match x (2, 3), got a tensor (3, 2)")
