@@ -5,6 +5,8 @@
 --   check(status [, level])  raise cc_last_error() when status ~= CC_OK
 --   raise(msg [, level])     raise msg blaming the user's line
 --   libpath                  the file that was loaded
+--   profile                  {enabled, calls, seconds, by_name, reset()}: time inside C calls when
+--                            $CC_PROFILE_C=1 (see below)
 --
 -- Blame: with no level, the error points at the first stack frame outside lua/causalconv/*.lua,
 -- i.e. the user's script line, however deep inside the binding the check sits. A number level
@@ -84,6 +86,46 @@ end
 
 local C, libpath = load_library()
 
+-- $CC_PROFILE_C=1 (read once, at load): every C function is reached through a wrapper that adds
+-- the wall time spent inside it to profile.seconds (and counts calls), so a script can tell the
+-- time in C from the time in Lua (experiments/bench_mamba.lua: the Lua overhead of a training
+-- step). The C functions never call back into Lua, so the timed intervals never nest. Off by
+-- default: the plain library namespace, no cost.
+local profile = { enabled = false, calls = 0, seconds = 0, by_name = {} }
+function profile.reset() profile.calls, profile.seconds, profile.by_name = 0, 0, {} end
+if os.getenv("CC_PROFILE_C") == "1" then
+    if not pcall(ffi.typeof, "cc_ffi_timespec") then
+        ffi.cdef [[
+            typedef struct { long tv_sec; long tv_nsec; } cc_ffi_timespec;
+            int cc_ffi_clock_gettime(int clk, cc_ffi_timespec *tp) __asm__("clock_gettime");
+        ]]
+    end
+    local ts = ffi.new("cc_ffi_timespec")
+    local function now()
+        ffi.C.cc_ffi_clock_gettime(1, ts)
+        return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+    end
+    local lib = C
+    profile.enabled = true
+    C = setmetatable({}, { __index = function(self, name)
+        local v = lib[name]
+        if type(v) == "cdata" and tostring(ffi.typeof(v)):find("%(") then
+            local fn = v
+            v = function(...)
+                local t0 = now()
+                local r = fn(...)
+                local dt = now() - t0
+                profile.seconds = profile.seconds + dt
+                profile.calls = profile.calls + 1
+                profile.by_name[name] = (profile.by_name[name] or 0) + dt
+                return r
+            end
+        end
+        rawset(self, name, v)
+        return v
+    end })
+end
+
 -- The binding's own files: frames from these are never blamed for an error.
 local function is_binding_frame(info)
     return info.source:find("lua[/\\]causalconv[/\\][%w_]+%.lua$") ~= nil
@@ -118,4 +160,4 @@ local function check(status, level)
     end
 end
 
-return { ffi = ffi, C = C, check = check, raise = raise, libpath = libpath }
+return { ffi = ffi, C = C, check = check, raise = raise, libpath = libpath, profile = profile }
