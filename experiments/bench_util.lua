@@ -8,6 +8,7 @@
 --   util.case_name(c)                 "fwd f32 cf B8 D1024 L2048 W4 silu"
 --   util.row(columns, values)         one aligned table row (values nil: the header)
 --   util.plot(path, results, title)   PNG bar chart of op rate vs its limit's (gnuplot)
+--   util.gnuplot(path, size, rows, script)   any PNG chart: rows to a data file, script(data) the commands
 local ffi = require "ffi"
 
 if not pcall(ffi.typeof, "cc_bench_util_marker") then
@@ -245,58 +246,66 @@ function util.row(columns, values)
     return (table.concat(parts, "  "):gsub("%s+$", ""))
 end
 
--- Bar chart (PNG) of each result's GB/s next to its copy GB/s, with the % of copy above.
--- results: { {name =, rate =, limit_rate =, pct =}, ... } (GB/s against the copy, or G
--- element-states/s against the compute roof for scan rows). Returns true or nil, message.
-function util.plot(path, results, title)
+-- Runs gnuplot on a PNG of size "w,h" at path: rows (a list of lists) go to a tab-separated data
+-- file, and script(data_path) returns the plot commands after the terminal and output lines.
+-- Returns true, or nil and a message.
+function util.gnuplot(path, size, rows, script)
     local probe = io.popen("gnuplot -e 'set terminal' 2>&1")
     if not probe then return nil, "cannot run gnuplot" end
     local terms = probe:read("*a")
     probe:close()
     local terminal
     if terms:match("pngcairo") then
-        terminal = "pngcairo size 1280,720 noenhanced font ',10'"
+        terminal = "pngcairo size " .. size .. " noenhanced font ',10'"
     elseif terms:match("%f[%w]png%f[%W]") then
-        terminal = "png size 1280,720 noenhanced"
+        terminal = "png size " .. size .. " noenhanced"
     else
         return nil, "gnuplot not found or without a png terminal (apt-get install gnuplot-nox)"
     end
     local data = os.tmpname()
     local f = assert(io.open(data, "w"))
-    for i, r in ipairs(results) do
-        f:write(string.format("%d\t%s\t%.4f\t%.4f\t%.1f\n", i - 1, r.name, r.rate, r.limit_rate, r.pct))
-    end
+    for _, r in ipairs(rows) do f:write(table.concat(r, "\t"), "\n") end
     f:close()
-    local script = os.tmpname()
-    f = assert(io.open(script, "w"))
-    f:write(table.concat({
-        "set terminal " .. terminal,
-        string.format("set output '%s'", path:gsub("'", "''")),
-        string.format("set title '%s' noenhanced", (title or ""):gsub("'", "''")),
-        "set datafile separator '\t'",
-        "set style data histogram",
-        "set style histogram clustered gap 1",
-        "set style fill solid 0.8 border -1",
-        "set boxwidth 0.9",
-        "set ylabel 'GB/s (compulsory bytes / median time); scan rows: G element-states/s'",
-        "set yrange [0:*]",
-        "set xtics rotate by 30 right scale 0 noenhanced",
-        "set bmargin 13",
-        "set lmargin 22",
-        "set key outside top center horizontal",
-        "set grid ytics",
-        string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'limit: tensor copy of the same bytes (scan: compute roof)', "
-            .. "'' using ($1-0.15):3:(sprintf('%%.0f%%%%', $5)) with labels offset 0,0.8 notitle",
-            data),
-    }, "\n"), "\n")
+    local file = os.tmpname()
+    f = assert(io.open(file, "w"))
+    f:write("set terminal ", terminal, "\n", string.format("set output '%s'", path:gsub("'", "''")), "\n",
+        "set datafile separator '\t'\n", table.concat(script(data), "\n"), "\n")
     f:close()
-    local p = io.popen("gnuplot '" .. script .. "' 2>&1")
+    local p = io.popen("gnuplot '" .. file .. "' 2>&1")
     local msg = p:read("*a")
     local ok = p:close()
     os.remove(data)
-    os.remove(script)
+    os.remove(file)
     if not ok or msg:match("error") then return nil, "gnuplot failed: " .. msg end
     return true
+end
+
+-- Bar chart (PNG) of each result's GB/s next to its copy GB/s, with the % of copy above.
+-- results: { {name =, rate =, limit_rate =, pct =}, ... } (GB/s against the copy, or G
+-- element-states/s against the compute roof for scan rows). Returns true or nil, message.
+function util.plot(path, results, title)
+    local rows = {}
+    for i, r in ipairs(results) do
+        rows[i] = { i - 1, r.name, string.format("%.4f", r.rate), string.format("%.4f", r.limit_rate), string.format("%.1f", r.pct) }
+    end
+    return util.gnuplot(path, "1280,720", rows, function(data)
+        return {
+            string.format("set title '%s' noenhanced", (title or ""):gsub("'", "''")),
+            "set style data histogram",
+            "set style histogram clustered gap 1",
+            "set style fill solid 0.8 border -1",
+            "set boxwidth 0.9",
+            "set ylabel 'GB/s (compulsory bytes / median time); scan rows: G element-states/s'",
+            "set yrange [0:*]",
+            "set xtics rotate by 30 right scale 0 noenhanced",
+            "set bmargin 13",
+            "set lmargin 22",
+            "set key outside top center horizontal",
+            "set grid ytics",
+            string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'limit: tensor copy of the same bytes (scan: compute roof)', "
+                .. "'' using ($1-0.15):3:(sprintf('%%.0f%%%%', $5)) with labels offset 0,0.8 notitle", data),
+        }
+    end)
 end
 
 return util

@@ -20,49 +20,28 @@ function plot.read_log(path)
 end
 
 function plot.plot(path, history, title)
-    local probe = io.popen("gnuplot -e 'set terminal' 2>&1")
-    if not probe then return nil, "cannot run gnuplot" end
-    local terms = probe:read("*a")
-    probe:close()
-    local terminal
-    if terms:match("pngcairo") then terminal = "pngcairo size 1100,800 noenhanced font ',10'"
-    elseif terms:match("%f[%w]png%f[%W]") then terminal = "png size 1100,800 noenhanced"
-    else return nil, "gnuplot not found or without a png terminal (apt-get install gnuplot-nox)" end
-    local data = os.tmpname()
-    local f = assert(io.open(data, "w"))
-    for _, h in ipairs(history) do
-        f:write(string.format("%d\t%.6g\t%.4f\t%s\n", h.step, h.loss, h.acc, h.val and string.format("%.4f", h.val) or "NaN"))
+    local rows = {}
+    for i, h in ipairs(history) do
+        rows[i] = { h.step, string.format("%.6g", h.loss), string.format("%.4f", h.acc), h.val and string.format("%.4f", h.val) or "NaN" }
     end
-    f:close()
-    local script = os.tmpname()
-    f = assert(io.open(script, "w"))
-    f:write(table.concat({
-        "set terminal " .. terminal,
-        string.format("set output '%s'", path:gsub("'", "''")),
-        "set datafile separator '\t'",
-        "set datafile missing 'NaN'",
-        "set multiplot layout 2,1 title '" .. (title or ""):gsub("'", "''") .. "' noenhanced",
-        "set grid",
-        "set xlabel 'step'",
-        "set ylabel 'loss (cross-entropy at the predicting positions)'",
-        "set logscale y",
-        string.format("plot '%s' using 1:2 with lines lw 1 title 'training loss'", data),
-        "unset logscale y",
-        "set ylabel 'accuracy'",
-        "set yrange [0:1.02]",
-        "set key bottom right",
-        string.format("plot '%s' using 1:3 with lines lw 1 lc rgb '#999999' title 'training batch', "
-            .. "'' using 1:4 with linespoints lw 2 pt 7 ps 0.6 title 'validation (fixed set)', 0.95 with lines dt 2 lc rgb 'black' title '95%%'", data),
-        "unset multiplot",
-    }, "\n"), "\n")
-    f:close()
-    local p = io.popen("gnuplot '" .. script .. "' 2>&1")
-    local msg = p:read("*a")
-    local ok = p:close()
-    os.remove(data)
-    os.remove(script)
-    if not ok or msg:match("error") then return nil, "gnuplot failed: " .. msg end
-    return true
+    return require("bench_util").gnuplot(path, "1100,800", rows, function(data)
+        return {
+            "set datafile missing 'NaN'",
+            "set multiplot layout 2,1 title '" .. (title or ""):gsub("'", "''") .. "' noenhanced",
+            "set grid",
+            "set xlabel 'step'",
+            "set ylabel 'loss (cross-entropy at the predicting positions)'",
+            "set logscale y",
+            string.format("plot '%s' using 1:2 with lines lw 1 title 'training loss'", data),
+            "unset logscale y",
+            "set ylabel 'accuracy'",
+            "set yrange [0:1.02]",
+            "set key bottom right",
+            string.format("plot '%s' using 1:3 with lines lw 1 lc rgb '#999999' title 'training batch', "
+                .. "'' using 1:4 with linespoints lw 2 pt 7 ps 0.6 title 'validation (fixed set)', 0.95 with lines dt 2 lc rgb 'black' title '95%%'", data),
+            "unset multiplot",
+        }
+    end)
 end
 
 return plot
