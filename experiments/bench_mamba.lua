@@ -27,16 +27,17 @@ usage: luajit experiments/bench_mamba.lua [options]
   --decode_tokens N       generated tokens per decode measurement (128)
   --threads N             OpenMP threads (the library's default)
   --python PATH           the Python with torch (/usr/bin/python3); --no-torch skips the peer
+  --no-pin                leave OpenMP threads unpinned (as a script that does not pin them runs)
   --help]]
 local opts = util.parse_args(arg, { batch = "number", seq_len = "number", d_model = "number", n_layer = "number",
-    steps = "number", decode_tokens = "number", threads = "number", python = "string", ["no-torch"] = "flag",
+    steps = "number", decode_tokens = "number", threads = "number", python = "string", ["no-torch"] = "flag", ["no-pin"] = "flag",
     help = "flag" }, usage)
 if opts.help then print(usage) os.exit(0) end
 local Bt, T = opts.batch or 32, opts.seq_len or 64
 local d, n_layer, V, N = opts.d_model or 64, opts.n_layer or 2, 16, 16
 local steps, ntok = opts.steps or 30, opts.decode_tokens or 128
 
-util.pin_threads()
+if not opts["no-pin"] then util.pin_threads() end
 require("ffi").C.cc_bench_setenv("CC_PROFILE_C", "1", 1)
 local cc = require "causalconv"
 local F = require "causalconv.ffi"
@@ -67,7 +68,7 @@ local function train_step(k)
 end
 
 for k = 1, 5 do train_step(k) end
-local times, lua_share = {}, {}
+local times, lua_share, by_name = {}, {}, {}
 for k = 1, steps do
     F.profile.reset()
     local t0 = bench.now()
@@ -75,6 +76,7 @@ for k = 1, steps do
     local dt = bench.now() - t0
     times[k] = dt
     lua_share[k] = 1 - F.profile.seconds / dt
+    for name, sec in pairs(F.profile.by_name) do by_name[name] = (by_name[name] or 0) + sec end
 end
 local st, ls = bench.stats(times), bench.stats(lua_share)
 local Di, R = 2 * d, math.ceil(d / 16)
@@ -93,6 +95,16 @@ print(string.format("  model %.2f GFLOP/s = %.0f%% of the sgemm roof measured no
     gflops, 100 * gflops / roof, roof))
 print(string.format("  Lua share of the step: median %.1f%% (p25 %.1f%%, p75 %.1f%%): time outside C calls, %d C calls per step",
     100 * ls.median, 100 * ls.p25, 100 * ls.p75, F.profile.calls))
+local total = 0
+for _, t in ipairs(times) do total = total + t end
+local names = {}
+for name in pairs(by_name) do names[#names + 1] = name end
+table.sort(names, function(x, y) return by_name[x] > by_name[y] end)
+local parts = {}
+for i = 1, math.min(6, #names) do
+    parts[i] = string.format("%s %.1f%%", names[i]:gsub("^cc_", ""), 100 * by_name[names[i]] / total)
+end
+print("  where the step goes (share of the step time, by C function): " .. table.concat(parts, ", "))
 
 -- ---- decode -----------------------------------------------------------------------------------
 

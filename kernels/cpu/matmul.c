@@ -1,8 +1,18 @@
 /* Batched matrix product out (..., M, N) = a (..., M, K) @ b (..., K, N) through OpenBLAS.
    Each batch is one gemm. A matrix whose rows or columns are contiguous goes to BLAS as it is
    (row-major, or transposed); any other layout, and f16/bf16 (converted to f32), goes through a
-   dense scratch copy. An out with neither layout is computed into scratch and stored. */
+   dense scratch copy. An out with neither layout is computed into scratch and stored.
+   Threads: OpenBLAS runs single-threaded and a large gemm is cut into blocks of GEMM_BLOCK rows
+   (or columns) of out, which the OpenMP threads share. OpenBLAS's own thread pool next to
+   OpenMP's fights it for the cores unless the threads are pinned (experiments/bench_mamba.lua
+   --no-pin, 2 cores: a Mamba LM training step took 122-134 ms with both pools, 38-43 ms like
+   this; pinned, the two were equal within noise: experiments/results/
+   cpu-20261201-1529-avx2-mamba-matmul-ab.txt).
+   The blocks do not depend on the thread count, and OpenBLAS picks its kernel (and so its
+   summation order) by the size of the call, so a result is bitwise the same for any count. */
 #include <cblas.h>
+#include <omp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +62,8 @@ static void from_dense(char *p, int dtype, const void *src, int64_t rows, int64_
     }
 }
 
-/* row-major C (M, N) with ldc = A (M, K) @ B (K, N) */
-static void gemm(int f64, int64_t M, int64_t N, int64_t K, mat A, mat B, void *C, int64_t ldc)
+/* row-major C (M, N) with ldc = A (M, K) @ B (K, N), one BLAS call */
+static void gemm1(int f64, int64_t M, int64_t N, int64_t K, mat A, mat B, void *C, int64_t ldc)
 {
     enum CBLAS_TRANSPOSE ta = A.trans ? CblasTrans : CblasNoTrans, tb = B.trans ? CblasTrans : CblasNoTrans;
     if (f64)
@@ -62,6 +72,39 @@ static void gemm(int f64, int64_t M, int64_t N, int64_t K, mat A, mat B, void *C
     else
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, 1.0f, (const float *)A.p,
                     (blasint)A.ld, (const float *)B.p, (blasint)B.ld, 0.0f, (float *)C, (blasint)ldc);
+}
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) { openblas_set_num_threads(1); }
+
+/* below this many multiply-adds a gemm is one BLAS call; above it, blocks of GEMM_BLOCK rows */
+#define GEMM_SPLIT_MIN (1 << 18)
+#define GEMM_BLOCK 64
+
+/* matrix m from row r0 and column c0 on */
+static mat sub(mat m, int64_t es, int64_t r0, int64_t c0)
+{
+    int64_t off = m.trans ? c0 * m.ld + r0 : r0 * m.ld + c0;
+    return (mat){ m.p + off * es, m.trans, m.ld };
+}
+
+/* row-major C (M, N) with ldc = A (M, K) @ B (K, N): blocks of GEMM_BLOCK rows of C (of columns
+   when C is wider than tall), shared by the threads */
+static void gemm(int f64, int64_t M, int64_t N, int64_t K, mat A, mat B, void *C, int64_t ldc)
+{
+    pthread_once(&blas_once, blas_single_thread);
+    if (M * N * K < GEMM_SPLIT_MIN) { gemm1(f64, M, N, K, A, B, C, ldc); return; }
+    int64_t es = f64 ? 8 : 4;
+    int by_rows = M >= N;
+    int64_t len = by_rows ? M : N, nblocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
+    #pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+        int64_t lo = blk * GEMM_BLOCK, n = len - lo < GEMM_BLOCK ? len - lo : GEMM_BLOCK;
+        if (by_rows)
+            gemm1(f64, n, N, K, sub(A, es, lo, 0), B, (char *)C + lo * ldc * es, ldc);
+        else
+            gemm1(f64, M, n, K, A, sub(B, es, 0, lo), (char *)C + lo * es, ldc);
+    }
 }
 
 /* element offsets of batch bi's matrices in a, b and out */
