@@ -234,10 +234,15 @@ function Optimizer:state_dict()
         end
         groups[gi] = saved
     end
-    for p, st in pairs(self.state) do
-        local s = {}
-        for k, v in pairs(st) do s[k] = is_tensor(v) and clone(v) or v end
-        state[index[p]] = s
+    -- positions in order, not pairs(self.state): LuaJIT 2.1.0-beta3's bug #827 can end a
+    -- compiled pairs() loop that runs another pairs() loop early
+    for _, p in ipairs(params_in_order(self)) do
+        local st = self.state[p]
+        if st then
+            local s = {}
+            for k, v in pairs(st) do s[k] = is_tensor(v) and clone(v) or v end
+            state[index[p]] = s
+        end
     end
     return { state = state, param_groups = groups }
 end
@@ -293,7 +298,10 @@ function Optimizer:load_state_dict(sd)
         new_options[gi] = o
     end
     local new_state = {}
-    for id, st in pairs(state) do
+    local ids = {}   -- collected first: no pairs() inside pairs() (LuaJIT bug #827, see state_dict)
+    for id in pairs(state) do ids[#ids + 1] = id end
+    for _, id in ipairs(ids) do
+        local st = state[id]
         local where = fmt("sd.state[%s]", show(id))
         local p = by_pos[id]
         if p == nil then raise(fmt("%s: %s: no parameter has this position in sd.param_groups", fname, where)) end
