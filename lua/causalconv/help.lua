@@ -13,7 +13,9 @@ Copies    x:contiguous() x:clone() x:to("f64" | "cuda" | {dtype=, device=}) x:cu
           x:copy_(y) x:fill_(v) x:zero_()
 Files     cc.load_npy(path), cc.save_npy(x, path) / x:save_npy(path)
 Random    cc.manual_seed(s), cc.initial_seed(); threads: cc.set_num_threads(n), cc.get_num_threads()
-REPL      _ is the last result; reload() re-reads the Lua modules; `rlwrap make repl` adds line editing]]
+REPL      _ is the last result; reload() re-reads the Lua modules (old tensors keep working);
+          `a = 1; a + 1` prints 2; Tab completes cc. names and x: methods; history in
+          ~/.causalconv_history ($CAUSALCONV_HISTORY); cc.set_printoptions({linewidth = n})]]
 
 -- the names the guide above already covers
 local CORE = {
@@ -22,6 +24,7 @@ local CORE = {
     rand_like = true, randn_like = true, load_npy = true, save_npy = true, manual_seed = true,
     initial_seed = true, set_num_threads = true, get_num_threads = true, help = true,
     is_tensor = true, set_reference_kernels = true, get_reference_kernels = true,
+    set_printoptions = true, get_printoptions = true,
     transpose = true, t = true, permute = true, narrow = true, select = true, view = true, reshape = true,
     expand = true, unsqueeze = true, squeeze = true, contiguous = true, clone = true,
 }

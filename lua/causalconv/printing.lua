@@ -3,7 +3,8 @@
 -- columns with "Columns a to b" headers, tensors of more than 2 dims as (i,j,.,.) = matrix
 -- slices, summarised (first and last EDGE entries of every long dim) above SUMMARY_THRESHOLD
 -- elements, and always a footer [causalconv.Tensor dtype device of size AxB].
--- Installs Tensor.mt.__tostring (through Tensor.add_method); exports nothing into cc.
+-- Installs Tensor.mt.__tostring (through Tensor.add_method); exports cc.set_printoptions
+-- {linewidth = n} (the REPL sets it to the terminal's width) and cc.get_printoptions().
 local F = require "causalconv.ffi"
 local args = require "causalconv.args"
 local Tensor = require("causalconv.tensor").Tensor
@@ -16,7 +17,7 @@ local shape_of = args.shape_of
 
 local SUMMARY_THRESHOLD = 1000   -- more elements than this print summarised
 local EDGE = 3                   -- elements shown at each end of a summarised dim
-local LINE_WIDTH = 80
+local options = { linewidth = 80 }   -- LINE_WIDTH: columns a printed line may take
 
 local function exact(v)   -- int64 cdata -> number when exact, else the cdata
     if v >= -9007199254740992LL and v <= 9007199254740992LL then return tonumber(v) end
@@ -122,7 +123,7 @@ local function tostring_tensor(self)
         out[1] = strs[0]
     elseif n == 1 then
         local line = {}
-        local per_line = math.max(1, floor((LINE_WIDTH + 1) / (width + 2)))
+        local per_line = math.max(1, floor((options.linewidth + 1) / (width + 2)))
         local items = {}
         for j = 1, shown[1] do
             items[#items + 1] = cell(j - 1)
@@ -138,7 +139,7 @@ local function tostring_tensor(self)
     else
         local rows, cols = shown[n - 1], shown[n]
         local ncols_all = cols + (cut[n] and 1 or 0)
-        local per_chunk = math.max(1, floor((LINE_WIDTH + 1) / (width + 2)))
+        local per_chunk = math.max(1, floor((options.linewidth + 1) / (width + 2)))
         local function matrix(base)   -- base: offset of the slice in host
             local col_items = {}
             for c = 1, cols do
@@ -200,4 +201,23 @@ end
 
 Tensor.add_method("__tostring", tostring_tensor)
 
-return {}
+local M = {}
+
+-- cc.set_printoptions({linewidth = n}): tensors print in at most n columns (default 80).
+function M.set_printoptions(opts)
+    if type(opts) ~= "table" then
+        F.raise("set_printoptions: expected a table {linewidth = n}, got " .. args.show(opts))
+    end
+    for k, v in pairs(opts) do
+        if k ~= "linewidth" then F.raise("set_printoptions: unknown option " .. tostring(k) .. " (known: linewidth)") end
+        if not args.is_integer(v) or v < 10 or v > 100000 then
+            F.raise("set_printoptions: linewidth: expected an integer from 10 to 100000, got " .. args.show(v))
+        end
+        options.linewidth = v
+    end
+end
+
+-- cc.get_printoptions(): a copy of the current options ({linewidth = 80}).
+function M.get_printoptions() return { linewidth = options.linewidth } end
+
+return M

@@ -39,7 +39,13 @@ local GC_STEP_BYTES = 256 * 2 ^ 20
 
 local M = {}
 local Tensor = {}
-local mt = {}
+-- REPL reloads (repl.lua's reload() re-requires this file): the metatable lives in the Lua
+-- registry, so a reload reuses it, emptied here and filled again by this file and add_method;
+-- tensors made before the reload get the new methods and cc.is_tensor stays true for them.
+local registry = debug.getregistry()
+local mt = registry["causalconv.Tensor.mt"] or {}
+registry["causalconv.Tensor.mt"] = mt
+for k in pairs(mt) do mt[k] = nil end
 Tensor.mt = mt
 M.Tensor = Tensor
 

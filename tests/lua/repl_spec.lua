@@ -8,12 +8,12 @@ local function lib_path()
 end
 
 -- Runs the REPL on the given input lines; returns its whole output.
-local function repl(lines)
+local function repl(lines, env)
     local input = os.tmpname()
     local f = assert(io.open(input, "w"))
     f:write(table.concat(lines, "\n"), "\n")
     f:close()
-    local p = io.popen(string.format("CAUSALCONV_LIB='%s' timeout 60 luajit lua/causalconv/repl.lua < '%s' 2>&1", lib_path(), input))
+    local p = io.popen(string.format("%s CAUSALCONV_LIB='%s' timeout 60 luajit lua/causalconv/repl.lua < '%s' 2>&1", env or "", lib_path(), input))
     local out = p:read("*a")
     p:close()
     os.remove(input)
@@ -81,10 +81,195 @@ describe("repl", function()
         contains(out, "cc> cc.zeros(1):numel()\n1\n")
     end)
 
+    it("keeps tensors made before reload() usable", function()
+        local out = repl({ "a = cc.randn(2, 2)", "reload()", "reload()", "(a + cc.randn(2, 2)):size()",
+                           "cc.is_tensor(a)", "a:sum():dim()", "print(a:t())" })
+        contains(out, "cc> (a + cc.randn(2, 2)):size()\n{2, 2}\n")
+        contains(out, "cc> cc.is_tensor(a)\ntrue\n")
+        contains(out, "cc> a:sum():dim()\n0\n")
+        contains(out, "[causalconv.Tensor f32 cpu of size 2x2]")
+        assert.is_nil(out:find("already defined", 1, true), out)
+    end)
+
+    it("prints the expression after statements on one line", function()
+        local out = repl({ "x = cc.zeros(2); x[{1}] = 5; x[{1}]",
+                           "cc.manual_seed(42); (cc.ones(2) * 3):sum():item()",
+                           "for i = 1, 3 do s = (s or 0) + i; end; s",
+                           "t = {1; 2}; #t", 's = "p;q"; s', "f = function() end; g = 1", "=2 * 21" })
+        contains(out, "cc> x = cc.zeros(2); x[{1}] = 5; x[{1}]\n5\n")
+        contains(out, "cc> cc.manual_seed(42); (cc.ones(2) * 3):sum():item()\n6\n")
+        contains(out, "cc> for i = 1, 3 do s = (s or 0) + i; end; s\n6\n")
+        contains(out, "cc> t = {1; 2}; #t\n2\n")
+        contains(out, 'cc> s = "p;q"; s\n"p;q"\n')
+        contains(out, "cc> f = function() end; g = 1\ncc> =2 * 21\n42\n")
+    end)
+
+    it("keeps a leading local across lines, with a note once", function()
+        local out = repl({ "local y = 7", "y + 1", "local a, b = 1, 2; a + b", "local function f(n) return 2 * n end",
+                           "f(4)", "local t = {", "5}", "t[1]", "do local q = 1 end", "q" })
+        contains(out, "cc> local y = 7\nnote: a leading `local` runs as a global assignment here")
+        contains(out, "cc> y + 1\n8\n")
+        contains(out, "cc> local a, b = 1, 2; a + b\n3\n")
+        contains(out, "cc> f(4)\n8\n")
+        contains(out, "cc> t[1]\n5\n")
+        contains(out, "cc> q\nnil\n")
+        local _, notes = out:gsub("note: a leading", "")
+        assert.equal(1, notes)
+    end)
+
+    it("says what an escape sequence in plain input is", function()
+        local out = repl({ "\27[A", "1" })
+        contains(out, "terminal escape sequences")
+        contains(out, "cc> 1\n1\n")
+    end)
+
+    it("prints tensors at the width given by $COLUMNS", function()
+        local out = repl({ "cc.arange(30):view(1, 30)" }, "COLUMNS=200")
+        contains(out, "\n  0   1   2   3   4   5   6   7   8   9  10  11  12  13  14  15  16  17  18  19  20  21  22  23  24  25  26  27  28  29\n")
+        out = repl({ "cc.arange(30):view(1, 30)" }, "COLUMNS=")
+        contains(out, "Columns 1 to 20")
+        out = repl({ "cc.set_printoptions({linewidth = 40}); cc.arange(30):view(1, 30)", "cc.get_printoptions()",
+                     "cc.set_printoptions({width = 3})" })
+        contains(out, "Columns 1 to 10")
+        contains(out, "{linewidth = 40}")
+        contains(out, "set_printoptions: unknown option width (known: linewidth)")
+    end)
+
     it("runs the session from the report", function()
         local out = repl({ "x = cc.randn(2,3,4)", "x:transpose(2,3):contiguous()", 'x:to("bf16")' })
         contains(out, "[causalconv.Tensor f32 cpu of size 2x4x3]")
         contains(out, "[causalconv.Tensor bf16 cpu of size 2x3x4]")
         contains(out, "(2,.,.) =")
+    end)
+end)
+
+describe("repl completion", function()
+    local R = require "causalconv.repl"
+    it("completes cc. names, tensor methods and globals", function()
+        local env = { cc = cc, x = cc.zeros(2), t = { alpha = 1, beta = 2 } }
+        local c = R.complete("cc.causal_conv1d_up", env)
+        assert.same({ "cc.causal_conv1d_update" }, c)
+        c = R.complete("x:nar", env)
+        assert.same({ "x:narrow" }, c)
+        c = R.complete("x:si", env)
+        assert.same({ "x:sigmoid", "x:silu", "x:size" }, c)
+        for _, name in ipairs(R.complete("x:", env)) do
+            assert.is_nil(({ ["x:wrap"] = 1, ["x:from_c"] = 1, ["x:add_method"] = 1, ["x:mt"] = 1 })[name], name)
+        end
+        assert.same({ "t.alpha" }, R.complete("t.al", env))
+        assert.same({}, R.complete("f().x", env))
+        assert.same({}, R.complete("nothing.x", env))
+        local g = R.complete("pri", env)
+        assert.truthy(g[1] == "print")
+        assert.same({ "then" }, R.complete("the", env))
+    end)
+end)
+
+-- Terminal sessions: the REPL in a tmux pane (a real pty: readline, history, completion).
+local function have(cmd) return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") == 0 end
+local has_tmux = have("tmux")
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+local function tty_session(env)
+    local sock = os.tmpname()
+    os.remove(sock)
+    local S = { sock = sock }
+    local function tmux(args)
+        local p = io.popen(string.format("tmux -S '%s' %s 2>&1", sock, args))
+        local out = p:read("*a")
+        p:close()
+        return out
+    end
+    function S.keys(...)
+        local parts = {}
+        for _, k in ipairs({ ... }) do parts[#parts + 1] = "'" .. k:gsub("'", "'\\''") .. "'" end
+        tmux("send-keys " .. table.concat(parts, " "))
+    end
+    function S.literal(text) tmux("send-keys -l '" .. text:gsub("'", "'\\''") .. "'") end
+    function S.screen() return (tmux("capture-pane -p -J"):gsub(" +\n", "\n")) end
+    -- waits until the screen shows text; returns the screen
+    function S.wait(text, seconds)
+        local screen
+        for _ = 1, (seconds or 20) * 10 do
+            screen = S.screen()
+            if screen:find(text, 1, true) then return screen end
+            sleep(0.1)
+        end
+        error("terminal never showed\n" .. text .. "\nscreen:\n" .. tostring(screen))
+    end
+    function S.close() tmux("kill-server") os.remove(sock) end
+    tmux(string.format("new-session -d -x 160 -y 50 \"env %s CAUSALCONV_LIB='%s' luajit lua/causalconv/repl.lua\"", env or "", lib_path()))
+    S.wait("cc>")
+    return S
+end
+
+describe("repl in a terminal", function()
+    if not has_tmux then
+        pending("tmux is not installed: terminal sessions not run")
+        return
+    end
+
+    it("edits lines, completes, keeps history across sessions, uses the terminal width", function()
+        local hist = os.tmpname()
+        local env = "CAUSALCONV_HISTORY='" .. hist .. "'"
+        local s = tty_session(env)
+        local ok, err = pcall(function()
+            s.literal("x = cc.arange(40):view(1, 40)")
+            s.keys("Enter")
+            s.literal("cc.causal_conv1d_up")
+            s.keys("Tab")
+            s.wait("cc> cc.causal_conv1d_update")
+            s.keys("C-u")
+            s.literal("x:nar")
+            s.keys("Tab")
+            s.literal("(2, 1, 3)")
+            s.keys("Enter")
+            s.wait(" 0  1  2\n[causalconv.Tensor f32 cpu of size 1x3]")
+            s.keys("Up", "Up", "Enter")   -- runs the first line again
+            s.wait("1x3]\ncc> x = cc.arange(40):view(1, 40)\ncc>")
+            s.literal("x")
+            s.keys("Enter")
+            -- 40 columns fit a 160-column terminal without "Columns a to b"
+            local screen = s.wait("[causalconv.Tensor f32 cpu of size 1x40]")
+            assert.is_nil(screen:find("Columns", 1, true), screen)
+            assert.is_nil(screen:find("incompatible bytecode", 1, true), screen)
+            s.literal("1 + 1")
+            s.keys("Left", "Left", "BSpace")
+            s.literal("*")
+            s.keys("Enter")
+            s.wait("cc> 1 * 1\n1\n")
+            s.keys("C-d")
+        end)
+        s.close()
+        assert(ok, err)
+        local f = assert(io.open(hist))
+        local text = f:read("*a")
+        f:close()
+        contains(text, "x = cc.arange(40):view(1, 40)\nx:narrow(2, 1, 3)\n")
+        -- a second session starts with that history
+        s = tty_session(env)
+        ok, err = pcall(function()
+            -- history: x = ..., x:narrow(...), x = ..., x, 1 * 1
+            s.keys("Up", "Up", "Up", "Up", "Up", "Enter")
+            s.wait("cc> x = cc.arange(40):view(1, 40)\ncc>")
+            s.keys("Up", "Up", "Up", "Up", "Up", "Enter")
+            s.wait("cc> x:narrow(2, 1, 3)\n 0  1  2\n[causalconv.Tensor f32 cpu of size 1x3]")
+        end)
+        s.close()
+        os.remove(hist)
+        assert(ok, err)
+    end)
+
+    it("falls back to plain input with a one-line note without readline", function()
+        local s = tty_session("CAUSALCONV_READLINE=libno_such_readline.so")
+        local ok, err = pcall(function()
+            s.wait("note: no line editing, history or completion (GNU readline: cannot load libno_such_readline.so")
+            s.literal("6 * 7")
+            s.keys("Enter")
+            s.wait("\n42\n")
+        end)
+        s.close()
+        assert(ok, err)
     end)
 end)
