@@ -1,5 +1,6 @@
 # causalconv build. `make` builds $(BUILD)/libcausalconv.so (CUDA too when nvcc is found);
-# `make test` runs every suite and ends with one "N passed, N failed" line.
+# `make test` runs every suite and ends with one "N passed, N failed" line. The run targets
+# (gradcheck, repl, sweep, bench, bench-cuda, run SCRIPT=..., env) take CAUSALCONV_LIB=... (below).
 
 BUILD   ?= build
 CC      ?= gcc
@@ -32,13 +33,24 @@ ifneq ($(NVCC),)
   CUDA_FLAGS := -DCC_WITH_CUDA
   CUDA_OBJS  := $(CU_SRCS:%.cu=$(BUILD)/obj/%.o)
   CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcurand -lcublas -lstdc++
-  $(info [causalconv] nvcc found at $(NVCC): building the CUDA kernels)
+  NVCC_NOTE  := [causalconv] nvcc found at $(NVCC): $(LIB) has the CUDA kernels
 else
-  $(info [causalconv] nvcc not found: CPU-only build (cuda tensors will raise an error))
+  NVCC_NOTE  := [causalconv] nvcc not found (or NVCC= given): $(LIB) is CPU-only (cuda tensors raise an error)
 endif
 
+# The library that gradcheck, repl, sweep, bench, bench-cuda, run and env use: the user's
+# CAUSALCONV_LIB (environment or command line) when given, else this build's $(LIB). Only when it
+# is this build's $(LIB) (or $(EMU_LIB)) do those targets build it first.
+CAUSALCONV_LIB ?= $(BUILD)/libcausalconv.so
+ifeq ($(strip $(CAUSALCONV_LIB)),)
+  override CAUSALCONV_LIB := $(BUILD)/libcausalconv.so
+endif
+RUN_LIB  := $(abspath $(CAUSALCONV_LIB))
+RUN_DEPS := $(if $(filter $(RUN_LIB),$(abspath $(BUILD)/libcausalconv.so)),$(BUILD)/libcausalconv.so,$(if \
+              $(filter $(RUN_LIB),$(abspath $(BUILD)/emu/libcausalconv.so)),$(BUILD)/emu/libcausalconv.so))
+
 .PHONY: all deps test test-c test-lua test-emu test-emu-asan emu-selftest test-full test-cuda bench bench-cuda \
-        gradcheck repl sweep clean emu asan
+        gradcheck repl sweep run env clean emu asan
 all: $(LIB)
 
 # ---- the library -------------------------------------------------------------------------------
@@ -52,6 +64,7 @@ $(BUILD)/obj/%.o: %.cu
 
 $(LIB): $(C_SRCS:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJS)
 	$(CC) $(SOFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
+	@echo "$(NVCC_NOTE)"
 
 # ---- the emulated CUDA build: the same .cu sources compiled for the CPU ------------------------
 EMU_FLAGS := -DCC_WITH_CUDA -DCC_CUDA_EMU -Wno-unknown-pragmas
@@ -154,16 +167,29 @@ test-cuda: $(LIB)
 	@BUILD=$(BUILD) tests/run.sh gpu
 
 # ---- experiments -------------------------------------------------------------------------------
-gradcheck: $(LIB)
-	CAUSALCONV_LIB=$(LIB) luajit experiments/gradcheck.lua $(ARGS)
-sweep: $(LIB)
-	CAUSALCONV_LIB=$(LIB) luajit experiments/sweep.lua $(ARGS)
-bench: $(LIB)
-	CAUSALCONV_LIB=$(LIB) luajit experiments/bench_torch.lua $(ARGS)
-bench-cuda: $(LIB)
-	CAUSALCONV_LIB=$(LIB) luajit experiments/sweep.lua --device cuda $(ARGS)
-repl: $(LIB)
-	@CAUSALCONV_LIB=$(LIB) luajit lua/causalconv/repl.lua
+gradcheck: $(RUN_DEPS)
+	CAUSALCONV_LIB=$(RUN_LIB) luajit experiments/gradcheck.lua $(ARGS)
+sweep: $(RUN_DEPS)
+	CAUSALCONV_LIB=$(RUN_LIB) luajit experiments/sweep.lua $(ARGS)
+bench: $(RUN_DEPS)
+	CAUSALCONV_LIB=$(RUN_LIB) luajit experiments/bench_torch.lua $(ARGS)
+bench-cuda: $(RUN_DEPS)
+	CAUSALCONV_LIB=$(RUN_LIB) luajit experiments/sweep.lua --device cuda $(ARGS)
+repl: $(RUN_DEPS)
+	@CAUSALCONV_LIB=$(RUN_LIB) luajit lua/causalconv/repl.lua
+
+# Your own script, from anywhere: `make -C /path/to/repo run SCRIPT=my.lua ARGS="..."` runs it in
+# the directory make was started from, with `require "causalconv"` (lua/) and the experiments'
+# helpers (experiments/: bench_util, tasks, ...) on LUA_PATH. `eval "$$(make -s -C /path/to/repo env)"`
+# sets the same two variables in your shell, so that `luajit my.lua` works anywhere.
+RUN_DIR  := $(or $(PWD),$(CURDIR))
+RUN_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/experiments/?.lua;;
+run: $(RUN_DEPS)
+	@test -n "$(SCRIPT)" || { echo 'usage: make run SCRIPT=path/to/script.lua [ARGS="..."]' >&2; exit 2; }
+	@cd '$(RUN_DIR)' && test -f '$(SCRIPT)' || { echo "make run: no such file: $(SCRIPT) (relative to $(RUN_DIR))" >&2; exit 2; }
+	@cd '$(RUN_DIR)' && LUA_PATH='$(RUN_PATH)' CAUSALCONV_LIB='$(RUN_LIB)' luajit '$(SCRIPT)' $(ARGS)
+env:
+	@echo "export LUA_PATH='$(RUN_PATH)'; export CAUSALCONV_LIB='$(RUN_LIB)'"
 
 # ---- fuzzing: libFuzzer target for the .npy loader (clang: Debian clang-14, libclang-rt-14-dev, libomp-14-dev)
 # The CPU sources are compiled into the fuzzer with ASan + UBSan; the corpus it grows and crash

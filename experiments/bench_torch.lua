@@ -47,7 +47,8 @@ usage: luajit experiments/bench_torch.lua [options]
   --quick             3 samples after 1 warm-up call
   --python PATH       the Python with torch (default /usr/bin/python3)
   --no-pin            do not set OMP_PROC_BIND=close / OMP_PLACES=cores (set unless already set)
-  --csv FILE          also write the numbers to FILE (CSV)
+  --csv FILE          also write the numbers to FILE (CSV: a header row and data rows; the
+                      machine lines go to FILE.meta.txt; the scan's to FILE_scan.csv with --op all)
   --help              this text
 Environment: CAUSALCONV_LIB selects the library (default build/libcausalconv.so).]]
 
@@ -209,14 +210,15 @@ local function run_conv()
 
     if opts.csv then
         local f = assert(io.open(opts.csv, "w"))
-        f:write("# ", m.date, "; ", m.gpu or m.cpu, "; threads ", m.threads, "; ", tostring(m.lib), "\n")
+        -- the header row and the data rows only: the machine goes to <csv>.meta.txt
+        util.write_meta(opts.csv, "# bench_torch conv: " .. opts.csv .. "\n" .. cc.bench.describe(m))
         f:write("shape,op,ours_ms,ours_spread,ours_out_ms,torch_ms,torch_spread,speedup,ours_gbps,copy_gbps,pct_copy\n")
         for _, r in ipairs(rows) do
             f:write(string.format("%s,%s,%.6f,%.4f,%.6f,%.6f,%.4f,%.3f,%.4f,%.4f,%.2f\n", r.shape, r.op, r.ms,
                 r.spread, r.given_ms, r.torch_ms, r.torch_spread, r.speedup, r.gbps, r.copy_gbps, r.pct))
         end
         f:close()
-        print("# csv:     " .. opts.csv)
+        print("# csv:     " .. opts.csv .. " (machine: " .. opts.csv .. ".meta.txt)")
     end
 end
 
@@ -349,7 +351,7 @@ local function run_scan(conv_ran)
     if opts.csv then
         local path = opts.op == "scan" and opts.csv or (opts.csv:gsub("%.csv$", "") .. "_scan.csv")
         local f = assert(io.open(path, "w"))
-        f:write("# ", m.date, "; ", m.gpu or m.cpu, "; threads ", m.threads, "; ", tostring(m.lib), "\n")
+        util.write_meta(path, "# bench_torch selective scan: " .. path .. "\n" .. cc.bench.describe(m))
         f:write("shape,op,ours_ms,ours_spread,torch_seq_ms,torch_pscan_ms,torch_best,torch_spread,speedup,"
             .. "ours_gstates\n")
         for _, r in ipairs(rows) do
@@ -357,7 +359,7 @@ local function run_scan(conv_ran)
                 r.seq_ms, r.pscan_ms, r.best, r.torch_spread, r.speedup, r.gstates))
         end
         f:close()
-        print("# csv:     " .. path)
+        print("# csv:     " .. path .. " (machine: " .. path .. ".meta.txt)")
     end
 end
 

@@ -7,8 +7,14 @@
 --                                     {fn = function(k), bytes = or elements =, sets =}
 --   util.case_name(c)                 "fwd f32 cf B8 D1024 L2048 W4 silu"
 --   util.row(columns, values)         one aligned table row (values nil: the header)
---   util.plot(path, results, title)   PNG bar chart of op rate vs its limit's (gnuplot)
---   util.gnuplot(path, size, rows, script)   any PNG chart: rows to a data file, script(data) the commands
+--   util.plot(path, results, title)   bar chart of op rate vs its limit's, p25-p75 error bars (gnuplot)
+--   util.gnuplot(path, size, rows, script)   any chart: rows to a data file, script(data) the commands;
+--                                     SVG when path ends in .svg, PNG otherwise
+--   util.list(flag, text, valid)      "a,b" -> {"a", "b"}, each checked against the list valid
+--   util.int_list(flag, text)         "256,1024" or "2-8" (inclusive range) -> positive integers
+--   util.check_pattern(flag, pat)     exits with a one-line error when pat is not a valid Lua pattern
+--   util.cuda_status(cc)              the REPL banner's words: "cuda: not built", "cuda: built, no device", ...
+--   util.write_meta(csv_path, text)   the machine lines next to a CSV file, in <csv_path>.meta.txt
 local ffi = require "ffi"
 
 if not pcall(ffi.typeof, "cc_bench_util_marker") then
@@ -73,15 +79,99 @@ function util.pin_threads()
     ffi.C.cc_bench_setenv("OMP_PLACES", "cores", 0)
 end
 
--- Returns device, emulated. Exits 1 with "no CUDA device available" when cuda was asked for and
--- neither a GPU nor the CPU emulation is there.
+-- The state of CUDA in the loaded library, in the words of the REPL banner
+-- (lua/causalconv/repl.lua): "cuda: not built", "cuda: emulated on the cpu", "cuda: built, no
+-- device", or "cuda: available".
+function util.cuda_status(cc)
+    local cuda = cc.cuda
+    if cuda == nil or not cuda.is_built() then return "cuda: not built" end
+    if cuda.is_emulated() then return "cuda: emulated on the cpu" end
+    if not cuda.is_available() then return "cuda: built, no device" end
+    return "cuda: available"
+end
+
+-- Returns device, emulated. Exits 1 when cuda was asked for and neither a GPU nor the CPU
+-- emulation is there: "--device cuda: no GPU to run on (cuda: built, no device; library ...)".
 function util.select_device(cc, device)
     if device == "cpu" then return "cpu", false end
-    local emulated = cc.cuda ~= nil and cc.cuda.is_emulated()
-    if cc.cuda == nil or not (cc.cuda.is_available() or emulated) then
-        util.die("no CUDA device available (library " .. tostring(require("causalconv.ffi").libpath) .. ")", 1)
+    local status = util.cuda_status(cc)
+    if status == "cuda: emulated on the cpu" then return device, true end
+    if status ~= "cuda: available" then
+        util.die(string.format("--device %s: no GPU to run on (%s; library %s)%s", device, status,
+            tostring(require("causalconv.ffi").libpath),
+            status == "cuda: not built" and "; build with nvcc on PATH, or use the CPU emulation:"
+                .. " CAUSALCONV_LIB=build/emu/libcausalconv.so (make emu)"
+            or "; the CPU emulation: CAUSALCONV_LIB=build/emu/libcausalconv.so (make emu)"), 1)
     end
-    return device, emulated
+    return device, false
+end
+
+-- ---- flag values ----
+
+-- A comma-separated list of names, each one of valid (a list): exits 2 naming the valid ones.
+function util.list(flag, text, valid)
+    local ok, out = {}, {}
+    for _, v in ipairs(valid) do ok[v] = true end
+    for v in text:gmatch("[^,%s]+") do
+        if not ok[v] then
+            util.die(string.format("--%s: unknown value %s (valid: %s)", flag, v, table.concat(valid, ", ")), 2)
+        end
+        out[#out + 1] = v
+    end
+    if #out == 0 then util.die("--" .. flag .. ": expected a comma-separated list, got '" .. text .. "'", 2) end
+    return out
+end
+
+-- Comma-separated positive integers and inclusive ranges: "256,1024,4096", "2-8", "1,4-6".
+-- A range may hold at most 256 values.
+function util.int_list(flag, text)
+    local out = {}
+    for item in text:gmatch("[^,%s]+") do
+        local a, b = item:match("^(%d+)%-(%d+)$")
+        if a then
+            a, b = tonumber(a), tonumber(b)
+            if a < 1 or b < a then util.die(string.format("--%s: bad range %s (expected lo-hi, 1 <= lo <= hi)", flag, item), 2) end
+            if b - a >= 256 then
+                util.die(string.format("--%s: range %s has %d values (at most 256): list the values, e.g. 256,1024,4096",
+                    flag, item, b - a + 1), 2)
+            end
+            for v = a, b do out[#out + 1] = v end
+        else
+            local n = tonumber(item)
+            if not n or n < 1 or n ~= math.floor(n) then
+                util.die(string.format("--%s: expected positive integers or ranges (e.g. 256,1024 or 2-8), got %s", flag, item), 2)
+            end
+            out[#out + 1] = n
+        end
+    end
+    if #out == 0 then util.die("--" .. flag .. ": expected a comma-separated list, got '" .. text .. "'", 2) end
+    return out
+end
+
+-- Exits 2 with one line when pat is not a valid Lua pattern (string.find would raise mid-run).
+-- Lua reports some errors only on a subject that gets far enough ("(fwd" on "fwd ..."), so pass
+-- the strings it will be matched against as subjects (default: just "").
+function util.check_pattern(flag, pat, subjects)
+    for _, s in ipairs(subjects or { "" }) do
+        local ok, err = pcall(string.find, s, pat)
+        if not ok then
+            err = tostring(err):gsub("^[^:]*:%d+: ", ""):gsub("^bad argument #2 to '%?'%s*", "")
+            util.die(string.format("--%s: bad Lua pattern %q: %s (escape magic characters ( ) . %% + - * ? [ ^ $ with %%)",
+                flag, pat, err), 2)
+        end
+    end
+    return pat
+end
+
+-- The description of a CSV file (machine lines, timing notes) goes next to it, in
+-- <csv_path>.meta.txt, so the CSV itself is a header row and data rows only: numpy.genfromtxt(path,
+-- delimiter=",", names=True) and pandas.read_csv(path) read it without options. Returns the path.
+function util.write_meta(csv_path, text)
+    local path = csv_path .. ".meta.txt"
+    local f = assert(io.open(path, "w"))
+    f:write(text, text:sub(-1) == "\n" and "" or "\n")
+    f:close()
+    return path
 end
 
 -- ---- cases for the conv ops (experiments/sweep.lua describes the fields) ----
@@ -246,16 +336,21 @@ function util.row(columns, values)
     return (table.concat(parts, "  "):gsub("%s+$", ""))
 end
 
--- Runs gnuplot on a PNG of size "w,h" at path: rows (a list of lists) go to a tab-separated data
--- file, and script(data_path) returns the plot commands after the terminal and output lines.
--- Returns true, or nil and a message.
+-- Runs gnuplot on an image of size "w,h" at path: SVG when path ends in .svg (any case), PNG
+-- otherwise. rows (a list of lists) go to a tab-separated data file, and script(data_path) returns
+-- the plot commands after the terminal and output lines. Returns true, or nil and a message.
 function util.gnuplot(path, size, rows, script)
     local probe = io.popen("gnuplot -e 'set terminal' 2>&1")
     if not probe then return nil, "cannot run gnuplot" end
     local terms = probe:read("*a")
     probe:close()
     local terminal
-    if terms:match("pngcairo") then
+    if path:lower():match("%.svg$") then
+        if not terms:match("%f[%w]svg%f[%W]") then
+            return nil, "gnuplot not found or without an svg terminal (apt-get install gnuplot-nox)"
+        end
+        terminal = "svg size " .. size .. " noenhanced font 'sans,10' background rgb 'white'"
+    elseif terms:match("pngcairo") then
         terminal = "pngcairo size " .. size .. " noenhanced font ',10'"
     elseif terms:match("%f[%w]png%f[%W]") then
         terminal = "png size " .. size .. " noenhanced"
@@ -280,29 +375,33 @@ function util.gnuplot(path, size, rows, script)
     return true
 end
 
--- Bar chart (PNG) of each result's GB/s next to its copy GB/s, with the % of copy above.
--- results: { {name =, rate =, limit_rate =, pct =}, ... } (GB/s against the copy, or G
--- element-states/s against the compute roof for scan rows). Returns true or nil, message.
+-- Bar chart (PNG, or SVG for a .svg path) of each result's GB/s next to its copy GB/s, with the %
+-- of copy above. results: { {name =, rate =, limit_rate =, pct =, rate_lo =, rate_hi =,
+-- limit_lo =, limit_hi =}, ... } (GB/s against the copy, or G element-states/s against the compute
+-- roof for scan rows); the _lo / _hi rates (from the p75 / p25 times) are the error bars, each
+-- defaulting to the bar's own height. Returns true or nil, message.
 function util.plot(path, results, title)
     local rows = {}
+    local f4 = function(v) return string.format("%.4f", v) end
     for i, r in ipairs(results) do
-        rows[i] = { i - 1, r.name, string.format("%.4f", r.rate), string.format("%.4f", r.limit_rate), string.format("%.1f", r.pct) }
+        rows[i] = { i - 1, r.name, f4(r.rate), f4(r.limit_rate), string.format("%.1f", r.pct),
+            f4(r.rate_lo or r.rate), f4(r.rate_hi or r.rate), f4(r.limit_lo or r.limit_rate), f4(r.limit_hi or r.limit_rate) }
     end
     return util.gnuplot(path, "1280,720", rows, function(data)
         return {
             string.format("set title '%s' noenhanced", (title or ""):gsub("'", "''")),
             "set style data histogram",
-            "set style histogram clustered gap 1",
+            "set style histogram errorbars gap 1 lw 1",
             "set style fill solid 0.8 border -1",
             "set boxwidth 0.9",
-            "set ylabel 'GB/s (compulsory bytes / median time); scan rows: G element-states/s'",
+            "set ylabel 'GB/s (compulsory bytes / median time; bars: p25-p75); scan rows: G element-states/s'",
             "set yrange [0:*]",
             "set xtics rotate by 30 right scale 0 noenhanced",
             "set bmargin 13",
             "set lmargin 22",
             "set key outside top center horizontal",
             "set grid ytics",
-            string.format("plot '%s' using 3:xtic(2) title 'op', '' using 4 title 'limit: tensor copy of the same bytes (scan: compute roof)', "
+            string.format("plot '%s' using 3:6:7:xtic(2) title 'op', '' using 4:8:9 title 'limit: tensor copy of the same bytes (scan: compute roof)', "
                 .. "'' using ($1-0.15):3:(sprintf('%%.0f%%%%', $5)) with labels offset 0,0.8 notitle", data),
         }
     end)

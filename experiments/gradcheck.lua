@@ -49,12 +49,29 @@ if opts.device ~= "cpu" and opts.device ~= "cuda" and not opts.device:match("^cu
     io.stderr:write("--device: expected cpu or cuda, got " .. opts.device .. "\n")
     os.exit(2)
 end
+-- A bad --filter pattern: one line, not a traceback from string.find. Lua finds some errors only
+-- on a subject that gets far enough ("(conv" on "conv ..."): checked on "" now, on every case
+-- name before the first case runs.
+local function check_filter(names)
+    if not opts.filter then return end
+    for _, name in ipairs(names) do
+        local ok, err = pcall(string.find, name, opts.filter)
+        if not ok then
+            io.stderr:write(string.format("--filter: bad Lua pattern %q: %s (escape magic characters ( ) . %% + - * ? [ ^ $ with %%)\n",
+                opts.filter, (tostring(err):gsub("^[^:]*:%d+: ", ""):gsub("^bad argument #2 to '%?'%s*", ""))))
+            os.exit(2)
+        end
+    end
+end
+check_filter({ "" })
 
 local cc = require "causalconv"
 local C = cc.C
-if opts.device ~= "cpu" and C.cc_cuda_is_available() == 0 then
-    io.stderr:write("--device " .. opts.device .. ": no CUDA device is available in this build "
-        .. "(use CAUSALCONV_LIB=build/emu/libcausalconv.so for the CPU emulation)\n")
+if opts.device ~= "cpu" and C.cc_cuda_is_available() == 0 then   -- the REPL banner's words
+    io.stderr:write("--device " .. opts.device .. ": no GPU to run on ("
+        .. (C.cc_cuda_is_built() == 0 and "cuda: not built" or "cuda: built, no device") .. "; library "
+        .. tostring(require("causalconv.ffi").libpath)
+        .. "); the CPU emulation: CAUSALCONV_LIB=build/emu/libcausalconv.so (make emu)\n")
     os.exit(2)
 end
 cc.manual_seed(tonumber(opts.seed))
@@ -493,6 +510,11 @@ local function now()
     return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
 end
 
+do
+    local names = {}
+    for i, c in ipairs(cases) do names[i] = c.name end
+    check_filter(names)
+end
 local t0 = now()
 local passed, failed, failures = 0, 0, {}
 print(string.format("causalconv gradcheck on %s (%s), seed %s%s", DEV, cc.libpath, opts.seed, quick and ", quick" or ""))

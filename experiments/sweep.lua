@@ -4,7 +4,9 @@
 --   luajit experiments/sweep.lua [options]          (or: make sweep ARGS="...")
 --   luajit experiments/sweep.lua --help
 --
--- Edit `cases` below to sweep your own shapes. Fields: op ("fwd", "bwd", "update", "varlen";
+-- Edit `cases` below to sweep your own shapes, or give them as flags (--B 8 --D 1024 --L 256,1024
+-- --W 2-8 --dtype f32,bf16 --layout cf,cl --op fwd,bwd: the cross product of the values replaces
+-- the table). Fields: op ("fwd", "bwd", "update", "varlen";
 -- the selective scan's "scan", "scan_bwd", "state_update"),
 -- B, D, L, W, dtype ("f32", "bf16", "f16", "f64"; x, weight and bias), layout ("cf" channel-first
 -- (B, D, L) buffer, "cl" channel-last (B, L, D) buffer viewed as (B, D, L)), device (default:
@@ -71,16 +73,26 @@ usage: luajit experiments/sweep.lua [options]
                       labelled EMULATED (not meaningful for speed)
   --op OPS            only these ops, comma separated (fwd,bwd,update,varlen,scan,scan_bwd,
                       state_update)
-  --dtype DTYPES      only these dtypes (f32,bf16,...)
+  --dtype DTYPES      only these dtypes (f32,f64,f16,bf16)
   --layout LAYOUTS    only these layouts (cf,cl)
   --case PATTERN      only cases whose name matches this Lua pattern
+Shapes from flags instead of the case table (any of --B --D --L --W --N replaces the table with
+the cross product of the values given; --op (default fwd), --dtype (f32), --layout (cf) and
+--act then supply values rather than filter; unset sizes are the target shape's B 8, D 1024,
+L 2048, W 4, N 16). Values: comma lists and inclusive ranges, e.g. --L 256,1024,4096 --W 2-8
+  --B LIST --D LIST --L LIST --W LIST --N LIST
+                      batch, channels, length (update: new tokens S; varlen: total tokens),
+                      width, scan state size (scan ops; B is Bt and D is Di there)
+  --act silu|none     activation of the flag-made conv cases (default silu)
   --quick             3 samples after 1 warm-up call (a smoke run)
   --repeat N          samples per case (default 11); the median is reported
   --warmup N          calls before timing (default 3)
   --threads N         OpenMP threads (default: the library's, i.e. OMP_NUM_THREADS or all cores)
   --no-pin            do not set OMP_PROC_BIND=close / OMP_PLACES=cores (set unless already set)
-  --csv FILE          also write every number to FILE (CSV)
-  --plot FILE.png     bar chart of GB/s per case next to the copy GB/s (needs gnuplot)
+  --csv FILE          also write every number to FILE (CSV: a header row, then one row per case;
+                      the machine lines go to FILE.meta.txt)
+  --plot FILE         bar chart of GB/s per case next to the copy GB/s, p25-p75 error bars
+                      (needs gnuplot): SVG when FILE ends in .svg, PNG otherwise
   --help              this text
 Environment: CAUSALCONV_LIB selects the library (default build/libcausalconv.so).]]
 
@@ -88,8 +100,50 @@ local opts = util.parse_args(arg, {
     device = "string", op = "string", dtype = "string", layout = "string", case = "string",
     quick = "flag", ["repeat"] = "number", warmup = "number", threads = "number",
     ["no-pin"] = "flag", csv = "string", plot = "string", help = "flag",
+    B = "string", D = "string", L = "string", W = "string", N = "string", act = "string",
 }, usage)
 if opts.help then print(usage); os.exit(0) end
+
+-- Check every value before the library loads, so a typo costs no warm-up.
+local OPS = { "fwd", "bwd", "update", "varlen", "scan", "scan_bwd", "state_update" }
+local list_op = opts.op and util.list("op", opts.op, OPS)
+local list_dtype = opts.dtype and util.list("dtype", opts.dtype, { "f32", "f64", "f16", "bf16" })
+local list_layout = opts.layout and util.list("layout", opts.layout, { "cf", "cl" })
+local list_act = opts.act and util.list("act", opts.act, { "silu", "none" })
+if opts.case then util.check_pattern("case", opts.case) end
+local sizes, from_flags = {}, false
+for _, k in ipairs({ "B", "D", "L", "W", "N" }) do
+    if opts[k] then sizes[k] = util.int_list(k, opts[k]); from_flags = true end
+end
+if list_act and not from_flags then util.die("--act: only with shape flags (--B --D --L --W --N)", 2) end
+if from_flags then
+    -- the cross product of the flags' values replaces the case table
+    local DEFAULT = { B = { 8 }, D = { 1024 }, L = { 2048 }, W = { 4 }, N = { 16 } }
+    for k, v in pairs(DEFAULT) do sizes[k] = sizes[k] or v end
+    cases = {}
+    for _, op in ipairs(list_op or { "fwd" }) do
+        local scan = op == "scan" or op == "scan_bwd" or op == "state_update"
+        for _, dtype in ipairs(list_dtype or { "f32" }) do
+            for _, layout in ipairs(list_layout or { "cf" }) do
+                for _, act in ipairs(list_act or { "silu" }) do
+                    for _, B in ipairs(sizes.B) do
+                        for _, D in ipairs(sizes.D) do
+                            for _, L in ipairs(op == "state_update" and { 1 } or sizes.L) do
+                                for _, W in ipairs(scan and { 4 } or sizes.W) do
+                                    for _, N in ipairs(scan and sizes.N or { false }) do
+                                        cases[#cases + 1] = { op = op, B = B, D = D, L = op ~= "state_update" and L or nil,
+                                            W = W, N = N or nil, dtype = dtype, layout = layout, act = act }
+                                    end
+                                end
+                            end
+                        end
+                    end
+                end
+            end
+        end
+    end
+    list_op, list_dtype, list_layout = nil, nil, nil   -- values, not filters
+end
 opts.device = opts.device or "cpu"
 if opts.device ~= "cpu" and not opts.device:match("^cuda") then
     util.die("--device: expected cpu or cuda, got " .. opts.device, 2)
@@ -107,13 +161,14 @@ local warmup = opts.warmup or (opts.quick and 1 or 3)
 local function set_of(list)
     if not list then return nil end
     local s = {}
-    for v in list:gmatch("[^,%s]+") do s[v] = true end
+    for _, v in ipairs(list) do s[v] = true end
     return s
 end
-local want_op, want_dtype, want_layout = set_of(opts.op), set_of(opts.dtype), set_of(opts.layout)
+local want_op, want_dtype, want_layout = set_of(list_op), set_of(list_dtype), set_of(list_layout)
 
--- Select, fill in defaults, shrink for the emulation, name.
-local run = {}
+-- Select, fill in defaults, shrink for the emulation, name (the same name once: flag-made cases of
+-- ops without a layout repeat).
+local run, seen = {}, {}
 for _, c0 in ipairs(cases) do
     local c = {}
     for k, v in pairs(c0) do c[k] = v end
@@ -126,13 +181,15 @@ for _, c0 in ipairs(cases) do
     c.layout = c.layout or "cf"
     if emulated then c.B, c.D, c.L = math.min(c.B, 2), math.min(c.D, 64), c.L and math.min(c.L, 256) end
     c.name = util.case_name(c)
+    if opts.case then util.check_pattern("case", opts.case, { c.name }) end
     if (not want_op or want_op[c.op]) and (not want_dtype or want_dtype[c.dtype])
         and (not want_layout or want_layout[c.layout])
-        and (not opts.case or c.name:match(opts.case)) then
+        and (not opts.case or c.name:find(opts.case)) and not seen[c.name] then
         run[#run + 1] = c
+        seen[c.name] = true
     end
 end
-if #run == 0 then util.die("no case matches the filters", 2) end
+if #run == 0 then util.die("no case matches the filters (--op, --dtype, --layout, --case)", 2) end
 
 local m = cc.bench.machine(device)
 print("# causalconv shape sweep" .. (emulated and " -- EMULATED CUDA: not meaningful for speed" or ""))
@@ -198,6 +255,9 @@ for i, c in ipairs(run) do
         rate = cc.bench.gbps(amount, st.op.median),
         limit_rate = cc.bench.gbps(limit_amount, st.limit.median),
         limit_spread = st.limit.spread, amount = amount, inner = st.op.inner,
+        -- the plot's error bars: the rates at the p75 and p25 times
+        rate_lo = cc.bench.gbps(amount, st.op.p75), rate_hi = cc.bench.gbps(amount, st.op.p25),
+        limit_lo = cc.bench.gbps(limit_amount, st.limit.p75), limit_hi = cc.bench.gbps(limit_amount, st.limit.p25),
     }
     -- Each op sample against the limit sample taken next to it, then the median of those ratios.
     r.pct = 100 * (amount / limit_amount) * cc.bench.ratio(st.limit, st.op).median
@@ -213,8 +273,11 @@ if emulated then print("# EMULATED: the CUDA kernels ran on the CPU emulation; t
 
 if opts.csv then
     local f = assert(io.open(opts.csv, "w"))
-    f:write("# ", m.date, "; ", m.cpu, "; ", m.gpu or "", emulated and " EMULATED" or "", "; threads ",
-        m.threads, "; ", tostring(m.lib), "\n")
+    -- only the header row and the data rows: the machine goes to the sidecar <csv>.meta.txt
+    local meta = util.write_meta(opts.csv, "# causalconv shape sweep: " .. opts.csv
+        .. (emulated and " -- EMULATED CUDA: not meaningful for speed" or "") .. "\n" .. cc.bench.describe(m)
+        .. string.format("\n# timing:  median of %d samples after %d warm-up calls; spread = IQR / median", nrep, warmup)
+        .. "\n# command: luajit experiments/sweep.lua " .. table.concat(arg, " "))
     -- amount is bytes (unit GB/s, limit copy) or element-states (unit Gel/s, limit roof)
     f:write("case,op,B,D,L,W,N,dtype,layout,device,act,ms_median,ms_min,ms_max,spread,amount,unit,rate,",
         "limit,limit_rate,limit_spread,pct_limit,calls_per_sample,samples,threads\n")
@@ -226,7 +289,7 @@ if opts.csv then
             m.threads))
     end
     f:close()
-    print("# csv:     " .. opts.csv)
+    print("# csv:     " .. opts.csv .. " (machine: " .. meta .. ")")
 end
 
 if opts.plot then

@@ -19,7 +19,8 @@
 --   cc.bench.isatty(fd)                  whether fd (1 = stdout) is a terminal
 --
 -- Timing options (opts): device ("cpu" | "cuda"; default "cpu"), warmup (calls before timing,
--- default 3), ["repeat"] (samples, default 10), min_sample_ms (each sample repeats the call
+-- default 3), reps (samples, default 10; ["repeat"] is the same option under its older name, a Lua
+-- keyword), min_sample_ms (each sample repeats the call
 -- until it lasts about this long, default 1 ms, so microsecond ops are not timer noise).
 -- fn(k) receives a running call counter k (1, 2, ...) so a caller can rotate input buffers.
 -- On cpu a sample is read from the host clock; on cuda it is a device-event timer around the
@@ -113,8 +114,9 @@ do
     bench.stats = stats
     bench.gbps = gbps
 
-    local TIME_OPTS = { { "device", "device" }, { "warmup", "count" }, { "repeat", "positive" },
-                        { "min_sample_ms", "number" } }
+    -- reps is repeat under a name that is not a Lua keyword: {reps = 10} needs no ["repeat"]
+    local TIME_OPTS = { { "device", "device" }, { "warmup", "count" }, { "reps", "positive" },
+                        { "repeat", "positive" }, { "min_sample_ms", "number" } }
     local COPY_OPTS = { { "device", "device" }, { "dtype", "dtype" }, { "sets", "positive" } }
     local PROGRESS_OPTS = { { "stream", "file" }, { "force", "boolean" } }
 
@@ -146,7 +148,11 @@ do
         opts = args.options("bench.compare", opts, TIME_OPTS)
         local dev_cuda = on_cuda(opts)
         local warmup = opts.warmup or 3
-        local nrep = opts["repeat"] or 10
+        if opts.reps and opts["repeat"] and opts.reps ~= opts["repeat"] then
+            F.raise("bench.compare: reps and repeat are the same option; got reps = " .. opts.reps
+                .. " and repeat = " .. opts["repeat"])
+        end
+        local nrep = opts.reps or opts["repeat"] or 10
         local min_sample_ms = opts.min_sample_ms or 1
         local keys = {}
         for k in pairs(fns) do keys[#keys + 1] = k end

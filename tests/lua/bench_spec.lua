@@ -51,6 +51,21 @@ describe("cc.bench.compare", function()
         assert.is_true(st.inner > 1)
         assert.is_true(st.median < 0.5)
     end)
+
+    it("takes reps as the sample count ({reps = 4}: repeat without brackets), equal to [\"repeat\"]", function()
+        local calls = 0
+        local st = cc.bench.time(function() calls = calls + 1 end, { warmup = 0, reps = 4, min_sample_ms = 0 })
+        assert.are.equal(4, st.n)
+        assert.are.equal(5, calls)   -- the calibration call, then 4 samples of one call
+        local both = cc.bench.compare({ function() end }, { reps = 3, ["repeat"] = 3, min_sample_ms = 0 })
+        assert.are.equal(3, both[1].n)
+        local ok, err = pcall(cc.bench.time, function() end, { reps = 3, ["repeat"] = 5 })
+        assert.is_false(ok)
+        assert.matches("reps and repeat are the same option", tostring(err), 1, true)
+        ok, err = pcall(cc.bench.time, function() end, { reps = 0 })
+        assert.is_false(ok)
+        assert.matches("reps: expected a positive integer", tostring(err), 1, true)
+    end)
 end)
 
 describe("cc.bench.copy", function()
