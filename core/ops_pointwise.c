@@ -48,7 +48,7 @@ static cc_status pointwise(const char *op, int kind, int code, double scalar, cc
     TRY(cc_check_present(op, out_name, out));
     TRY(cc_check_present(op, in0_name, in0));
     if (in1_name) TRY(cc_check_present(op, in1_name, in1));
-    int nops = kind == CC_PW_BINARY ? CC_BINARY_DIV + 1 : CC_UNARY_RDIV_SCALAR + 1;
+    int nops = kind == CC_PW_BINARY ? CC_BINARY_NE + 1 : CC_UNARY_GELU + 1;
     if (code < 0 || code >= nops)
         return cc_error(CC_ERR_ARGUMENT, "%s: op: expected 0 <= op < %d (%s), got %d", op, nops,
                         kind == CC_PW_BINARY ? "cc_binary_op" : "cc_unary_op", code);

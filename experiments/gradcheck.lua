@@ -201,6 +201,18 @@ end, { leaf({ 4, 5 }) })
 gc("mse_loss", function(a, b) return cc.mse_loss(a, b) end, { leaf(S), leaf(S) })
 gc("rms_norm with weight", function(x, w) return cc.rms_norm(x, w, 1e-5) end, { leaf({ 2, 3, 6 }), leaf({ 6 }) })
 gc("rms_norm no weight, non-contiguous", function(x) return cc.rms_norm(x, nil, 1e-5) end, { strided({ 3, 5 }) })
+gc("gelu", function(x) return x:gelu() end, { leaf(S, 2) })
+gc("min all, min dim 2", function(x) return x:min() + (x:min(2)):sum() end, { leaf({ 3, 5 }) })
+gc("where (cond (3,1), a (3,4), b (4))", function(a, b)
+    return cc.where(cc.tensor({ { 1 }, { 0 }, { 1 } }, { device = DEV, dtype = "i32" }), a, b)
+end, { leaf({ 3, 4 }), leaf({ 4 }) })
+gc("clamp (-0.5, 0.5), clamp max only", function(x) return cc.clamp(x, -0.5, 0.5) + cc.clamp(x, nil, 0.2) end,
+   { away_from_zero(S, 0.1) })
+gc("stack dim 2, dim -1", function(a, b) return cc.stack({ a, b }, 2), cc.stack({ b, a }, -1) end,
+   { leaf({ 3, 4 }), leaf({ 3, 4 }) })
+gc("layer_norm with weight and bias", function(x, w, b) return cc.layer_norm(x, 6, w, b) end,
+   { leaf({ 2, 3, 6 }), leaf({ 6 }), leaf({ 6 }) })
+gc("layer_norm no weight, non-contiguous", function(x) return cc.layer_norm(x, { 5 }) end, { strided({ 3, 5 }) })
 
 -- ---- causal conv1d --------------------------------------------------------------------------
 

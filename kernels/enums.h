@@ -37,15 +37,17 @@ typedef enum cc_activation {
     CC_ACT_SILU = 1
 } cc_activation;
 
-/* tensor ops for autograd (core/ops_*.c, kernels/ops.h) */
+/* tensor ops for autograd (core/ops_*.c, kernels/ops.h); GELU is PyTorch's exact erf form; the
+   comparisons write 1 where true and 0 where false, in the operands' float dtype */
 typedef enum cc_unary_op {
     CC_UNARY_NEG = 0, CC_UNARY_EXP, CC_UNARY_LOG, CC_UNARY_SQRT, CC_UNARY_RSQRT, CC_UNARY_ABS,
     CC_UNARY_SIGMOID, CC_UNARY_SILU, CC_UNARY_SOFTPLUS, CC_UNARY_TANH, CC_UNARY_RELU,
     CC_UNARY_POW_SCALAR, CC_UNARY_ADD_SCALAR, CC_UNARY_MUL_SCALAR, CC_UNARY_RPOW_SCALAR,
-    CC_UNARY_RDIV_SCALAR
+    CC_UNARY_RDIV_SCALAR, CC_UNARY_GELU
 } cc_unary_op;
 typedef enum cc_binary_op {
-    CC_BINARY_ADD = 0, CC_BINARY_SUB, CC_BINARY_MUL, CC_BINARY_DIV
+    CC_BINARY_ADD = 0, CC_BINARY_SUB, CC_BINARY_MUL, CC_BINARY_DIV,
+    CC_BINARY_GT, CC_BINARY_LT, CC_BINARY_GE, CC_BINARY_LE, CC_BINARY_EQ, CC_BINARY_NE
 } cc_binary_op;
 /* CC_API_END */
 

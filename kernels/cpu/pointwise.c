@@ -64,6 +64,7 @@ static inline float unary_f(int op, float x, float s)
     case CC_UNARY_ADD_SCALAR:  return x + s;
     case CC_UNARY_MUL_SCALAR:  return x * s;
     case CC_UNARY_RPOW_SCALAR: return powf(s, x);
+    case CC_UNARY_GELU:        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
     default:                   return s / x;   /* RDIV_SCALAR */
     }
 }
@@ -86,6 +87,7 @@ static inline double unary_d(int op, double x, double s)
     case CC_UNARY_ADD_SCALAR:  return x + s;
     case CC_UNARY_MUL_SCALAR:  return x * s;
     case CC_UNARY_RPOW_SCALAR: return pow(s, x);
+    case CC_UNARY_GELU:        return 0.5 * x * (1.0 + erf(x * 0.70710678118654752));
     default:                   return s / x;
     }
 }
@@ -109,6 +111,7 @@ static inline float unary_grad_f(int op, float x, float s)
     case CC_UNARY_ADD_SCALAR:  return 1.0f;
     case CC_UNARY_MUL_SCALAR:  return s;
     case CC_UNARY_RPOW_SCALAR: return s == 0.0f ? 0.0f : powf(s, x) * logf(s);
+    case CC_UNARY_GELU:        return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
     default:                   return -s / (x * x);
     }
 }
@@ -131,17 +134,25 @@ static inline double unary_grad_d(int op, double x, double s)
     case CC_UNARY_ADD_SCALAR:  return 1.0;
     case CC_UNARY_MUL_SCALAR:  return s;
     case CC_UNARY_RPOW_SCALAR: return s == 0.0 ? 0.0 : pow(s, x) * log(s);
+    case CC_UNARY_GELU:        return 0.5 * (1.0 + erf(x * 0.70710678118654752)) + x * 0.39894228040143268 * exp(-0.5 * x * x);
     default:                   return -s / (x * x);
     }
 }
 
-/* binary ops round once from f64: for + - * / that equals computing in the operands' own precision */
+/* binary ops round once from f64: for + - * / that equals computing in the operands' own precision;
+   the comparisons give 1 or 0 (exact in every float dtype) */
 static inline double binary_d(int op, double a, double b)
 {
     switch (op) {
     case CC_BINARY_ADD: return a + b;
     case CC_BINARY_SUB: return a - b;
     case CC_BINARY_MUL: return a * b;
+    case CC_BINARY_GT:  return a > b;
+    case CC_BINARY_LT:  return a < b;
+    case CC_BINARY_GE:  return a >= b;
+    case CC_BINARY_LE:  return a <= b;
+    case CC_BINARY_EQ:  return a == b;
+    case CC_BINARY_NE:  return a != b;
     default:            return a / b;
     }
 }
@@ -172,7 +183,8 @@ static inline __attribute__((always_inline)) void loop_d(int kind, int op, doubl
 
 #define UNARY_OPS(X) X(CC_UNARY_NEG) X(CC_UNARY_EXP) X(CC_UNARY_LOG) X(CC_UNARY_SQRT) X(CC_UNARY_RSQRT) \
     X(CC_UNARY_ABS) X(CC_UNARY_SIGMOID) X(CC_UNARY_SILU) X(CC_UNARY_SOFTPLUS) X(CC_UNARY_TANH) X(CC_UNARY_RELU) \
-    X(CC_UNARY_POW_SCALAR) X(CC_UNARY_ADD_SCALAR) X(CC_UNARY_MUL_SCALAR) X(CC_UNARY_RPOW_SCALAR) X(CC_UNARY_RDIV_SCALAR)
+    X(CC_UNARY_POW_SCALAR) X(CC_UNARY_ADD_SCALAR) X(CC_UNARY_MUL_SCALAR) X(CC_UNARY_RPOW_SCALAR) X(CC_UNARY_RDIV_SCALAR) \
+    X(CC_UNARY_GELU)
 
 static void compute_f(const cc_pointwise_args *a, float *y, const float *u, const float *v, int64_t n)
 {
@@ -191,6 +203,12 @@ static void compute_d(const cc_pointwise_args *a, double *y, const double *u, co
         case CC_BINARY_ADD: loop_d(CC_PW_BINARY, CC_BINARY_ADD, y, u, v, s, n); break;
         case CC_BINARY_SUB: loop_d(CC_PW_BINARY, CC_BINARY_SUB, y, u, v, s, n); break;
         case CC_BINARY_MUL: loop_d(CC_PW_BINARY, CC_BINARY_MUL, y, u, v, s, n); break;
+        case CC_BINARY_GT:  loop_d(CC_PW_BINARY, CC_BINARY_GT, y, u, v, s, n); break;
+        case CC_BINARY_LT:  loop_d(CC_PW_BINARY, CC_BINARY_LT, y, u, v, s, n); break;
+        case CC_BINARY_GE:  loop_d(CC_PW_BINARY, CC_BINARY_GE, y, u, v, s, n); break;
+        case CC_BINARY_LE:  loop_d(CC_PW_BINARY, CC_BINARY_LE, y, u, v, s, n); break;
+        case CC_BINARY_EQ:  loop_d(CC_PW_BINARY, CC_BINARY_EQ, y, u, v, s, n); break;
+        case CC_BINARY_NE:  loop_d(CC_PW_BINARY, CC_BINARY_NE, y, u, v, s, n); break;
         default:            loop_d(CC_PW_BINARY, CC_BINARY_DIV, y, u, v, s, n); break;
         }
         return;

@@ -8,6 +8,9 @@ using namespace ccops;
 
 namespace {
 
+__device__ __forceinline__ float m_erf(float x) { return erff(x); }
+__device__ __forceinline__ double m_erf(double x) { return erf(x); }
+
 template <typename A> __device__ __forceinline__ A unary(int op, A x, A s)
 {
     switch (op) {
@@ -26,6 +29,7 @@ template <typename A> __device__ __forceinline__ A unary(int op, A x, A s)
     case CC_UNARY_ADD_SCALAR:  return x + s;
     case CC_UNARY_MUL_SCALAR:  return x * s;
     case CC_UNARY_RPOW_SCALAR: return m_pow(s, x);
+    case CC_UNARY_GELU:        return A(0.5) * x * (A(1) + m_erf(x * A(0.70710678118654752)));
     default:                   return s / x;
     }
 }
@@ -49,6 +53,8 @@ template <typename A> __device__ __forceinline__ A unary_grad(int op, A x, A s)
     case CC_UNARY_ADD_SCALAR:  return A(1);
     case CC_UNARY_MUL_SCALAR:  return s;
     case CC_UNARY_RPOW_SCALAR: return s == A(0) ? A(0) : m_pow(s, x) * m_log(s);
+    case CC_UNARY_GELU:        return A(0.5) * (A(1) + m_erf(x * A(0.70710678118654752)))
+                                      + x * A(0.39894228040143268) * m_exp(A(-0.5) * x * x);
     default:                   return -s / (x * x);
     }
 }
@@ -59,6 +65,12 @@ template <typename A> __device__ __forceinline__ A binary(int op, A u, A v)
     case CC_BINARY_ADD: return u + v;
     case CC_BINARY_SUB: return u - v;
     case CC_BINARY_MUL: return u * v;
+    case CC_BINARY_GT:  return A(u > v);
+    case CC_BINARY_LT:  return A(u < v);
+    case CC_BINARY_GE:  return A(u >= v);
+    case CC_BINARY_LE:  return A(u <= v);
+    case CC_BINARY_EQ:  return A(u == v);
+    case CC_BINARY_NE:  return A(u != v);
     default:            return u / v;
     }
 }

@@ -7,7 +7,8 @@
 --   shape_of(t), shape_str(sizes), same_shape(a, b)
 --   dtype codes and names, from the cdef'd enums (C.CC_F32, ...): DTYPE_CODE, DTYPE_NAME,
 --       dtype_bytes(code), is_int_dtype(code), dtype(fname, v), device(fname, v)
---   tensor(fname, name, v), optional(fname, name, v), float_tensor(fname, name, v)
+--   tensor(fname, name, v), optional(fname, name, v [, hint]), float_tensor(fname, name, v)
+--   bias_hint(fname, opts_pos)               the hint optional() adds for a table passed as bias
 --   rank(fname, name, t, n, what)            t:dim() == n, "(B, D, L)" as what
 --   same_device(fname, ref_name, ref, name, t), same_dtype(fname, ref_name, ref, name, t)
 --   integer(fname, name, v [, lo [, hi]])    a finite integer Lua number in lo..hi
@@ -144,9 +145,20 @@ function M.tensor(fname, name, v)
     return v
 end
 
-function M.optional(fname, name, v)
-    if v == nil then return nil end
-    return M.tensor(fname, name, v)
+-- A tensor or nil. hint (optional) is added in parentheses when v is a plain table, e.g. an
+-- options table passed where a positional bias goes: see M.bias_hint.
+function M.optional(fname, name, v, hint)
+    if v == nil or is_tensor(v) then return v end
+    raise(fmt("%s: %s: expected a causalconv.Tensor or nil, got %s%s", fname, name, show(v),
+              hint and type(v) == "table" and " (" .. hint .. ")" or ""))
+end
+
+-- The hint for a positional bias: opts_pos is the position of the options table that follows
+-- it (nil when the function takes none).
+local ORDINAL = { "1st", "2nd", "3rd", "4th", "5th", "6th", "7th" }
+function M.bias_hint(fname, opts_pos)
+    if opts_pos == nil then return "pass nil for no bias; " .. fname .. " takes no options" end
+    return "pass nil for no bias; options go " .. ORDINAL[opts_pos]
 end
 
 function M.float_tensor(fname, name, v)

@@ -124,7 +124,7 @@ function M.causal_conv1d_backward(x, weight, bias, dout, opts)
     local fname = "causal_conv1d_backward"
     args.tensor(fname, "x", x)
     args.tensor(fname, "weight", weight)
-    args.optional(fname, "bias", bias)
+    args.optional(fname, "bias", bias, args.bias_hint(fname, 5))
     args.tensor(fname, "dout", dout)
     opts = args.options(fname, opts, BWD_OPTS)
     return conv_backward(fname, x, weight, bias, dout, opts)
@@ -143,7 +143,7 @@ function M.causal_conv1d(x, weight, bias, opts)
     local fname = "causal_conv1d"
     args.tensor(fname, "x", x)
     args.tensor(fname, "weight", weight)
-    args.optional(fname, "bias", bias)
+    args.optional(fname, "bias", bias, args.bias_hint(fname, 4))
     opts = args.options(fname, opts, FWD_OPTS)
     local seq_idx, init, final, out = opts.seq_idx, opts.initial_states, opts.final_states_out, opts.out
     args.rank(fname, "x", x, 3, "(B, D, L)")
@@ -184,7 +184,7 @@ function M.causal_conv1d_update(x, conv_state, weight, bias, opts)
     args.tensor(fname, "x", x)
     args.tensor(fname, "conv_state", conv_state)
     args.tensor(fname, "weight", weight)
-    args.optional(fname, "bias", bias)
+    args.optional(fname, "bias", bias, args.bias_hint(fname, 5))
     opts = args.options(fname, opts, UPDATE_OPTS)
     local cache_seqlens, indices, out = opts.cache_seqlens, opts.conv_state_indices, opts.out
     local squeeze = x:dim() == 2
@@ -243,7 +243,7 @@ function M.causal_conv1d_varlen_backward(x, weight, bias, dout, cu_seqlens, opts
     local fname = "causal_conv1d_varlen_backward"
     args.tensor(fname, "x", x)
     args.tensor(fname, "weight", weight)
-    args.optional(fname, "bias", bias)
+    args.optional(fname, "bias", bias, args.bias_hint(fname, 6))
     args.tensor(fname, "dout", dout)
     local cu = cu_arg(fname, cu_seqlens)
     opts = args.options(fname, opts, VARLEN_BWD_OPTS)
@@ -254,7 +254,7 @@ function M.causal_conv1d_varlen(x, weight, bias, cu_seqlens, opts)
     local fname = "causal_conv1d_varlen"
     args.tensor(fname, "x", x)
     args.tensor(fname, "weight", weight)
-    args.optional(fname, "bias", bias)
+    args.optional(fname, "bias", bias, args.bias_hint(fname, 5))
     local cu = cu_arg(fname, cu_seqlens)
     opts = args.options(fname, opts, VARLEN_OPTS)
     local init, final, out = opts.initial_states, opts.final_states_out, opts.out

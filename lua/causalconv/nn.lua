@@ -388,4 +388,9 @@ end
 
 function ModuleList:describe() return fmt("ModuleList(%d)", self.n) end
 
+-- x:uniform_(a, b) and x:normal_(mean, std): the initialisers above as tensor methods (in
+-- place, under no_grad, from the global stream; defaults U(0, 1) and N(0, 1))
+tensor.Tensor.add_method("uniform_", function(self, a, b) return nn.init.uniform_(self, a, b) end)
+tensor.Tensor.add_method("normal_", function(self, mean, std) return nn.init.normal_(self, mean, std) end)
+
 return { nn = nn }

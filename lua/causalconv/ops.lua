@@ -97,8 +97,8 @@ local function unbroadcast(g, shape)
     return r_view(out, shape)
 end
 
-local function broadcast_shapes(op, a, b)
-    local sa, sb = shape_of(a), shape_of(b)
+-- the broadcast of sizes sa and sb
+local function broadcast_sizes(op, sa, sb)
     local n = math.max(#sa, #sb)
     local out = {}
     for i = 1, n do
@@ -113,6 +113,8 @@ local function broadcast_shapes(op, a, b)
     end
     return out
 end
+
+local function broadcast_shapes(op, a, b) return broadcast_sizes(op, shape_of(a), shape_of(b)) end
 
 local function scale(g, factor)
     if factor == 1 then return g end
@@ -147,7 +149,7 @@ end
 local U = {
     neg = C.CC_UNARY_NEG, exp = C.CC_UNARY_EXP, log = C.CC_UNARY_LOG, sqrt = C.CC_UNARY_SQRT,
     rsqrt = C.CC_UNARY_RSQRT, abs = C.CC_UNARY_ABS, sigmoid = C.CC_UNARY_SIGMOID, silu = C.CC_UNARY_SILU,
-    softplus = C.CC_UNARY_SOFTPLUS, tanh = C.CC_UNARY_TANH, relu = C.CC_UNARY_RELU,
+    softplus = C.CC_UNARY_SOFTPLUS, tanh = C.CC_UNARY_TANH, relu = C.CC_UNARY_RELU, gelu = C.CC_UNARY_GELU,
 }
 
 -- out = f(x[, scalar]); ops whose derivative does not depend on x save nothing. xname: the
@@ -263,7 +265,8 @@ function M.pow(a, b)
     return unary("pow", C.CC_UNARY_RPOW_SCALAR, b, a, "b")
 end
 
-for _, name in ipairs { "exp", "log", "sqrt", "rsqrt", "abs", "sigmoid", "silu", "softplus", "tanh", "relu" } do
+-- gelu is PyTorch's exact form, x * (1 + erf(x / sqrt 2)) / 2
+for _, name in ipairs { "exp", "log", "sqrt", "rsqrt", "abs", "sigmoid", "silu", "softplus", "tanh", "relu", "gelu" } do
     local op = U[name]
     M[name] = function(x) return unary(name, op, x) end
 end
@@ -371,6 +374,17 @@ function M.max(x, dim, keepdim)
     return values, indices
 end
 
+-- values, indices (i64, 0-based) of the minimum along dim (all elements when dim is nil): the
+-- maximum of -x, negated (the first minimum wins, as the first maximum does for max)
+function M.min(x, dim, keepdim)
+    args.float_tensor("min", "x", x)
+    keepdim_arg("min", keepdim)
+    if dim ~= nil then dim0("min", x, dim) end
+    if dim == nil and numel(x) == 0 then raise("min: x: expected at least one element, got " .. show(x)) end
+    local values, indices = M.max(neg(x), dim, keepdim)
+    return neg(values), indices
+end
+
 local function softmax_op(name, log, x, dim)
     args.float_tensor(name, "x", x)
     local d = dim0(name, x, dim or -1)
@@ -465,6 +479,7 @@ function M.linear(x, weight, bias)
     args.float_tensor("linear", "x", x)
     args.float_tensor("linear", "weight", weight)
     if bias ~= nil then
+        args.optional("linear", "bias", bias, args.bias_hint("linear"))
         args.float_tensor("linear", "bias", bias)
         same_kind("linear", "x", x, "bias", bias)
     end
@@ -681,7 +696,12 @@ function M.mse_loss(a, b)
     args.float_tensor("mse_loss", "a", a)
     args.float_tensor("mse_loss", "b", b)
     same_kind("mse_loss", "a", a, "b", b)
-    broadcast_shapes("mse_loss", a, b)
+    local sa, sb = shape_of(a), shape_of(b)
+    if not same_shape(sa, sb) then
+        -- PyTorch warns and broadcasts ((3, 1) vs (3) gives a (3, 3) difference); we refuse
+        raise(fmt("mse_loss: a %s and b %s must have the same shape (mse_loss does not broadcast)",
+            shape_str(sa), shape_str(sb)))
+    end
     local d = M.sub(a, b)
     return M.mean(M.mul(d, d))
 end
@@ -718,6 +738,174 @@ function M.rms_norm(x, weight, eps)
     return out
 end
 
+-- ---- comparisons and selection ---------------------------------------------------------------
+-- Comparisons return i32 tensors of 0 (false) and 1 (true), as Torch7's masks did
+-- (x:gt(0):float():sum() counts). Operands: two tensors (broadcast; mixed dtypes and integer
+-- dtypes are compared exactly, in f64) or a tensor and a number (the number in the tensor's
+-- float dtype, as in PyTorch). Not differentiable. Lua's < <= == on tables must return
+-- booleans, so these are methods (x:lt(y)), not operators.
+
+-- t in f64 (exact for every dtype, integers up to 2^53); never recorded
+local function f64(t) return r_convert(t, C.CC_F64) end
+
+local function compare(name, op, a, b)
+    local ta, tb = check_operands(name, a, b)
+    if ta and tb then
+        args.same_device(name, "a", a, "b", b)
+        if a._h.dtype ~= b._h.dtype or not is_float(a) then a, b = f64(a), f64(b) end
+    else
+        local t = ta and a or b
+        if not is_float(t) then t = f64(t) end
+        local s = new({}, nil, t)
+        check(C.cc_tensor_fill(s._h, ta and b or a))
+        if ta then a, b = t, s else a, b = s, t end
+    end
+    local shape = broadcast_shapes(name, a, b)
+    local ae = same_shape(shape_of(a), shape) and a or r_expand(a, shape)
+    local be = same_shape(shape_of(b), shape) and b or r_expand(b, shape)
+    local out = new(shape, nil, a)
+    check(C.cc_binary_forward(out._h, ae._h, be._h, op))
+    return r_convert(out, C.CC_I32)
+end
+
+for name, op in pairs { gt = C.CC_BINARY_GT, lt = C.CC_BINARY_LT, ge = C.CC_BINARY_GE, le = C.CC_BINARY_LE,
+                        eq = C.CC_BINARY_EQ, ne = C.CC_BINARY_NE } do
+    M[name] = function(a, b) return compare(name, op, a, b) end
+end
+
+-- where(cond, a, b): a where cond is nonzero, else b. cond: any dtype; a, b: tensors of one
+-- float dtype, or one of them a number; all three broadcast. The gradient goes to a where cond
+-- holds and to b elsewhere. The selection is exact (an inf or nan in the branch not taken
+-- stays out): a and b are laid end to end and the result gathered from them (cat and
+-- index_select, both recorded).
+function M.where(cond, a, b)
+    args.tensor("where", "cond", cond)
+    local ta, tb = check_operands("where", a, b)
+    if ta then args.float_tensor("where", "a", a) end
+    if tb then args.float_tensor("where", "b", b) end
+    if ta and tb then same_kind("where", "a", a, "b", b) end
+    local ref = ta and a or b
+    args.same_device("where", ta and "a" or "b", ref, "cond", cond)
+    if not ta then
+        local v = a
+        a = new({}, nil, ref)
+        check(C.cc_tensor_fill(a._h, v))
+    end
+    if not tb then
+        local v = b
+        b = new({}, nil, ref)
+        check(C.cc_tensor_fill(b._h, v))
+    end
+    local shape = broadcast_sizes("where", broadcast_shapes("where", cond, a), shape_of(b))
+    local n = 1
+    for i = 1, #shape do n = n * shape[i] end
+    if n == 0 then return new(shape, nil, ref) end
+    local function flat(t)
+        if not same_shape(shape_of(t), shape) then t = t:expand(shape) end
+        return t:reshape(n)
+    end
+    local both = M.cat({ flat(a), flat(b) }, 1)
+    -- index k (into a) where cond holds, n + k (into b) elsewhere
+    local keep = r_reshape(f64(r_expand(M.ne(cond, 0), shape)), { n })
+    local idx = new({ n }, C.CC_F64, cond)
+    check(C.cc_unary_forward(idx._h, keep._h, C.CC_UNARY_MUL_SCALAR, -n))
+    check(C.cc_unary_forward(idx._h, idx._h, C.CC_UNARY_ADD_SCALAR, n))
+    local pos = new({ n }, C.CC_F64, cond)
+    check(C.cc_tensor_arange(pos._h, 0, 1))
+    check(C.cc_binary_forward(idx._h, idx._h, pos._h, C.CC_BINARY_ADD))
+    return M.index_select(both, 1, r_convert(idx, C.CC_I64)):view(shape)
+end
+
+-- x limited to [min, max] (either bound may be nil; with min > max every element is max, as in
+-- PyTorch). Gradient 1 inside (bounds included), 0 where a bound replaced x.
+function M.clamp(x, min, max)
+    args.float_tensor("clamp", "x", x)
+    if min ~= nil then args.number("clamp", "min", min) end
+    if max ~= nil then args.number("clamp", "max", max) end
+    if min == nil and max == nil then raise("clamp: expected a min or a max bound (or both), got two nils") end
+    local y = x
+    if min ~= nil then y = M.where(M.lt(y, min), min, y) end
+    if max ~= nil then y = M.where(M.gt(y, max), max, y) end
+    return y
+end
+
+-- tensors of one shape joined along a new dim (1..ndim+1, negative from the end): unsqueeze
+-- then cat, so the gradient comes from those two
+function M.stack(list, dim)
+    if type(list) ~= "table" or is_tensor(list) or #list == 0 then
+        raise("stack: tensors: expected a non-empty list of tensors, got " .. show(list))
+    end
+    local first = args.tensor("stack", "tensors[1]", list[1])
+    local shape = shape_of(first)
+    local d = args.dim("stack", "dim", first, dim or 1, #shape + 1)
+    local parts = {}
+    for i, t in ipairs(list) do
+        args.tensor("stack", "tensors[" .. i .. "]", t)
+        if not same_shape(shape_of(t), shape) then
+            raise(fmt("stack: tensors[%d]: expected shape %s (the shape of tensors[1]), got %s", i,
+                shape_str(shape), show(t)))
+        end
+        parts[i] = t:unsqueeze(d + 1)
+    end
+    return M.cat(parts, d + 1)
+end
+
+-- true when a == b or |a - b| <= atol + rtol * |b| with |a - b| finite, everywhere (a and b
+-- broadcast; any dtypes): as torch.allclose, equal infinities are close, nan never is
+function M.allclose(a, b, rtol, atol)
+    args.tensor("allclose", "a", a)
+    args.tensor("allclose", "b", b)
+    args.same_device("allclose", "a", a, "b", b)
+    rtol, atol = rtol or 1e-5, atol or 1e-8
+    args.number("allclose", "rtol", rtol)
+    args.number("allclose", "atol", atol)
+    local shape = broadcast_shapes("allclose", a, b)
+    for i = 1, #shape do if shape[i] == 0 then return true end end
+    local a64, b64 = f64(a), f64(b)
+    local d = M.abs(M.sub(a64, b64))
+    local tol = M.add(M.mul(M.abs(b64), rtol), atol)
+    local within = M.mul(f64(M.le(d, tol)), f64(M.lt(d, math.huge)))
+    local ok = M.add(within, f64(M.eq(a64, b64)))
+    return (M.min(ok)):item() > 0
+end
+
+-- (x - mean) / sqrt(var + eps) over the last dim (biased variance, as PyTorch), then * weight
+-- + bias (each (D) or nil); normalized_shape is D or {D}. Composed of mean, sub, mul, rsqrt.
+function M.layer_norm(x, normalized_shape, weight, bias, eps)
+    args.float_tensor("layer_norm", "x", x)
+    local sx = shape_of(x)
+    if #sx == 0 then raise("layer_norm: x: expected at least one dim, got " .. show(x)) end
+    local D = sx[#sx]
+    local ns = normalized_shape
+    if type(ns) == "table" and not is_tensor(ns) and #ns == 1 then ns = ns[1] end
+    if ns ~= D then
+        local got = type(normalized_shape) == "table" and not is_tensor(normalized_shape)
+            and shape_str(normalized_shape) or show(normalized_shape)
+        raise(fmt("layer_norm: normalized_shape: expected %d or {%d} (x's last dim; only the last dim is normalized), got %s",
+            D, D, got))
+    end
+    args.optional("layer_norm", "weight", weight, "pass nil for no weight")
+    args.optional("layer_norm", "bias", bias, "pass nil for no bias; eps goes 5th")
+    for _, p in ipairs { { "weight", weight }, { "bias", bias } } do
+        local t = p[2]
+        if t ~= nil then
+            args.float_tensor("layer_norm", p[1], t)
+            same_kind("layer_norm", "x", x, p[1], t)
+            if t._h.ndim ~= 1 or tonumber(t._h.shape[0]) ~= D then
+                raise(fmt("layer_norm: %s: expected shape (%d) (x's last dim), got %s", p[1], D, show(t)))
+            end
+        end
+    end
+    if eps ~= nil then args.number("layer_norm", "eps", eps) end
+    eps = eps or 1e-5
+    local xc = M.sub(x, M.mean(x, -1, true))
+    local var = M.mean(M.mul(xc, xc), -1, true)
+    local y = M.mul(xc, M.rsqrt(M.add(var, eps)))
+    if weight ~= nil then y = M.mul(y, weight) end
+    if bias ~= nil then y = M.add(y, bias) end
+    return y
+end
+
 -- ---- in-place arithmetic ---------------------------------------------------------------------
 -- In-place writes are never recorded; on a tensor that requires grad they are allowed only
 -- with recording off (cc.no_grad), where the version counter protects saved tensors.
@@ -725,7 +913,7 @@ end
 local function inplace_binary(name, op, uop)
     return function(self, other)
         args.float_tensor(name, "self", self)
-        autograd.check_inplace(name, self)
+        autograd.check_inplace(name, self, "self")
         if is_tensor(other) then
             same_kind(name, "self", self, "other", other)
             local s = shape_of(self)
@@ -760,7 +948,8 @@ local methods = {
 for _, name in ipairs { "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "rsqrt", "abs",
                         "sigmoid", "silu", "softplus", "tanh", "relu", "sum", "mean", "max", "softmax",
                         "log_softmax", "matmul", "linear", "split", "chunk", "index_select",
-                        "cross_entropy", "mse_loss", "rms_norm", "embedding", "sum_to_size" } do
+                        "cross_entropy", "mse_loss", "rms_norm", "embedding", "sum_to_size",
+                        "gelu", "min", "gt", "lt", "ge", "le", "eq", "ne", "clamp", "allclose", "layer_norm" } do
     methods[name] = M[name]
 end
 for name, fn in pairs(methods) do Tensor.add_method(name, fn) end

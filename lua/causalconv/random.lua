@@ -5,6 +5,7 @@
 --   g:rand(sizes... [, opts])       uniform [0, 1) tensor; opts: dtype (f32 | f64), device
 --   g:randn(sizes... [, opts])      standard normal tensor
 --   g:randint(low, high, n)         a Lua array of n integers uniform in [low, high)
+--   cc.randint(low, high, sizes... [, opts])   a tensor of them (i64 by default) from the global stream
 --   g:get_state() / g:set_state(s)  s = {seed = n, offset = n}: plain numbers, JSON-friendly
 --   cc.get_rng_state() / cc.set_rng_state(s)   the same for the global stream
 --
@@ -99,6 +100,46 @@ function Generator:randint(low, high, n)
         out[i] = v < high and v or high - 1
     end
     return out
+end
+
+local RANDINT_OPTS = { { "dtype", "dtype" }, { "device", "device" }, { "requires_grad", "boolean" } }
+
+-- cc.randint(low, high, sizes...[, opts]): integers uniform in [low, high), i64 unless opts
+-- says another dtype, drawn from the global stream (cc.manual_seed) as Generator:randint
+-- draws: low + floor(u * (high - low)) for u uniform in [0, 1) in f64.
+function M.randint(low, high, ...)
+    args.integer("randint", "low", low)
+    args.integer("randint", "high", high)
+    if high <= low then raise(fmt("randint: expected low < high, got low %s, high %s", show(low), show(high))) end
+    if high - low > 2 ^ 53 then
+        raise(fmt("randint: high - low = %s is more than 2^53 (Lua numbers count exactly only up to there)", show(high - low)))
+    end
+    local sizes, opts = args.sizes("randint", false, ...)
+    opts = args.options("randint", opts, RANDINT_OPTS, "options")
+    local dtype = args.dtype("randint", opts.dtype or "i64")
+    if dtype == C.CC_I32 and (low < -2 ^ 31 or high - 1 > 2 ^ 31 - 1) then
+        raise(fmt("randint: [%s, %s) does not fit i32", show(low), show(high)))
+    end
+    if opts.requires_grad and args.is_int_dtype(dtype) then
+        raise("randint: requires_grad: only float tensors can require grad, got dtype " .. args.DTYPE_NAME[dtype])
+    end
+    local dev, idx = C.CC_CPU, 0
+    if opts.device ~= nil then dev, idx = args.device("randint", opts.device) end
+    local from_c = tensor.Tensor.from_c
+    local n = #sizes
+    local shape = ffi.new("int64_t[?]", n > 0 and n or 1)
+    for i = 1, n do shape[i - 1] = sizes[i] end
+    local u = from_c(C.cc_tensor_empty, n, shape, C.CC_F64, dev, idx)
+    check(C.cc_tensor_rand(u._h, 0, high - low))   -- [0, high - low): the draw stays below high - low
+    -- floor: converting to i64 truncates, which is floor for values >= 0
+    local k = from_c(C.cc_tensor_to, u._h, C.CC_I64, dev, idx)
+    if low ~= 0 then
+        k = from_c(C.cc_tensor_to, k._h, C.CC_F64, dev, idx)
+        check(C.cc_unary_forward(k._h, k._h, C.CC_UNARY_ADD_SCALAR, low))   -- exact: |values| <= 2^53
+    end
+    local t = from_c(C.cc_tensor_to, k._h, dtype, dev, idx)
+    if opts.requires_grad then t:requires_grad_(true) end
+    return t
 end
 
 Generator.__tostring = function(g)

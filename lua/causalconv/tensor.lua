@@ -677,7 +677,7 @@ end
 
 -- Copies src's values into self (converting dtype, crossing devices); src broadcasts.
 function Tensor:copy_(src)
-    autograd.check_inplace("copy_", self)
+    autograd.check_inplace("copy_", self, "self")
     if not is_tensor(src) then
         raise("copy_: src: expected a causalconv.Tensor, got " .. show(src) .. (type(src) == "number" and " (use fill_ for a number)" or ""))
     end
@@ -695,7 +695,7 @@ function Tensor:copy_(src)
 end
 
 function Tensor:fill_(value)
-    autograd.check_inplace("fill_", self)
+    autograd.check_inplace("fill_", self, "self")
     if type(value) ~= "number" and not is_int64_cdata(value) then
         raise("fill_: value: expected a number, got " .. show(value))
     end
@@ -704,7 +704,7 @@ function Tensor:fill_(value)
 end
 
 function Tensor:zero_()
-    autograd.check_inplace("zero_", self)
+    autograd.check_inplace("zero_", self, "self")
     check(C.cc_tensor_fill(self._h, 0))
     return self
 end
@@ -802,9 +802,48 @@ local function set_element(self, v, where)
     end
 end
 
+-- The name a caller's code knows t by (a local, an upvalue or a global), for a warning.
+local function name_in_caller(t, level)
+    for i = 1, 200 do
+        local name, v = debug.getlocal(level + 1, i)
+        if name == nil then break end
+        if v == t and name:match("^[%a_][%w_]*$") then return name end
+    end
+    local info = debug.getinfo(level + 1, "f")
+    for i = 1, 200 do
+        local name, v = debug.getupvalue(info and info.func or print, i)
+        if name == nil then break end
+        if v == t and name:match("^[%a_][%w_]*$") then return name end
+    end
+    for name, v in pairs(_G) do
+        if v == t and type(name) == "string" then return name end
+    end
+    return "t"
+end
+
+-- Reading .grad of a non-leaf tensor gives nil (only leaves keep gradients unless
+-- retain_grad() was called): warn once per tensor on stderr, as PyTorch does. Runs only when
+-- .grad is absent from the table, so reading a leaf's gradient costs nothing more.
+local function warn_nonleaf_grad(self, node)
+    rawset(self, "_grad_warned", true)
+    local name = name_in_caller(self, 3)
+    local info = debug.getinfo(3, "Sl")
+    local where = info and info.currentline and info.currentline > 0 and (info.short_src .. ":" .. info.currentline .. ": ") or ""
+    io.stderr:write(fmt("%swarning: %s.grad of a non-leaf tensor is not kept: call %s:retain_grad() first, "
+        .. "or read the leaf's .grad (%s is the output of op '%s')\n", where, name, name, name, node.op))
+end
+
 mt.__index = function(self, k)
     local m = Tensor[k]
     if m ~= nil then return m end
+    if k == "grad" then
+        local node = rawget(self, "_node")
+        if node ~= nil and not rawget(self, "_grad_warned")
+            and not (node.retained and node.retained[rawget(self, "_out_index")] == self) then
+            warn_nonleaf_grad(self, node)
+        end
+        return nil
+    end
     local tk = type(k)
     if tk == "table" then
         load_index(self, k)

@@ -191,10 +191,10 @@ describe("graph errors name the op and the input #cuda", function()
 
     it("in-place ops on tensors that require grad need no_grad", function()
         local x = leaf({ 1, 2 })
-        expect_error(function() x:add_(1) end, "add_: in-place change of a tensor that requires grad")
-        expect_error(function() x:fill_(0) end, "fill_: in-place change of a tensor that requires grad")
+        expect_error(function() x:add_(1) end, "add_: self: in-place change of a tensor that requires grad")
+        expect_error(function() x:fill_(0) end, "fill_: self: in-place change of a tensor that requires grad")
         local y2 = x * 2
-        expect_error(function() y2:mul_(3) end, "mul_: in-place change of a tensor that requires grad")
+        expect_error(function() y2:mul_(3) end, "mul_: self: in-place change of a tensor that requires grad")
         cc.no_grad(function() x:sub_(T({ 1, 1 })):div_(2) end)
         assert.tensor_near(x, { 0, 0.5 })
     end)

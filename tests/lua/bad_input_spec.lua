@@ -772,7 +772,8 @@ spec {
 spec {
     name = "mse_loss", fn = cc.mse_loss, params = { "a", "b" }, tensors = { "a", "b" },
     base = function() return { a = F64(3), b = F64(3) } end,
-    rows = { { "b", F64(2), "do not broadcast", arg = "shapes" }, { "b", R(3), "expected dtype f64" } },
+    rows = { { "b", F64(2), "a (3) and b (2) must have the same shape (mse_loss does not broadcast)", arg = "a" },
+             { "b", F64(3, 1), "a (3) and b (3, 1) must have the same shape", arg = "a" }, { "b", R(3), "expected dtype f64" } },
 }
 spec {
     name = "rms_norm", fn = cc.rms_norm, params = { "x", "weight", "eps" }, tensors = { "x" },
