@@ -213,6 +213,9 @@ cc_status cc_cuda_empty_cache(void);
 cc_status cc_cuda_reset_peak_memory_stats(void);   /* peak_allocated starts again from allocated */
 cc_status cc_cuda_timer_start(void **timer);                  /* records a start event */
 cc_status cc_cuda_timer_stop(void *timer, double *elapsed_ms); /* records the end, waits, frees the timer */
+/* ---- REPL Ctrl-C (core/repl_signal.c): SIGINT only counts; the REPL polls ---- */
+int cc_repl_install_sigint(void);   /* 0, or -1 when sigaction fails */
+int cc_repl_take_interrupt(void);   /* 1 when Ctrl-C was pressed since the last call */
 /* CC_API_END */
 
 #ifdef __cplusplus

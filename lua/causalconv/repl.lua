@@ -37,7 +37,28 @@ int ioctl(int fd, unsigned long request, ...);
 void *malloc(size_t size);
 void free(void *p);
 char *strdup(const char *s);
+struct cc_repl_pollfd { int fd; short events; short revents; };
+int poll(struct cc_repl_pollfd *fds, unsigned long nfds, int timeout);
 ]])
+
+------------------------------------------------------------------------------------------------
+-- Ctrl-C: core/repl_signal.c counts SIGINTs (Lua cannot run in a signal handler); a debug hook
+-- takes them while code runs (error "interrupted"), the input loop at the prompt. Libraries
+-- built before that file existed have no such functions: then Ctrl-C keeps its default action.
+
+local interrupt = { installed = false }
+function interrupt.take() return false end
+function interrupt.install(C)
+    local ok, fn = pcall(function() return C.cc_repl_install_sigint end)
+    if not ok or fn == nil or fn() ~= 0 then return false end
+    interrupt.installed = true
+    interrupt.take = function() return C.cc_repl_take_interrupt() ~= 0 end
+    return true
+end
+local HOOK_COUNT = 10000
+local function interrupt_hook()
+    if interrupt.take() then error("interrupted (Ctrl-C)", 0) end
+end
 
 ------------------------------------------------------------------------------------------------
 -- completion
@@ -259,7 +280,12 @@ end
 local function pack(...) return { n = select("#", ...), ... } end
 
 local function run(fn)
+    if interrupt.installed then
+        interrupt.take()   -- a Ctrl-C pressed at a plain prompt does not stop the next command
+        debug.sethook(interrupt_hook, "", HOOK_COUNT)
+    end
     local res = pack(xpcall(fn, on_error))
+    if interrupt.installed then debug.sethook() end
     if not res[1] then
         print(res[2])
         return
@@ -309,6 +335,14 @@ local function readline_reader()
         extern const char *rl_readline_name;
         extern int rl_attempted_completion_over;
         extern int rl_completion_append_character;
+        typedef void cc_rl_line_handler(char *line);
+        void rl_callback_handler_install(const char *prompt, cc_rl_line_handler *handler);
+        void rl_callback_read_char(void);
+        void rl_callback_handler_remove(void);
+        void rl_callback_sigcleanup(void);
+        void rl_free_line_state(void);
+        void rl_cleanup_after_signal(void);
+        extern int rl_catch_signals;
     ]])
     if not ok and not tostring(err):find("redefine") then return nil, tostring(err) end
     local names = (want and want ~= "") and { want } or { "libreadline.so.8", "readline" }
@@ -358,19 +392,60 @@ local function readline_reader()
         end
     end
     local last
-    local function read(prompt)
-        local p = rl.readline(prompt)
-        if p == nil then return nil end
-        local line = ffi.string(p)
-        ffi.C.free(p)
+    local function remember(line)
         if line:find("%S") and line ~= last then
             rl.add_history(line)
             last = line
             if hist then rl.append_history(1, hist) end
         end
-        return line
     end
-    jit.off(read)   -- readline calls back into Lua (completion): keep this call interpreted
+    local read
+    if not interrupt.installed then
+        read = function(prompt)
+            local p = rl.readline(prompt)
+            if p == nil then return nil end
+            local line = ffi.string(p)
+            ffi.C.free(p)
+            remember(line)
+            return line
+        end
+    else
+        -- readline's callback interface: poll() stdin (waking every 100 ms to see a Ctrl-C that
+        -- the signal handler counted), so Ctrl-C at the prompt drops the line and goes on
+        rl.rl_catch_signals = 0
+        local done, result = false, nil
+        local handler = ffi.cast("cc_rl_line_handler*", function(p)
+            if p ~= nil then
+                result = ffi.string(p)
+                ffi.C.free(p)
+            end
+            done = true
+            rl.rl_callback_handler_remove()
+        end)
+        anchors[#anchors + 1] = handler
+        local pfd = ffi.new("struct cc_repl_pollfd[1]")
+        pfd[0].fd, pfd[0].events = 0, 1   -- POLLIN
+        read = function(prompt)
+            done, result = false, nil
+            rl.rl_callback_handler_install(prompt, handler)
+            while not done do
+                local r = ffi.C.poll(pfd, 1, 100)
+                if interrupt.take() then
+                    rl.rl_free_line_state()
+                    rl.rl_callback_sigcleanup()
+                    rl.rl_cleanup_after_signal()
+                    rl.rl_callback_handler_remove()
+                    io.write("\n")
+                    io.flush()
+                    return false
+                end
+                if r > 0 then rl.rl_callback_read_char() end
+            end
+            if result then remember(result) end
+            return result
+        end
+    end
+    jit.off(read)   -- readline calls back into Lua (completion, the line): keep this call interpreted
     return { read = read, anchors = anchors, history = hist }
 end
 
@@ -393,6 +468,7 @@ end
 function M.main()
     cc = cc_module
     local interactive = ffi.C.isatty(0) ~= 0
+    interrupt.install(cc.C)
 
     function reload()
         for name in pairs(package.loaded) do
@@ -431,14 +507,21 @@ function M.main()
     local buffer
     while true do
         local line = read(buffer and ">> " or "cc> ")
-        if not line then
+        if line == false then   -- Ctrl-C at the prompt: the line (and a started chunk) is dropped
+            buffer = nil
+        elseif not line then
             io.write("\n")
             break
+        elseif not buffer and (line == "exit" or line == "quit" or line == "exit()" or line == "os.exit()") then
+            break
+        else
+            buffer = buffer and buffer .. "\n" .. line or line
         end
-        if not buffer and (line == "exit" or line == "quit" or line == "exit()" or line == "os.exit()") then break end
-        buffer = buffer and buffer .. "\n" .. line or line
-        local fn, err, more, was_local = M.compile(buffer)
-        if fn then
+        local fn, err, more, was_local
+        if buffer then fn, err, more, was_local = M.compile(buffer) end
+        if not buffer then
+            -- nothing to run
+        elseif fn then
             buffer = nil
             if was_local and not local_noted then
                 local_noted = true

@@ -143,6 +143,37 @@ describe("repl", function()
     end)
 end)
 
+-- libraries built before core/repl_signal.c have no Ctrl-C support (the REPL keeps the default)
+local has_sigint = pcall(function() return cc.C.cc_repl_install_sigint end)
+
+describe("repl Ctrl-C", function()
+    if not has_sigint then
+        pending("the library has no cc_repl_install_sigint: rebuild it for the Ctrl-C specs")
+        return
+    end
+    it("interrupts a running loop, and the REPL goes on", function()
+        local input, out = os.tmpname(), os.tmpname()
+        local f = assert(io.open(input, "w"))
+        f:write("x = cc.ones(2); n = 0\nwhile true do x = x + 0; n = n + 1 end\nn > 0\njit.off(); for i = 1, 1e12 do local t = {i} end\n'alive'\n" ..
+                "jit.on(); for i = 1, 1e12 do local t = {i} end\n")
+        f:close()
+        os.execute(string.format("CAUSALCONV_LIB='%s' luajit lua/causalconv/repl.lua < '%s' > '%s' 2>&1 & pid=$!; " ..
+                                 "for i in 1 2 3 4 5; do sleep 1.5; kill -INT $pid 2>/dev/null; done; wait $pid",
+                                 lib_path(), input, out))
+        f = assert(io.open(out))
+        local text = f:read("*a")
+        f:close()
+        os.remove(input)
+        os.remove(out)
+        contains(text, "cc> while true do x = x + 0; n = n + 1 end\ninterrupted (Ctrl-C)\n")
+        contains(text, "cc> n > 0\ntrue\n")
+        contains(text, "cc> jit.off(); for i = 1, 1e12 do local t = {i} end\ninterrupted (Ctrl-C)\n")
+        contains(text, "cc> 'alive'\n\"alive\"\n")
+        -- a JIT-compiled loop runs no hooks: the second Ctrl-C says so, the third quits
+        contains(text, "Ctrl-C cannot stop JIT-compiled Lua code")
+    end)
+end)
+
 describe("repl completion", function()
     local R = require "causalconv.repl"
     it("completes cc. names, tensor methods and globals", function()
@@ -258,6 +289,33 @@ describe("repl in a terminal", function()
         end)
         s.close()
         os.remove(hist)
+        assert(ok, err)
+    end)
+
+    it("Ctrl-C drops the line at the prompt and stops a running loop", function()
+        if not has_sigint then
+            pending("the library has no cc_repl_install_sigint")
+            return
+        end
+        local s = tty_session("CAUSALCONV_HISTORY=/dev/null")
+        local ok, err = pcall(function()
+            s.literal("1 +")
+            s.keys("C-c")
+            s.wait("cc> 1 +\ncc>")
+            s.literal("for i = 1, 3 do")
+            s.keys("Enter")
+            s.wait(">>")
+            s.keys("C-c")
+            s.literal("x = cc.ones(2); n = 0; while true do x = x + 0; n = n + 1 end")
+            s.keys("Enter")
+            sleep(1)
+            s.keys("C-c")
+            s.wait("interrupted (Ctrl-C)")
+            s.literal("n > 0")
+            s.keys("Enter")
+            s.wait("cc> n > 0\ntrue\n")
+        end)
+        s.close()
         assert(ok, err)
     end)
 
