@@ -174,6 +174,73 @@ describe("repl Ctrl-C", function()
     end)
 end)
 
+-- The README's REPL blocks, line by line through the REPL's compiler, in a scratch directory
+-- (the Tensors block writes x.npy).
+describe("README REPL blocks", function()
+    local R = require "causalconv.repl"
+    local ffi = require "ffi"
+    pcall(ffi.cdef, "int chdir(const char *path); char *getcwd(char *buf, size_t size);")
+
+    local function readme_inputs()
+        local f = assert(io.open("README.md"))
+        local text = f:read("*a")
+        f:close()
+        local blocks = {}
+        for _, title in ipairs({ "## A first REPL session", "## Tensors" }) do
+            local a = assert(text:find(title, 1, true), title)
+            local b = text:find("\n## ", a + 1) or #text
+            local body = text:sub(a, b)
+            for block in body:gmatch("```lua\n(.-)```") do blocks[#blocks + 1] = block end
+            for block in body:gmatch("```\n(.-)```") do   -- a transcript: the cc> lines are input
+                local lines = {}
+                for line in block:gmatch("[^\n]+") do
+                    local input = line:match("^cc> (.*)$")
+                    if input then lines[#lines + 1] = input end
+                end
+                if #lines > 0 then blocks[#blocks + 1] = table.concat(lines, "\n") end
+            end
+        end
+        return blocks
+    end
+
+    it("run as written when pasted", function()
+        local blocks = readme_inputs()
+        assert.truthy(#blocks >= 3)
+        local dir = os.tmpname()
+        os.remove(dir)
+        assert(os.execute("mkdir -p '" .. dir .. "'") == 0)
+        local buf = ffi.new("char[4096]")
+        local cwd = ffi.string(ffi.C.getcwd(buf, 4096))
+        local saved_print = _G.print
+        local env_cc = rawget(_G, "cc")
+        _G.cc = cc
+        _G.print = function() end
+        local ok, err = pcall(function()
+            assert(ffi.C.chdir(dir) == 0)
+            for _, block in ipairs(blocks) do
+                local chunk
+                for line in (block .. "\n"):gmatch("([^\n]*)\n") do
+                    chunk = chunk and chunk .. "\n" .. line or line
+                    local fn, e, more = R.compile(chunk)
+                    if fn then
+                        local okr, er = pcall(fn)
+                        assert(okr, "README line\n" .. line .. "\nfails: " .. tostring(er))
+                        chunk = nil
+                    elseif not more then
+                        error("README line\n" .. chunk .. "\ndoes not compile: " .. tostring(e))
+                    end
+                end
+                assert.is_nil(chunk, "README block ends inside a chunk")
+            end
+        end)
+        _G.print = saved_print
+        _G.cc = env_cc
+        ffi.C.chdir(cwd)
+        os.execute("rm -rf '" .. dir .. "'")
+        assert(ok, err)
+    end)
+end)
+
 describe("repl completion", function()
     local R = require "causalconv.repl"
     it("completes cc. names, tensor methods and globals", function()
