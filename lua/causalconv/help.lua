@@ -1,4 +1,5 @@
--- cc.help(): a short guide, then every other function the modules export.
+-- cc.help(): a short guide, then every other function the modules export; cc.help(fn) and
+-- cc.help("name"): one function's page from help_docs.lua (the one source of the text).
 local HELP = [[
 causalconv %s -- dims and positions are 1-based, negative dims count from the end.
 Tensors   cc.tensor({{1, 2}, {3, 4}}), cc.zeros(2, 3), cc.ones({2, 3}), cc.empty(...),
@@ -32,8 +33,22 @@ local NOT_LISTED = { Tensor = true, C = true, ffi = true, modules = true }
 
 local M = {}
 
--- Prints a short guide, then the functions the other modules export.
-function M.help()
+local DOCS = require "causalconv.help_docs"
+
+local function indent(text, pad) return (text:gsub("\n", "\n" .. pad)) end
+
+-- The page of one function: signature, shapes, options with defaults, a two-line example.
+local function page(name, d)
+    local pad = "           "
+    return table.concat({
+        d.sig,
+        "  shapes   " .. indent(d.shapes, pad),
+        "  options  " .. indent(d.opts, pad),
+        "  example  " .. indent(d.ex, pad),
+    }, "\n")
+end
+
+local function general()
     local cc = require "causalconv"   -- the assembled table (loaded after this module)
     print(string.format(HELP, cc.version))
     local more = {}
@@ -53,7 +68,32 @@ function M.help()
         line = line .. name .. " "
     end
     lines[#lines + 1] = line
+    lines[#lines + 1] = "Help      cc.help(cc.causal_conv1d) or cc.help(\"causal_conv1d\"): one function's signature, shapes,"
+    lines[#lines + 1] = "          options and an example"
     print(table.concat(lines, "\n"))
+end
+
+-- cc.help(): the guide and the list of functions; cc.help(fn) / cc.help("name") (also "cc.name",
+-- "x:name" for a method that is also cc.name): that function's page.
+function M.help(what)
+    if what == nil then return general() end
+    local cc = require "causalconv"
+    local name
+    if type(what) == "function" then
+        for k, v in pairs(cc) do if v == what then name = k; break end end
+        if not name then
+            for k, v in pairs(cc.Tensor) do if v == what then name = k; break end end
+        end
+    elseif type(what) == "string" then
+        name = what:gsub("^cc%.", ""):gsub("^[%a_][%w_]*:", "")
+    end
+    local d = name and DOCS[name]
+    if not d then
+        local shown = type(what) == "string" and string.format("%q", what) or tostring(what)
+        print("cc.help: no page for " .. shown .. " (cc.help() lists the functions)")
+        return
+    end
+    print(page(name, d))
 end
 
 return M

@@ -241,6 +241,74 @@ describe("README REPL blocks", function()
     end)
 end)
 
+describe("per-function help", function()
+    local R = require "causalconv.repl"
+    local DOCS = require "causalconv.help_docs"
+
+    it("has a page for every function cc exports", function()
+        local missing = {}
+        for k, v in pairs(cc) do
+            if type(v) == "function" and not DOCS[k] then missing[#missing + 1] = "cc." .. k end
+        end
+        table.sort(missing)
+        assert(#missing == 0, "no help page (lua/causalconv/help_docs.lua) for " .. table.concat(missing, ", "))
+        for name, d in pairs(DOCS) do
+            for _, field in ipairs({ "sig", "shapes", "opts", "ex" }) do
+                assert(type(d[field]) == "string" and d[field] ~= "", name .. ": no " .. field)
+            end
+            assert.truthy(d.sig:find("cc." .. name, 1, true), name .. ": the signature names another function")
+            local _, nl = d.ex:gsub("\n", "")
+            assert(nl == 1, name .. ": the example is not two lines")
+        end
+    end)
+
+    -- (pages of functions not exported yet, written ahead of the code, are not run)
+    it("runs every example, line by line as REPL input", function()
+        local saved_print = _G.print
+        local env_cc = rawget(_G, "cc")
+        _G.cc = cc
+        _G.print = function() end
+        -- the examples change library settings: put them back for the specs that follow
+        local settings = { cc.get_printoptions(), cc.get_rng_state(), cc.get_num_threads(),
+                           cc.get_reference_kernels(), cc.is_grad_enabled() }
+        local ok, err = pcall(function()
+            for name, d in pairs(DOCS) do
+                if cc[name] ~= nil then
+                    for line in (d.ex .. "\n"):gmatch("([^\n]*)\n") do
+                        local fn, e = R.compile(line)
+                        assert(fn, "cc.help " .. name .. ": example line\n" .. line .. "\ndoes not compile: " .. tostring(e))
+                        local okr, er = pcall(fn)
+                        assert(okr, "cc.help " .. name .. ": example line\n" .. line .. "\nfails: " .. tostring(er))
+                    end
+                end
+            end
+        end)
+        _G.print = saved_print
+        _G.cc = env_cc
+        cc.set_printoptions(settings[1]); cc.set_rng_state(settings[2]); cc.set_num_threads(settings[3])
+        cc.set_reference_kernels(settings[4]); cc.set_grad_enabled(settings[5])
+        assert(ok, err)
+    end)
+
+    it("prints one function's page for cc.help(fn) and cc.help(name)", function()
+        local out = repl({ "cc.help(cc.causal_conv1d)", 'cc.help("causal_conv1d")', 'cc.help("cc.selective_scan")',
+                           'cc.help("x:sum")', "cc.help(cc.Tensor.narrow)", 'cc.help("no_such_fn")', "cc.help()" })
+        local page = "cc.causal_conv1d(x, weight, bias [, opts]) -> out [, final_states]\n" ..
+                     "  shapes   x (B, D, L) in either layout, weight (D, W), bias (D) or nil -> out like x\n" ..
+                     "  options  activation (nil | \"silu\" | \"swish\"), seq_idx (B, L) i32 (nil)"
+        contains(out, "cc> cc.help(cc.causal_conv1d)\n" .. page)
+        contains(out, "cc> cc.help(\"causal_conv1d\")\n" .. page)
+        contains(out, "  example  x = cc.randn(2, 3, 16); w = cc.randn(3, 4)\n" ..
+                      "           out = cc.causal_conv1d(x, w, nil, {activation = \"silu\"}); out:size()\n")
+        contains(out, "cc> cc.help(\"cc.selective_scan\")\ncc.selective_scan(u, delta, A, B, C [, opts])")
+        contains(out, "cc> cc.help(\"x:sum\")\ncc.sum(x [, dim [, keepdim]])")
+        contains(out, "cc> cc.help(cc.Tensor.narrow)\ncc.narrow(x, dim, start, length)")
+        contains(out, 'cc.help: no page for "no_such_fn" (cc.help() lists the functions)')
+        contains(out, "x:narrow(dim, start, len)")   -- the general page
+        contains(out, "cc.help(cc.causal_conv1d) or cc.help(\"causal_conv1d\")")
+    end)
+end)
+
 describe("repl completion", function()
     local R = require "causalconv.repl"
     it("completes cc. names, tensor methods and globals", function()
