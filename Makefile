@@ -214,7 +214,7 @@ fuzz-quick: $(FUZZ_NPY) san-build
 	@BUILD=$(BUILD) FUZZ_SECONDS=20 tests/run.sh fuzz
 
 # ---- dependencies ------------------------------------------------------------------------------
-DEB_DEPS := luajit libreadline8 lua-busted lua-cjson libopenblas-dev gnuplot-nox python3-numpy clang-14 libclang-rt-14-dev libomp-14-dev
+DEB_DEPS := luajit libreadline8 tmux lua-busted lua-cjson libopenblas-dev gnuplot-nox python3-numpy clang-14 libclang-rt-14-dev libomp-14-dev
 deps:
 	@missing=""; for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "deps: all present ($(DEB_DEPS))"; \
