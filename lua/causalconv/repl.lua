@@ -14,7 +14,8 @@
 -- says so once), so the value is still there on the next line.
 -- With input from a pipe the lines are echoed after the prompt, so a transcript reads like a session.
 -- As a module (`require "causalconv.repl"`) it runs nothing and returns
---   {complete = function(text [, env]) -> sorted candidates, compile = function(chunk) -> fn, err, incomplete}.
+--   {complete = function(text [, env]) -> sorted candidates, compile = function(chunk) -> fn, err, incomplete}
+-- (compile's fn runs with the JIT off for it and the functions it defines: see Ctrl-C below).
 local as_module = (...) == "causalconv.repl"
 if not as_module then
     local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
@@ -45,6 +46,10 @@ int poll(struct cc_repl_pollfd *fds, unsigned long nfds, int timeout);
 -- Ctrl-C: core/repl_signal.c counts SIGINTs (Lua cannot run in a signal handler); a debug hook
 -- takes them while code runs (error "interrupted"), the input loop at the prompt. Libraries
 -- built before that file existed have no such functions: then Ctrl-C keeps its default action.
+-- JIT-compiled code runs no hooks, so M.compile turns the JIT off for each input chunk and the
+-- functions it defines (jit.off(fn, true)): loops typed at the prompt stay interruptible, library
+-- code they call keeps the JIT. Only a long loop inside library code can still run past a Ctrl-C:
+-- there the second Ctrl-C says so (repl_signal.c) and the third quits.
 
 local interrupt = { installed = false }
 function interrupt.take() return false end
@@ -201,15 +206,17 @@ end
 
 -- fn, nil, false, was_local | nil, err, incomplete: `= e` is `return e`; a leading `local` is
 -- dropped (was_local = true) so the names outlive the chunk.
+-- The chunk and every function it defines run interpreted (jit.off(fn, true)), so the Ctrl-C
+-- hook fires in loops typed at the prompt.
 function M.compile(buffer)
     local src = buffer
     if src:sub(1, 1) == "=" then src = "return " .. src:sub(2) end
     local rewritten, was_local = rewrite_local(src)
     local fn, err, more = compile_text(rewritten)
-    if fn then return fn, nil, false, was_local end
+    if fn then jit.off(fn, true); return fn, nil, false, was_local end
     if was_local and not more then
         local f2 = compile_text(src)
-        if f2 then return f2, nil, false end
+        if f2 then jit.off(f2, true); return f2, nil, false end
     end
     return nil, err, more
 end
