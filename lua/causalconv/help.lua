@@ -1,5 +1,6 @@
 -- cc.help(): a short guide, then every other function the modules export; cc.help(fn) and
--- cc.help("name"): one function's page from help_docs.lua (the one source of the text).
+-- cc.help("name"): one function's page from help_docs.lua (the one source of the text), also for
+-- the functions of cc.nn, cc.optim, cc.bench, cc.cuda and cc.autograd ("nn.Linear", cc.bench.time).
 local HELP = [[
 causalconv %s -- dims and positions are 1-based, negative dims count from the end.
 Tensors   cc.tensor({{1, 2}, {3, 4}}), cc.zeros(2, 3), cc.ones({2, 3}), cc.empty(...),
@@ -69,23 +70,76 @@ local function general()
     end
     lines[#lines + 1] = line
     lines[#lines + 1] = "Help      cc.help(cc.causal_conv1d) or cc.help(\"causal_conv1d\"): one function's signature, shapes,"
-    lines[#lines + 1] = "          options and an example"
+    lines[#lines + 1] = "          options and an example; the namespaces too: cc.help(\"nn.Linear\"), cc.help(cc.optim.AdamW),"
+    lines[#lines + 1] = "          cc.help(\"nn.Module:forward\"), cc.help(cc.bench.time)"
     print(table.concat(lines, "\n"))
 end
 
+-- The namespaces with pages keyed by their path after cc. ("nn.Linear", "bench.time"); a
+-- method of a class (a table with __name or a __call metamethod) is "nn.MambaLM:step".
+local NAMESPACES = { "nn", "optim", "bench", "cuda", "autograd" }
+
+-- visit(key, value) for every function and class reachable in the namespaces (keys starting
+-- with "__" are not followed).
+local function walk_namespaces(cc, visit)
+    local seen = {}
+    local function walk(t, path, in_class)
+        if seen[t] then return end
+        seen[t] = true
+        for k, v in pairs(t) do
+            if type(k) == "string" and k:sub(1, 2) ~= "__" then
+                local key = in_class and (path .. ":" .. k) or (path .. "." .. k)
+                if type(v) == "function" then
+                    if visit(key, v) then return true end
+                elseif type(v) == "table" and not cc.is_tensor(v) then
+                    local mt = getmetatable(v)
+                    local is_class = rawget(v, "__name") ~= nil or (type(mt) == "table" and rawget(mt, "__call") ~= nil)
+                    if is_class and visit(key, v) then return true end
+                    if walk(v, key, is_class) then return true end
+                end
+            end
+        end
+    end
+    for _, ns in ipairs(NAMESPACES) do
+        if type(cc[ns]) == "table" and walk(cc[ns], ns, false) then return end
+    end
+end
+
+-- The page key for a namespace key: itself, or for a Module type's init / forward / describe
+-- (methods every module has) the nn.Module page.
+local function resolve(cc, key)
+    if DOCS[key] then return key end
+    local cls, m = key:match("^nn%.([%w_]+)[:.]([%w_]+)$")
+    if cls and DOCS["nn." .. cls .. ":" .. m] then return "nn." .. cls .. ":" .. m end
+    if cls and type(cc.nn) == "table" and type(cc.nn[cls]) == "table" and DOCS["nn.Module:" .. m] then
+        return "nn.Module:" .. m
+    end
+    local ns, c2, m2 = key:match("^(%a+)%.([%w_]+)%.([%w_]+)$")   -- "optim.LRScheduler.step"
+    if ns and DOCS[ns .. "." .. c2 .. ":" .. m2] then return ns .. "." .. c2 .. ":" .. m2 end
+    return nil
+end
+
 -- cc.help(): the guide and the list of functions; cc.help(fn) / cc.help("name") (also "cc.name",
--- "x:name" for a method that is also cc.name): that function's page.
+-- "x:name" for a method that is also cc.name): that function's page. The namespaces too:
+-- cc.help(cc.nn.Linear), cc.help("nn.Linear"), cc.help("optim.AdamW"), cc.help("nn.Module:forward").
 function M.help(what)
     if what == nil then return general() end
     local cc = require "causalconv"
     local name
-    if type(what) == "function" then
-        for k, v in pairs(cc) do if v == what then name = k; break end end
-        if not name then
+    if type(what) == "function" or type(what) == "table" then
+        for k, v in pairs(cc) do if v == what and type(v) == "function" then name = k; break end end
+        if not name and type(what) == "function" then
             for k, v in pairs(cc.Tensor) do if v == what then name = k; break end end
         end
+        if not name then
+            walk_namespaces(cc, function(key, v)
+                if v == what then name = resolve(cc, key) or key; return true end
+            end)
+        end
     elseif type(what) == "string" then
-        name = what:gsub("^cc%.", ""):gsub("^[%a_][%w_]*:", "")
+        local plain = what:gsub("^cc%.", "")
+        name = resolve(cc, plain)
+        if not name then name = plain:gsub("^[%a_][%w_]*:", "") end
     end
     local d = name and DOCS[name]
     if not d then

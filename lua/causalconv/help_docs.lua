@@ -198,4 +198,237 @@ doc("load_safetensors", "cc.load_safetensors(path [, opts]) -> tensors, metadata
     "device (\"cpu\"), names (nil: all; a list loads only those)",
     "p = os.tmpname(); cc.save_safetensors({w = cc.ones(2)}, p, {step = \"1\"})\nt, meta = cc.load_safetensors(p); os.remove(p); meta.step")
 
+-- ---- namespaces: cc.nn, cc.optim, cc.bench, cc.cuda, cc.autograd ---------------------------------
+-- Keys are the path after cc. ("nn.Linear", "optim.AdamW", "bench.time"); a method's key is
+-- "<namespace>.<Class>:<method>" ("nn.Module:forward", "optim.Optimizer:step"). A Module subclass's
+-- init / forward / describe are covered by the nn.Module page of that name and the class's page.
+-- (tests/lua/repl_spec.lua walks these tables: every function in them has a page here.)
+local function meth(key, call, shapes, opts, ex) doc(key, call .. "   [cc." .. key .. "]", shapes, opts, ex) end
+local LIN = "m = cc.nn.Linear{in_features = 3, out_features = 2}"
+local DT = "dtype (f32), device (\"cpu\")"
+
+-- cc.nn.Module and its methods
+doc("nn.Module", "cc.nn.Module: the base class; cc.nn.Module:extend(\"Name\") makes a module type", "-",
+    "a type defines init(opts) (register_parameter, add_module) and forward(...); m(...) = m:forward(...)",
+    "M = cc.nn.Module:extend(\"Scale\"); function M:init(o) self:register_parameter(\"s\", cc.ones(o.n)) end\nfunction M:forward(x) return x * self.s end; M{n = 3}(cc.ones(3)):sum():item()")
+meth("nn.Module:extend", "cc.nn.Module:extend(name) -> a new module type (Class(opts) makes one, running init(opts))", "-", "-",
+    "Id = cc.nn.Module:extend(\"Id\"); function Id:forward(x) return x end\nId()(cc.ones(2)):size()")
+meth("nn.Module:new", "Class.new(Class, ...) -> module (what Class(...) calls: empty tables, training = true, then init(...))", "-", "-",
+    "m = cc.nn.Linear.new(cc.nn.Linear, {in_features = 3, out_features = 2})\nm.training")
+meth("nn.Module:init", "m:init(opts): a type's constructor body (the base one does nothing)", "-", "the type's options",
+    "m = cc.nn.Module:extend(\"Empty\")()\nm:num_parameters()")
+meth("nn.Module:forward", "m:forward(x, ...) -> outputs; m(x, ...) is the same (the base one raises)", "the type's", "the type's",
+    LIN .. "\nm:forward(cc.randn(4, 3)):size()")
+meth("nn.Module:register_parameter", "m:register_parameter(name, t) -> t: a float leaf (detached if not one), requires_grad on; also m[name]",
+    "any", "name: a non-empty string without dots, not yet registered",
+    "m = cc.nn.Module:extend(\"P\")(); m:register_parameter(\"w\", cc.zeros(2, 2))\nm.w.requires_grad")
+meth("nn.Module:add_module", "m:add_module(name, child) -> child: a named child module (also m[name])", "-",
+    "name: a non-empty string without dots, not yet registered",
+    "m = cc.nn.Module:extend(\"Box\")(); m:add_module(\"lin\", cc.nn.Linear{in_features = 2, out_features = 2})\nm:named_parameters()[1][1]")
+meth("nn.Module:named_parameters", "m:named_parameters() -> array of {name, tensor}, registration order, PyTorch's dotted names", "-", "-",
+    LIN .. "\nm:named_parameters()[1][1]")
+meth("nn.Module:parameters", "m:parameters() -> array of the parameter tensors (leaves with requires_grad)", "-", "-",
+    LIN .. "\n#m:parameters()")
+meth("nn.Module:num_parameters", "m:num_parameters() -> the number of scalars", "-", "-", LIN .. "\nm:num_parameters()")
+meth("nn.Module:state_dict", "m:state_dict() -> name -> the parameter tensors themselves (so .grad is reachable)", "-", "-",
+    LIN .. "\nm:state_dict()[\"weight\"]:size()")
+meth("nn.Module:load_state_dict", "m:load_state_dict(t [, opts]): copies values in; on any missing, unexpected, mis-shaped or mis-typed entry it raises, naming all of them, and changes nothing",
+    "each entry shaped like its parameter", "strict (true)",
+    LIN .. "; sd = {weight = cc.zeros(2, 3), bias = cc.ones(2)}\nm:load_state_dict(sd); m.bias:sum():item()")
+meth("nn.Module:train", "m:train([on]) -> m: sets m.training on the whole tree", "-", "on (true)", LIN .. "\nm:train(); m.training")
+meth("nn.Module:eval", "m:eval() -> m: m:train(false)", "-", "-", LIN .. "\nm:eval(); m.training")
+meth("nn.Module:to", "m:to(dtype | device | {dtype =, device =}) -> m: converts every parameter in place (the tensor objects stay, so an optimizer keeps working)",
+    "-", "dtype, device", LIN .. "\nm:to(\"f64\"); m.weight:dtype()")
+meth("nn.Module:zero_grad", "m:zero_grad(): drops every parameter's .grad", "-", "-",
+    LIN .. "; m(cc.randn(4, 3)):sum():backward()\nm:zero_grad(); m.weight.grad == nil")
+meth("nn.Module:describe", "m:describe() -> the one-line name tostring(m) shows for this module", "-", "-",
+    LIN .. "\nm:describe()")
+meth("nn.Module:save", "m:save(path [, metadata]): the weights (named_parameters order) to a .safetensors file; metadata format = \"pt\", a MambaLM adds its MambaConfig as \"config\"",
+    "-", "metadata: string -> string (nil)",
+    LIN .. "; p = os.tmpname(); m:save(p)\nt = cc.load_safetensors(p); os.remove(p); t.weight:size()")
+
+-- layers
+doc("nn.Linear", "cc.nn.Linear{in_features, out_features [, bias]} -> module; m(x) = x W^T + b", "weight (out, in), bias (out); x (..., in) -> (..., out)",
+    "bias (true), " .. DT .. "; PyTorch's init (kaiming_uniform_ a = sqrt(5))", LIN .. "\nm(cc.randn(4, 3)):size()")
+doc("nn.Embedding", "cc.nn.Embedding{num_embeddings, embedding_dim} -> module; m(ids) looks rows up", "weight (V, d) ~ N(0, 1); ids (...) -> (..., d)",
+    DT, "m = cc.nn.Embedding{num_embeddings = 10, embedding_dim = 4}\nm(cc.tensor({{1, 2}}, {dtype = \"i64\"})):size()")
+doc("nn.RMSNorm", "cc.nn.RMSNorm{dim [, eps]} -> module; m(x) = rms_norm(x, weight, eps)", "weight (dim) = 1; x (..., dim) -> like x",
+    "eps (1e-5), " .. DT, "m = cc.nn.RMSNorm{dim = 4}\nm(cc.randn(2, 4)):size()")
+doc("nn.CausalConv1d", "cc.nn.CausalConv1d{channels, kernel_size [, bias, activation]} -> module; m(x [, opts]) = causal_conv1d",
+    "weight (D, 1, W) as PyTorch's Conv1d(groups = D), bias (D); x (B, D, L) in either layout -> (B, D, L)",
+    "bias (true), activation (nil | \"silu\"), " .. DT .. "; forward opts pass on to cc.causal_conv1d",
+    "m = cc.nn.CausalConv1d{channels = 3, kernel_size = 4, activation = \"silu\"}\nm(cc.randn(2, 3, 8)):size()")
+doc("nn.ModuleList", "cc.nn.ModuleList{m1, m2, ...} -> module: children named \"0\", \"1\", ...; list[i] is child i-1", "-", "-",
+    "l = cc.nn.ModuleList{cc.nn.RMSNorm{dim = 2}, cc.nn.RMSNorm{dim = 2}}\nl.n, l:named_parameters()[2][1]")
+local MAMBA = "mx = cc.nn.Mamba{d_model = 4, d_state = 2, d_conv = 2, expand = 1}"
+doc("nn.Mamba", "cc.nn.Mamba{d_model, ...} -> module (mamba_ssm's Mamba-1 mixer); y = m(hs [, {cache = c}])",
+    "hs (Bt, L, d) -> (Bt, L, d); with a cache, a prefill that fills it",
+    "d_state (16), d_conv (4), expand (2), dt_rank (\"auto\"), dt_min (0.001), dt_max (0.1), dt_init_floor (1e-4),\n"
+    .. "dt_scale (1), conv_bias (true), bias (false), lti (false: true is the gated LTI ablation), " .. DT,
+    MAMBA .. "\nmx(cc.randn(1, 5, 4)):size()")
+meth("nn.Mamba:allocate_inference_cache", "m:allocate_inference_cache(Bt) -> {conv_state, ssm_state} (zeros)", "conv_state (Bt, Di, K), ssm_state (Bt, Di, N)", "-",
+    MAMBA .. "; c = mx:allocate_inference_cache(1)\nc.ssm_state:size()")
+meth("nn.Mamba:step", "m:step(hs_t, cache) -> y_t: one token, updating cache in place (constant work per token)", "hs_t (Bt, 1, d) -> (Bt, 1, d)", "-",
+    MAMBA .. "; c = mx:allocate_inference_cache(1)\nmx:step(cc.randn(1, 1, 4), c):size()")
+meth("nn.Mamba:conv_weight", "m:conv_weight() -> the conv1d weight viewed (Di, K)", "(Di, K)", "-", MAMBA .. "\nmx:conv_weight():size()")
+meth("nn.Mamba:dt_bias_param", "m:dt_bias_param() -> the dt bias parameter (dt_proj.bias, or dt_bias with lti)", "(Di)", "-",
+    MAMBA .. "\nmx:dt_bias_param():size()")
+doc("nn.Block", "cc.nn.Block(o) -> module: pre-norm residual block of MambaLM (norm, mixer); b(h, residual, cache) -> h, residual",
+    "residual = h + residual (h when residual is nil); h = mixer(norm(residual)); h (Bt, L, d)",
+    "o: d_model, norm_epsilon, dtype, device, mixer (the cc.nn.Mamba options)",
+    "b = cc.nn.Block{d_model = 4, norm_epsilon = 1e-5, mixer = {d_model = 4, d_state = 2, d_conv = 2, expand = 1}}\nh, r = b(cc.randn(1, 3, 4)); h:size()")
+meth("nn.Block:step", "b:step(h_t, residual, cache) -> h_t, residual: one token through norm and mixer:step", "h_t (Bt, 1, d)", "-",
+    "b = cc.nn.Block{d_model = 4, norm_epsilon = 1e-5, mixer = {d_model = 4, d_state = 2, d_conv = 2, expand = 1}}\nh = b:step(cc.randn(1, 1, 4), nil, b.mixer:allocate_inference_cache(1)); h:size()")
+local LM = "cc.manual_seed(0); lm = cc.nn.MambaLM{d_model = 4, n_layer = 1, vocab_size = 10, d_state = 2, d_conv = 2, expand = 1}"
+doc("nn.MambaLM", "cc.nn.MambaLM{d_model, n_layer, vocab_size, ...} -> module (MambaLMHeadModel, Mamba-1 mixers, no MLP); logits = lm(tokens [, {caches = cs}])",
+    "tokens (Bt, L) i64, 0-based -> logits (Bt, L, padded vocab)",
+    "d_state, d_conv, expand, dt_rank (the Mamba defaults), pad_vocab_size_multiple (8), tie_embeddings (true),\n"
+    .. "norm_epsilon (1e-5), lti (false), " .. DT,
+    LM .. "\nlm(cc.tensor({{1, 2, 3}}, {dtype = \"i64\"})):size()")
+meth("nn.MambaLM:allocate_inference_cache", "lm:allocate_inference_cache(Bt) -> caches: one Mamba cache per layer", "-", "-",
+    LM .. "\n#lm:allocate_inference_cache(1)")
+meth("nn.MambaLM:step", "lm:step(tokens_t, caches) -> logits: one token per row, updating caches", "tokens_t (Bt) -> (Bt, V)", "-",
+    LM .. "; cs = lm:allocate_inference_cache(1)\nlm:step(cc.tensor({3}, {dtype = \"i64\"}), cs):size()")
+meth("nn.MambaLM:generate", "lm:generate(prompt, opts) -> the prompt with the new tokens (no grad)", "prompt (Bt, P) tokens",
+    "max_new_tokens (required), greedy (true unless temperature or top_k), temperature (1), top_k (nil), seed (0)",
+    LM .. "\nlm:generate(cc.tensor({{1, 2}}, {dtype = \"i64\"}), {max_new_tokens = 3}):size()")
+meth("nn.MambaLM:head_weight", "lm:head_weight() -> the output projection weight (the embedding's when tie_embeddings)", "(padded vocab, d)", "-",
+    LM .. "\nlm:head_weight():size()")
+doc("nn.load", "cc.nn.load(path [, opts]) -> MambaLM, metadata: from a checkpoint written by m:save (or mamba_ssm's with a MambaConfig \"config\")",
+    "as saved", "device (nil: as loaded)",
+    LM .. "; p = os.tmpname(); lm:save(p)\nlm2 = cc.nn.load(p); os.remove(p); lm2:num_parameters() == lm:num_parameters()")
+doc("nn.ctor_options", "cc.nn.ctor_options(opts) -> {dtype =, device =} for tensor constructors (nil entries keep f32, cpu)", "-", "-",
+    "o = cc.nn.ctor_options({dtype = \"f64\", d_model = 4})\ncc.zeros(2, o):dtype()")
+doc("nn.required", "cc.nn.required(fname, opts, name) -> opts[name], raising \"fname: name: expected a positive integer, got nil\" when absent", "-", "-",
+    "cc.nn.required(\"Mine\", {n = 3}, \"n\")\nok = pcall(cc.nn.required, \"Mine\", {}, \"n\"); ok")
+doc("nn.options", "cc.nn.options(fname, opts, spec) -> opts checked against spec (a list of {name, kind}); nil opts raise", "-", "-",
+    "o = cc.nn.options(\"Mine\", {n = 3}, {{\"n\", \"positive\"}})\no.n")
+
+-- cc.nn.init
+local W = "w = cc.empty(3, 4)"
+doc("nn.init.uniform_", "cc.nn.init.uniform_(t [, a, b]) -> t filled from U(a, b) in place (no_grad, global stream)", "any float t", "a (0), b (1), a <= b",
+    W .. "\ncc.nn.init.uniform_(w, -1, 1):abs():max():item() <= 1")
+doc("nn.init.normal_", "cc.nn.init.normal_(t [, mean, std]) -> t filled from N(mean, std^2) in place", "any float t", "mean (0), std (1)",
+    W .. "\ncc.nn.init.normal_(w, 0, 0.02):size()")
+doc("nn.init.constant_", "cc.nn.init.constant_(t, v) -> t filled with v in place", "any float t", "-", W .. "\ncc.nn.init.constant_(w, 2):sum():item()")
+doc("nn.init.zero_", "cc.nn.init.zero_(t) -> t filled with 0 in place", "any float t", "-", W .. "\ncc.nn.init.zero_(w):sum():item()")
+doc("nn.init.ones_", "cc.nn.init.ones_(t) -> t filled with 1 in place", "any float t", "-", W .. "\ncc.nn.init.ones_(w):sum():item()")
+doc("nn.init.kaiming_uniform_", "cc.nn.init.kaiming_uniform_(t [, opts]) -> t from U(+-bound) in place; a = sqrt(5) gives PyTorch's Linear / Conv1d default U(+-1/sqrt(fan_in))",
+    "t: 2-d or more, fan_in = size(2) * the later sizes", "a (sqrt(5))",
+    W .. "\ncc.nn.init.kaiming_uniform_(w, {a = math.sqrt(5)}):abs():max():item() <= 0.5")
+
+-- cc.optim
+local P = "w = cc.ones(2):requires_grad_(); (w * w):sum():backward()"
+local OPT_STEP = "step([closure]) updates every parameter with a .grad under cc.no_grad; params: tensors or groups {params = {...}, lr = ...}"
+doc("optim.SGD", "cc.optim.SGD(params [, opts]) -> optimizer (PyTorch's rule; " .. OPT_STEP .. ")", "-",
+    "lr (required), momentum (0), dampening (0), nesterov (false: needs momentum > 0, dampening 0), weight_decay (0)",
+    P .. "\nopt = cc.optim.SGD({w}, {lr = 0.1}); opt:step(); w:sum():item()")
+doc("optim.Adam", "cc.optim.Adam(params [, opts]) -> optimizer; weight_decay is L2 (grad + wd * param)", "-",
+    "lr (1e-3), betas ({0.9, 0.999}), eps (1e-8), weight_decay (0)",
+    P .. "\nopt = cc.optim.Adam({w}, {lr = 1e-2}); opt:step(); w:sum():item()")
+doc("optim.AdamW", "cc.optim.AdamW(params [, opts]) -> optimizer; weight_decay is decoupled (param * (1 - lr * wd))", "-",
+    "lr (1e-3), betas ({0.9, 0.999}), eps (1e-8), weight_decay (0.01)",
+    P .. "\nopt = cc.optim.AdamW({w}); opt:step(); opt.param_groups[1].lr")
+local OPT = P .. "; opt = cc.optim.SGD({w}, {lr = 0.1, momentum = 0.9})"
+meth("optim.Optimizer:step", "opt:step([closure]) -> closure's result: updates every parameter whose .grad is not nil; everything is checked before the first parameter changes",
+    "each grad shaped like its parameter", "closure: called first with grad recording on", OPT .. "\nopt:step(); w:sum():item()")
+meth("optim.Optimizer:zero_grad", "opt:zero_grad([opts]): zeroes every .grad in place, or drops them", "-", "set_to_none (false: true drops them)",
+    OPT .. "\nopt:zero_grad(); w.grad:sum():item()")
+meth("optim.Optimizer:state_dict", "opt:state_dict() -> {state = {[i] = {...}}, param_groups = {...}} with copies of the state; i counts parameters from 1",
+    "-", "-", OPT .. "\nopt:step(); sd = opt:state_dict(); sd.state[1].momentum_buffer:size()")
+meth("optim.Optimizer:load_state_dict", "opt:load_state_dict(sd): restores the state and every group's options (the parameters stay); nothing changes when it fails",
+    "state tensors shaped like their parameters", "-", OPT .. "; opt:step(); sd = opt:state_dict()\nopt:load_state_dict(sd); opt.param_groups[1].momentum")
+doc("optim.no_decay_groups", "cc.optim.no_decay_groups(named_params, weight_decay) -> {{params = decayed, weight_decay = wd}, {params = not_decayed, weight_decay = 0}}",
+    "-", "not decayed: A_log, D, *.bias, names with norm or embedding, t._no_weight_decay = true",
+    LIN .. "; g = cc.optim.no_decay_groups(m:named_parameters(), 0.1)\n#g[1].params, #g[2].params")
+doc("optim.clip_grad_norm_", "cc.optim.clip_grad_norm_(params, max_norm [, norm_type]) -> the total norm (a number, computed in f64); grads scaled in place when over max_norm",
+    "params: a tensor or an array of tensors (nil grads skipped)", "norm_type (2; a positive number or math.huge)",
+    P .. "\ncc.optim.clip_grad_norm_({w}, 1.0), (w.grad * w.grad):sum():item()")
+doc("optim.schedule.constant", "cc.optim.schedule.constant() -> fn: step -> 1 always", "-", "-",
+    "f = cc.optim.schedule.constant()\nf(0), f(100)")
+doc("optim.schedule.warmup_cosine", "cc.optim.schedule.warmup_cosine{warmup, total [, min_ratio]} -> fn: step -> lr multiplier",
+    "s / W for s < W, then cosine from 1 to min_ratio at total, min_ratio after", "warmup, total, min_ratio (0)",
+    "f = cc.optim.schedule.warmup_cosine{warmup = 10, total = 100}\nf(5), f(10), f(100)")
+local SCH = OPT .. "; sched = cc.optim.LRScheduler(opt, cc.optim.schedule.warmup_cosine{warmup = 2, total = 10})"
+doc("optim.LRScheduler", "cc.optim.LRScheduler(opt, fn) -> scheduler: each group's lr is its base lr times fn(s); sets lr = base * fn(0) at once",
+    "-", "fn: a schedule (cc.optim.schedule.*)", SCH .. "\nsched:get_last_lr()[1]")
+meth("optim.LRScheduler:step", "sched:step(): s = s + 1, lr = base * fn(s) (call it after opt:step())", "-", "-", SCH .. "\nsched:step(); sched:get_last_lr()[1]")
+meth("optim.LRScheduler:get_last_lr", "sched:get_last_lr() -> {lr of each group}", "-", "-", SCH .. "\nsched:get_last_lr()")
+meth("optim.LRScheduler:state_dict", "sched:state_dict() -> {last_step, base_lrs}", "-", "-", SCH .. "\nsched:step(); sched:state_dict().last_step")
+meth("optim.LRScheduler:load_state_dict", "sched:load_state_dict(sd): restores last_step and base_lrs (one per group) and sets the lrs", "-", "-",
+    SCH .. "\nsched:load_state_dict({last_step = 5, base_lrs = {0.1}}); sched:get_last_lr()[1]")
+
+-- cc.bench
+local TOPTS = "device (\"cpu\"), warmup (3), reps (10; [\"repeat\"] the same), min_sample_ms (1: a sample repeats fn that long)"
+local QUICK = "{warmup = 1, reps = 3, min_sample_ms = 0.01}"
+doc("bench.now", "cc.bench.now() -> seconds from CLOCK_MONOTONIC", "-", "-", "t0 = cc.bench.now()\ncc.bench.now() >= t0")
+doc("bench.stats", "cc.bench.stats(samples) -> {median, min, max, mean, p25, p75, spread, n, samples}", "samples: a non-empty array of numbers",
+    "spread = (p75 - p25) / median", "s = cc.bench.stats({3, 1, 2})\ns.median, s.min, s.max")
+doc("bench.time", "cc.bench.time(fn [, opts]) -> stats (ms per call) of fn, after warm-up; fn(k) gets a running call counter",
+    "-", TOPTS .. ";\non cuda a device-event timer after cc.cuda.synchronize()",
+    "s = cc.bench.time(function() return 1 + 1 end, " .. QUICK .. ")\ns.n, s.median >= 0")
+doc("bench.compare", "cc.bench.compare(fns [, opts]) -> {[k] = stats (+ .inner: calls per sample)}: several functions interleaved sample by sample",
+    "fns: a table of functions", TOPTS,
+    "r = cc.bench.compare({a = function() end, b = function() end}, " .. QUICK .. ")\nr.a.n, r.b.n")
+doc("bench.ratio", "cc.bench.ratio(sa, sb) -> stats of sa.samples[r] / sb.samples[r] (two results of one compare call)", "-", "-",
+    "r = cc.bench.compare({a = function() end, b = function() end}, " .. QUICK .. ")\ncc.bench.ratio(r.a, r.b).n")
+doc("bench.copy", "cc.bench.copy(nbytes [, opts]) -> fn, bytes moved, {src = {...}, dst = {...}}: fn does dst:copy_(src) moving nbytes (read + write)",
+    "-", "device (\"cpu\"), dtype (f32), sets (1: source/destination pairs to rotate)",
+    "fn, bytes = cc.bench.copy(4096)\nfn(1); bytes")
+doc("bench.memcpy", "cc.bench.memcpy(nbytes) -> fn, bytes moved: one-thread memcpy of nbytes/2 (host memory)", "-", "-",
+    "fn, bytes = cc.bench.memcpy(4096)\nfn(); bytes")
+doc("bench.scan_roof", "cc.bench.scan_roof(elements [, opts]) -> fn, elements: the selective scan forward's arithmetic on registers only (every CPU thread)",
+    "-", "device (\"cpu\"; cuda is an error)", "fn, n = cc.bench.scan_roof(1000)\nfn(); n")
+doc("bench.rotation_sets", "cc.bench.rotation_sets(bytes [, device]) -> input sets to rotate so inputs are not cache-resident (twice the L3 on cpu, 256 MiB on cuda; 1..64)",
+    "-", "device (\"cpu\")", "n = cc.bench.rotation_sets(2 ^ 20)\nn >= 1 and n <= 64")
+doc("bench.gbps", "cc.bench.gbps(bytes, ms) -> GB/s (1e9 bytes)", "-", "-", "cc.bench.gbps(1e9, 1000)\ncc.bench.gbps(2e6, 1)")
+doc("bench.progress", "cc.bench.progress(n [, opts]) -> bar with bar:start(label), bar:step(label), bar:print(line), bar:finish(); drawn only on a terminal",
+    "-", "stream (io.stdout), force (false: draw even when stream is not a terminal)",
+    "bar = cc.bench.progress(2, {stream = io.stderr}); bar:step(\"a\"); bar:step(\"b\")\nbar:finish()")
+doc("bench.machine", "cc.bench.machine([device]) -> {date, host, kernel, cpu, cpus, l3, load, threads, lib, commit, lib_built, omp_proc_bind, device [, gpu, emulated]}",
+    "-", "device (\"cpu\")", "m = cc.bench.machine()\nm.cpus > 0, m.device")
+doc("bench.describe", "cc.bench.describe(m) -> m (cc.bench.machine()) as \"# \" header lines", "-", "-",
+    "m = cc.bench.machine()\ncc.bench.describe(m):sub(1, 8)")
+doc("bench.load", "cc.bench.load() -> the 1-, 5- and 15-minute load averages as \"a b c\"", "-", "-", "l = cc.bench.load()\ntype(l)")
+doc("bench.isatty", "cc.bench.isatty([fd]) -> whether fd (1 = stdout) is a terminal", "-", "fd (1)", "cc.bench.isatty(1)\ncc.bench.isatty(2)")
+
+-- cc.cuda (on a build without CUDA the is_* functions say false and the others raise)
+local IFC = "if cc.cuda.is_available() then "
+doc("cuda.is_built", "cc.cuda.is_built() -> compiled with CUDA (real or emulated)", "-", "-", "cc.cuda.is_built()\ncc.cuda.is_built() or cc.cuda.device_count() == 0")
+doc("cuda.is_emulated", "cc.cuda.is_emulated() -> kernels run on the CPU emulation (the test build)", "-", "-", "cc.cuda.is_emulated()\ntype(cc.cuda.is_emulated())")
+doc("cuda.is_available", "cc.cuda.is_available() -> a device can be used now (false, quietly, without a GPU)", "-", "-",
+    "cc.cuda.is_available()\ndev = cc.cuda.is_available() and \"cuda\" or \"cpu\"; dev")
+doc("cuda.device_count", "cc.cuda.device_count() -> number of devices", "-", "-", "cc.cuda.device_count()\ncc.cuda.device_count() >= 0")
+doc("cuda.device_name", "cc.cuda.device_name() -> e.g. \"NVIDIA H100 80GB HBM3\", \"causalconv CPU emulation\"", "-", "-",
+    IFC .. "print(cc.cuda.device_name()) end\nok = pcall(cc.cuda.device_name); ok == cc.cuda.is_built()")
+doc("cuda.synchronize", "cc.cuda.synchronize(): waits for every queued kernel and copy; raises their errors", "-", "-",
+    IFC .. "cc.cuda.synchronize() end\ncc.cuda.is_available()")
+doc("cuda.memory_stats", "cc.cuda.memory_stats() -> {allocated, reserved, peak_allocated, num_allocs} (bytes; reserved adds the allocator's cache; num_allocs: cudaMalloc calls)",
+    "-", "-", IFC .. "print(cc.cuda.memory_stats().allocated) end\ncc.cuda.is_available()")
+doc("cuda.reset_peak_memory_stats", "cc.cuda.reset_peak_memory_stats(): peak_allocated starts again from allocated", "-", "-",
+    IFC .. "cc.cuda.reset_peak_memory_stats() end\ncc.cuda.is_available()")
+doc("cuda.empty_cache", "cc.cuda.empty_cache(): returns the cached blocks to the driver (after a garbage collection)", "-", "-",
+    IFC .. "cc.cuda.empty_cache() end\ncc.cuda.is_available()")
+doc("cuda.timer", "cc.cuda.timer() -> t; t:stop() -> ms of device time since the timer started (waits for the work queued in between; stops once)",
+    "-", "-", IFC .. "t = cc.cuda.timer(); cc.ones(4, {device = \"cuda\"}); print(t:stop()) end\ncc.cuda.is_available()")
+
+-- cc.autograd
+local G = "x = cc.randn(3):requires_grad_()"
+doc("autograd.is_enabled", "cc.autograd.is_enabled() -> whether recording is on (cc.no_grad turns it off)", "-", "-",
+    "cc.autograd.is_enabled()\ncc.no_grad(cc.autograd.is_enabled)")
+doc("autograd.requires_grad", "cc.autograd.requires_grad(t) -> t takes part in the graph (t.requires_grad == true)", "-", "-",
+    G .. "\ncc.autograd.requires_grad(x), cc.autograd.requires_grad(cc.ones(1))")
+doc("autograd.needs_grad", "cc.autograd.needs_grad(...) -> recording is on and some argument requires grad", "-", "-",
+    G .. "\ncc.autograd.needs_grad(cc.ones(1), x)")
+doc("autograd.check_inplace", "cc.autograd.check_inplace(fname, t [, argname]): raises when t may not be changed in place now (requires grad while recording)",
+    "-", "-", G .. "\nok = pcall(cc.autograd.check_inplace, \"my_op_\", x); ok")
+doc("autograd.record", "cc.autograd.record(op, input_names, inputs, outputs, backward [, saved]) -> node or nil: records a custom op (outputs get requires_grad)",
+    "backward(ctx, g_1, ...) -> one grad per input; ctx.saved, ctx.needs[i]; returns nil when recording is off or no input requires grad",
+    "saved: tensors for backward (ctx.saved, version-checked) (nil)",
+    G .. "; y = x:detach() * 2; node = cc.autograd.record(\"double\", {\"x\"}, {x}, {y}, function(ctx, g) return g * 2 end)\ny:sum():backward(); x.grad:totable()")
+doc("autograd.backward", "cc.autograd.backward(t [, grad [, opts]]) (t:backward(...)): gradients accumulate into the leaves' .grad",
+    "grad like t (implicit 1 only for one element)", "retain_graph (false)", G .. "\ncc.autograd.backward((x * x):sum()); x.grad:size()")
+doc("autograd.retain_grad", "cc.autograd.retain_grad(t) (t:retain_grad()): a non-leaf keeps its .grad after backward", "-", "-",
+    G .. "; y = x * 2; cc.autograd.retain_grad(y)\ny:sum():backward(); y.grad:totable()")
+
 return D

@@ -268,6 +268,66 @@ describe("per-function help", function()
         end
     end)
 
+    -- The namespaces' functions: walk cc.nn, cc.optim, cc.bench, cc.cuda, cc.autograd (keys with
+    -- "__" not followed); a class (a table with __name or a __call metamethod) has a page of its
+    -- own and its methods are "ns.Class:method" (a Module type's init / forward / describe may use
+    -- the nn.Module page). The optimizer and scheduler methods hang off their instances' metatables.
+    local NAMESPACES = { "nn", "optim", "bench", "cuda", "autograd" }
+    local function namespace_keys()
+        local keys, seen = {}, {}
+        local function walk(t, path, in_class)
+            if seen[t] then return end
+            seen[t] = true
+            for k, v in pairs(t) do
+                if type(k) == "string" and k:sub(1, 2) ~= "__" then
+                    local key = in_class and (path .. ":" .. k) or (path .. "." .. k)
+                    if type(v) == "function" then
+                        keys[#keys + 1] = key
+                    elseif type(v) == "table" and not cc.is_tensor(v) then
+                        local mt = getmetatable(v)
+                        local is_class = rawget(v, "__name") ~= nil or (type(mt) == "table" and rawget(mt, "__call") ~= nil)
+                        if is_class then keys[#keys + 1] = key end
+                        walk(v, key, is_class)
+                    end
+                end
+            end
+        end
+        for _, ns in ipairs(NAMESPACES) do walk(cc[ns], ns, false) end
+        local w = cc.ones(1):requires_grad_()
+        local opt = cc.optim.SGD({ w }, { lr = 0.1 })
+        walk(getmetatable(opt), "optim.Optimizer", true)
+        walk(getmetatable(cc.optim.LRScheduler(opt, cc.optim.schedule.constant())), "optim.LRScheduler", true)
+        return keys
+    end
+    local function missing_pages()
+        local missing = {}
+        for _, key in ipairs(namespace_keys()) do
+            local cls, m = key:match("^nn%.([%w_]+):([%w_]+)$")
+            local inherited = cls and cc.nn.Module[m] ~= nil and DOCS["nn.Module:" .. m]
+            if not DOCS[key] and not inherited then missing[#missing + 1] = "cc." .. key end
+        end
+        table.sort(missing)
+        return missing
+    end
+
+    it("has a page for every function in cc.nn, cc.optim, cc.bench, cc.cuda and cc.autograd", function()
+        local keys = namespace_keys()
+        assert.truthy(#keys > 80, "the walk found " .. #keys)
+        local missing = missing_pages()
+        assert(#missing == 0, "no help page (lua/causalconv/help_docs.lua) for " .. table.concat(missing, ", "))
+        -- a function added without a page is caught
+        cc.nn.init.no_page_yet_ = function() end
+        missing = missing_pages()
+        cc.nn.init.no_page_yet_ = nil
+        assert.same({ "cc.nn.init.no_page_yet_" }, missing)
+        -- and no page names a function that is not there
+        local found = {}
+        for _, key in ipairs(keys) do found[key] = true end
+        for key in pairs(DOCS) do
+            if key:find("[.:]") then assert(found[key], "help_docs.lua: a page for cc." .. key .. ", which the walk does not find") end
+        end
+    end)
+
     -- (pages of functions not exported yet, written ahead of the code, are not run)
     it("runs every example, line by line as REPL input", function()
         local saved_print = _G.print
@@ -279,7 +339,7 @@ describe("per-function help", function()
                            cc.get_reference_kernels(), cc.is_grad_enabled() }
         local ok, err = pcall(function()
             for name, d in pairs(DOCS) do
-                if cc[name] ~= nil then
+                if cc[name] ~= nil or name:find("[.:]") then   -- the namespaces' pages all run
                     for line in (d.ex .. "\n"):gmatch("([^\n]*)\n") do
                         local fn, e = R.compile(line)
                         assert(fn, "cc.help " .. name .. ": example line\n" .. line .. "\ndoes not compile: " .. tostring(e))
@@ -312,6 +372,30 @@ describe("per-function help", function()
         contains(out, 'cc.help: no page for "no_such_fn" (cc.help() lists the functions)')
         contains(out, "x:narrow(dim, start, len)")   -- the general page
         contains(out, "cc.help(cc.causal_conv1d) or cc.help(\"causal_conv1d\")")
+    end)
+end)
+
+describe("namespace help", function()
+    it("prints the pages of cc.nn, cc.optim, cc.bench functions through the REPL", function()
+        local out = repl({ 'cc.help("nn.Linear")', "cc.help(cc.nn.Linear)", 'cc.help("optim.AdamW")', "cc.help(cc.optim.AdamW)", "cc.help(cc.bench.time)",
+                           'cc.help("cc.nn.Module:forward")', "cc.help(cc.nn.Linear.forward)", "cc.help(cc.nn.MambaLM.generate)",
+                           'cc.help("optim.Optimizer:step")', "cc.help(cc.nn.init.uniform_)", 'cc.help("nn.no_such")', "cc.help()" })
+        local linear = "cc.nn.Linear{in_features, out_features [, bias]} -> module"
+        contains(out, 'cc> cc.help("nn.Linear")\n' .. linear)
+        contains(out, "cc> cc.help(cc.nn.Linear)\n" .. linear)
+        contains(out, "  example  m = cc.nn.Linear{in_features = 3, out_features = 2}\n           m(cc.randn(4, 3)):size()\n")
+        contains(out, 'cc> cc.help("optim.AdamW")\ncc.optim.AdamW(params [, opts])')
+        contains(out, "  options  lr (1e-3), betas ({0.9, 0.999}), eps (1e-8), weight_decay (0.01)")
+        contains(out, "cc> cc.help(cc.optim.AdamW)\ncc.optim.AdamW(params [, opts])")
+        contains(out, "cc> cc.help(cc.bench.time)\ncc.bench.time(fn [, opts])")
+        contains(out, 'cc> cc.help("cc.nn.Module:forward")\nm:forward(x, ...)')
+        contains(out, "cc> cc.help(cc.nn.Linear.forward)\nm:forward(x, ...)")
+        contains(out, "cc> cc.help(cc.nn.MambaLM.generate)\nlm:generate(prompt, opts)")
+        contains(out, 'cc> cc.help("optim.Optimizer:step")\nopt:step([closure])')
+        contains(out, "cc> cc.help(cc.nn.init.uniform_)\ncc.nn.init.uniform_(t [, a, b])")
+        contains(out, 'cc.help: no page for "nn.no_such"')
+        contains(out, "x:narrow(dim, start, len)")   -- the overview still prints
+        contains(out, "cc.help(\"nn.Linear\"), cc.help(cc.optim.AdamW)")
     end)
 end)
 
