@@ -7,6 +7,7 @@
 --                                     {fn = function(k), bytes = or elements =, sets =}
 --   util.case_name(c)                 "fwd f32 cf B8 D1024 L2048 W4 silu"
 --   util.row(columns, values)         one aligned table row (values nil: the header)
+--   util.cross(axes)                  every combination of named axes' values (the sweep's shape flags)
 --   util.plot(path, results, title)   bar chart of op rate vs its limit's, p25-p75 error bars (gnuplot)
 --   util.gnuplot(path, size, rows, script)   any chart: rows to a data file, script(data) the commands;
 --                                     SVG when path ends in .svg, PNG otherwise
@@ -172,6 +173,29 @@ function util.write_meta(csv_path, text)
     f:write(text, text:sub(-1) == "\n" and "" or "\n")
     f:close()
     return path
+end
+
+-- Every combination of the axes' values, the first axis outermost: axes = { {name, values}, ... },
+-- where values may be a function of the combination so far (an op without some size).
+function util.cross(axes)
+    local out, combo = {}, {}
+    local function go(i)
+        if i > #axes then
+            local c = {}
+            for _, axis in ipairs(axes) do c[axis[1]] = combo[axis[1]] end
+            out[#out + 1] = c
+            return
+        end
+        local name, values = axes[i][1], axes[i][2]
+        if type(values) == "function" then values = values(combo) end
+        for _, v in ipairs(values) do
+            combo[name] = v
+            go(i + 1)
+        end
+        combo[name] = nil
+    end
+    go(1)
+    return out
 end
 
 -- ---- cases for the conv ops (experiments/sweep.lua describes the fields) ----

@@ -120,28 +120,15 @@ if from_flags then
     -- the cross product of the flags' values replaces the case table
     local DEFAULT = { B = { 8 }, D = { 1024 }, L = { 2048 }, W = { 4 }, N = { 16 } }
     for k, v in pairs(DEFAULT) do sizes[k] = sizes[k] or v end
-    cases = {}
-    for _, op in ipairs(list_op or { "fwd" }) do
-        local scan = op == "scan" or op == "scan_bwd" or op == "state_update"
-        for _, dtype in ipairs(list_dtype or { "f32" }) do
-            for _, layout in ipairs(list_layout or { "cf" }) do
-                for _, act in ipairs(list_act or { "silu" }) do
-                    for _, B in ipairs(sizes.B) do
-                        for _, D in ipairs(sizes.D) do
-                            for _, L in ipairs(op == "state_update" and { 1 } or sizes.L) do
-                                for _, W in ipairs(scan and { 4 } or sizes.W) do
-                                    for _, N in ipairs(scan and sizes.N or { false }) do
-                                        cases[#cases + 1] = { op = op, B = B, D = D, L = op ~= "state_update" and L or nil,
-                                            W = W, N = N or nil, dtype = dtype, layout = layout, act = act }
-                                    end
-                                end
-                            end
-                        end
-                    end
-                end
-            end
-        end
-    end
+    local function is_scan(c) return c.op == "scan" or c.op == "scan_bwd" or c.op == "state_update" end
+    cases = util.cross({
+        { "op", list_op or { "fwd" } }, { "dtype", list_dtype or { "f32" } }, { "layout", list_layout or { "cf" } },
+        { "act", list_act or { "silu" } }, { "B", sizes.B }, { "D", sizes.D },
+        { "L", function(c) return c.op == "state_update" and { false } or sizes.L end },
+        { "W", function(c) return is_scan(c) and { 4 } or sizes.W end },
+        { "N", function(c) return is_scan(c) and sizes.N or { false } end },
+    })
+    for _, c in ipairs(cases) do c.L, c.N = c.L or nil, c.N or nil end   -- false: the op has no such size
     list_op, list_dtype, list_layout = nil, nil, nil   -- values, not filters
 end
 opts.device = opts.device or "cpu"
