@@ -216,6 +216,7 @@ cc_status cc_cuda_timer_stop(void *timer, double *elapsed_ms); /* records the en
 /* ---- REPL Ctrl-C (core/repl_signal.c): SIGINT only counts; the REPL polls ---- */
 int cc_repl_install_sigint(void);   /* 0, or -1 when sigaction fails */
 int cc_repl_take_interrupt(void);   /* 1 when Ctrl-C was pressed since the last call */
+volatile int *cc_repl_interrupt_flag(void);   /* the count cc_repl_take_interrupt takes; stays 0 until installed */
 /* CC_API_END */
 
 #ifdef __cplusplus

@@ -2,7 +2,8 @@
 -- and loads the library (once per process), then hands out
 --   ffi    LuaJIT's ffi module
 --   C      the loaded library namespace (C.cc_tensor_empty, C.CC_F32, ...)
---   check(status [, level])  raise cc_last_error() when status ~= CC_OK
+--   check(status [, level])  raise cc_last_error() when status ~= CC_OK (and "interrupted" after
+--                            a Ctrl-C in the REPL)
 --   raise(msg [, level])     raise msg blaming the user's line
 --   libpath                  the file that was loaded
 --   profile                  {enabled, calls, seconds, by_name, reset()}: time inside C calls when
@@ -151,12 +152,22 @@ local function raise(msg, level)
     error(msg, user_level(3) - 1)
 end
 
+-- The REPL's Ctrl-C count (core/repl_signal.c), read after every checked C call: JIT-compiled
+-- code runs no debug hooks, so this is where a loop inside library code stops. Always 0 outside
+-- the REPL (no handler is installed); a library without the symbol gets a flag that stays 0.
+local ok_flag, interrupt_flag = pcall(function() return C.cc_repl_interrupt_flag() end)
+if not ok_flag then interrupt_flag = ffi.new("int[1]") end
+
 local function check(status, level)
     if status ~= 0 then
         local msg = ffi.string(C.cc_last_error())
         if msg == "" then msg = "causalconv: C call failed with status " .. tonumber(status) end
         if level then error(msg, level + 1) end
         error(msg, user_level(3) - 1)
+    end
+    if interrupt_flag[0] ~= 0 then
+        interrupt_flag[0] = 0
+        error("interrupted (Ctrl-C)", 0)
     end
 end
 

@@ -48,8 +48,9 @@ int poll(struct cc_repl_pollfd *fds, unsigned long nfds, int timeout);
 -- built before that file existed have no such functions: then Ctrl-C keeps its default action.
 -- JIT-compiled code runs no hooks, so M.compile turns the JIT off for each input chunk and the
 -- functions it defines (jit.off(fn, true)): loops typed at the prompt stay interruptible, library
--- code they call keeps the JIT. Only a long loop inside library code can still run past a Ctrl-C:
--- there the second Ctrl-C says so (repl_signal.c) and the third quits.
+-- code they call keeps the JIT: a compiled loop there stops at its next causalconv call, whose
+-- status check (ffi.lua) reads the same count. Only a compiled loop that calls none runs on: the
+-- second Ctrl-C says so (repl_signal.c) and the third quits.
 
 local interrupt = { installed = false }
 function interrupt.take() return false end

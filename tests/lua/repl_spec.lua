@@ -152,16 +152,22 @@ describe("repl Ctrl-C", function()
         return
     end
     it("interrupts a running loop, and the REPL goes on", function()
-        local input, out = os.tmpname(), os.tmpname()
-        local f = assert(io.open(input, "w"))
+        local input, out, libspin = os.tmpname(), os.tmpname(), os.tmpname()
+        -- a loop in code loaded from a file, not typed: the JIT compiles it (no hooks run there),
+        -- and it stops at the status check of its next causalconv call
+        local f = assert(io.open(libspin, "w"))
+        f:write("return function(x) for i = 1, 1e12 do x = x + 0 end end\n")
+        f:close()
+        f = assert(io.open(input, "w"))
         -- a loop calling library code; a pure-Lua loop the JIT would compile (the REPL runs each
         -- chunk and the functions it defines with the JIT off); a loop in a function typed earlier
         f:write("x = cc.ones(2); n = 0\nwhile true do x = x + 0; n = n + 1 end\nn > 0\n" ..
                 "for i = 1, 1e12 do local t = {i} end\n'alive'\n" ..
-                "function spin() local s = 0; for i = 1, 1e12 do s = s + i end; return s end\nspin()\n'still alive'\n")
+                "function spin() local s = 0; for i = 1, 1e12 do s = s + i end; return s end\nspin()\n'still alive'\n" ..
+                "libspin = dofile('" .. libspin .. "')\nlibspin(cc.ones(2))\n'library loop stopped'\n")
         f:close()
         os.execute(string.format("CAUSALCONV_LIB='%s' luajit lua/causalconv/repl.lua < '%s' > '%s' 2>&1 & pid=$!; " ..
-                                 "for i in 1 2 3; do sleep 1.5; kill -INT $pid 2>/dev/null; done; " ..
+                                 "for i in 1 2 3 4; do sleep 1.5; kill -INT $pid 2>/dev/null; done; " ..
                                  -- (a loop that ran on would meet these: the third Ctrl-C quits, nothing hangs)
                                  "sleep 3; kill -INT $pid 2>/dev/null; kill -INT $pid 2>/dev/null; kill -INT $pid 2>/dev/null; wait $pid",
                                  lib_path(), input, out))
@@ -170,13 +176,37 @@ describe("repl Ctrl-C", function()
         f:close()
         os.remove(input)
         os.remove(out)
+        os.remove(libspin)
         contains(text, "cc> while true do x = x + 0; n = n + 1 end\ninterrupted (Ctrl-C)\n")
         contains(text, "cc> n > 0\ntrue\n")
         -- one Ctrl-C each: the JIT-compiled-code note (second Ctrl-C) never shows
         contains(text, "cc> for i = 1, 1e12 do local t = {i} end\ninterrupted (Ctrl-C)\ncc> 'alive'\n\"alive\"\n")
         contains(text, "cc> spin()\ninterrupted (Ctrl-C)\ncc> 'still alive'\n\"still alive\"\n")
-        assert.is_nil(text:find("cannot stop JIT-compiled", 1, true), text)
+        contains(text, "cc> libspin(cc.ones(2))\ninterrupted (Ctrl-C)\ncc> 'library loop stopped'\n\"library loop stopped\"\n")
+        assert.is_nil(text:find("is JIT-compiled and calls no causalconv function", 1, true), text)
         assert.truthy(text:find("cc> \n$"), text)   -- ended at the end of its input, not killed
+    end)
+end)
+
+-- The status check after every C call takes a pending Ctrl-C (JIT-compiled library loops run no
+-- hooks): a SIGINT sent to this process with the REPL's handler installed makes the next checked
+-- call raise, once.
+describe("Ctrl-C at a C call's status check", function()
+    if not pcall(function() return cc.C.cc_repl_interrupt_flag end) then
+        pending("the library has no cc_repl_interrupt_flag: rebuild it")
+        return
+    end
+    it("raises 'interrupted' at the next causalconv call, then lets calls run", function()
+        local ffi = require "ffi"
+        pcall(ffi.cdef, "int kill(int pid, int sig); int getpid(void); void *signal(int sig, void *handler);")
+        assert.are.equal(0, cc.C.cc_repl_install_sigint())
+        local x = cc.ones(3)
+        ffi.C.kill(ffi.C.getpid(), 2)
+        local ok, err = pcall(function() return x + 1 end)
+        ffi.C.signal(2, nil)   -- SIG_DFL again
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find("interrupted (Ctrl-C)", 1, true), tostring(err))
+        assert.are.equal(6, (x + 1):sum():item())
     end)
 end)
 
