@@ -178,6 +178,22 @@ bench-cuda: $(RUN_DEPS)
 repl: $(RUN_DEPS)
 	@CAUSALCONV_LIB=$(RUN_LIB) luajit lua/causalconv/repl.lua
 
+# ggml's CPU ggml_ssm_conv next to our forward in ggml's layout and a copy (experiments/ggml_ssm_conv_bench.c):
+# `make bench-ggml GGML_DIR=/path/to/ggml` (or a llama.cpp checkout: its ggml/ is used). The first run
+# builds ggml's CPU backend with cmake into GGML_BUILD; nothing of ggml enters this repository.
+GGML_SRC    = $(if $(wildcard $(GGML_DIR)/ggml/include/ggml.h),$(GGML_DIR)/ggml,$(GGML_DIR))
+GGML_BUILD ?= $(BUILD)/ggml
+.PHONY: bench-ggml
+bench-ggml: $(LIB)
+	@test -n "$(GGML_DIR)" && test -f "$(GGML_SRC)/include/ggml.h" || { echo 'usage: make bench-ggml GGML_DIR=/path/to/ggml-or-llama.cpp [ARGS="--threads N --shape B,D,L,W"]' >&2; exit 2; }
+	@test -f $(GGML_BUILD)/src/libggml-cpu.so || { cmake -S $(GGML_SRC) -B $(GGML_BUILD) -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+	    -DBUILD_SHARED_LIBS=ON -DGGML_OPENMP=ON -DGGML_BUILD_TESTS=OFF -DGGML_BUILD_EXAMPLES=OFF >/dev/null && \
+	    cmake --build $(GGML_BUILD) -j$$(nproc) --target ggml-cpu; }
+	$(CC) $(OPT) -std=c11 -fopenmp -Wall -Wextra -Icore -Ikernels -I$(GGML_SRC)/include experiments/ggml_ssm_conv_bench.c \
+	    -o $(BUILD)/ggml_ssm_conv_bench -L$(BUILD) -L$(GGML_BUILD)/src -Wl,-rpath,$(abspath $(BUILD)):$(abspath $(GGML_BUILD)/src) \
+	    -lcausalconv -lggml-base -lggml-cpu -lm
+	OMP_PROC_BIND=$${OMP_PROC_BIND:-close} OMP_PLACES=$${OMP_PLACES:-cores} $(BUILD)/ggml_ssm_conv_bench $(ARGS)
+
 # Your own script, from anywhere: `make -C /path/to/repo run SCRIPT=my.lua ARGS="..."` runs it in
 # the directory make was started from, with `require "causalconv"` (lua/) and the experiments'
 # helpers (experiments/: bench_util, tasks, ...) on LUA_PATH. `eval "$$(make -s -C /path/to/repo env)"`
