@@ -71,7 +71,7 @@ local function general()
     lines[#lines + 1] = line
     lines[#lines + 1] = "Help      cc.help(cc.causal_conv1d) or cc.help(\"causal_conv1d\"): one function's signature, shapes,"
     lines[#lines + 1] = "          options and an example; the namespaces too: cc.help(\"nn.Linear\"), cc.help(cc.optim.AdamW),"
-    lines[#lines + 1] = "          cc.help(\"nn.Module:forward\"), cc.help(cc.bench.time)"
+    lines[#lines + 1] = "          cc.help(\"nn.Module:forward\"), cc.help(cc.bench.time); tensor methods: cc.help(\"x:size\")"
     print(table.concat(lines, "\n"))
 end
 
@@ -119,8 +119,17 @@ local function resolve(cc, key)
     return nil
 end
 
+-- The page of Tensor method or helper k: cc.k's when it is also a function there (x:sum), else
+-- "Tensor:k" (x:size) or "Tensor.k" (Tensor.add_method).
+local function tensor_key(k)
+    if DOCS[k] then return k end
+    if DOCS["Tensor:" .. k] then return "Tensor:" .. k end
+    if DOCS["Tensor." .. k] then return "Tensor." .. k end
+    return k
+end
+
 -- cc.help(): the guide and the list of functions; cc.help(fn) / cc.help("name") (also "cc.name",
--- "x:name" for a method that is also cc.name): that function's page. The namespaces too:
+-- "x:name" for any tensor method): that function's page. The namespaces too:
 -- cc.help(cc.nn.Linear), cc.help("nn.Linear"), cc.help("optim.AdamW"), cc.help("nn.Module:forward").
 function M.help(what)
     if what == nil then return general() end
@@ -129,7 +138,7 @@ function M.help(what)
     if type(what) == "function" or type(what) == "table" then
         for k, v in pairs(cc) do if v == what and type(v) == "function" then name = k; break end end
         if not name and type(what) == "function" then
-            for k, v in pairs(cc.Tensor) do if v == what then name = k; break end end
+            for k, v in pairs(cc.Tensor) do if v == what then name = tensor_key(k); break end end
         end
         if not name then
             walk_namespaces(cc, function(key, v)
@@ -139,7 +148,7 @@ function M.help(what)
     elseif type(what) == "string" then
         local plain = what:gsub("^cc%.", "")
         name = resolve(cc, plain)
-        if not name then name = plain:gsub("^[%a_][%w_]*:", "") end
+        if not name then name = tensor_key((plain:gsub("^[%a_][%w_]*[:.]", ""))) end
     end
     local d = name and DOCS[name]
     if not d then

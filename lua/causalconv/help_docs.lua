@@ -431,4 +431,70 @@ doc("autograd.backward", "cc.autograd.backward(t [, grad [, opts]]) (t:backward(
 doc("autograd.retain_grad", "cc.autograd.retain_grad(t) (t:retain_grad()): a non-leaf keeps its .grad after backward", "-", "-",
     G .. "; y = x * 2; cc.autograd.retain_grad(y)\ny:sum():backward(); y.grad:totable()")
 
+-- Tensor methods that are not also cc.<name> (x:sum() and the like share cc.sum's page), keyed
+-- "Tensor:name"; cc.help("x:size") and cc.help(x.size) find them. "Tensor.name": the binding's
+-- helpers for code that adds ops (tensor.lua).
+local X = "x = cc.randn(2, 3)"
+local function method(name, sig, shapes, opts, ex) doc("Tensor:" .. name, sig, shapes, opts, ex) end
+method("size", "x:size([dim]) -> {sizes...}, or the size of dim (x:shape() is the same)", "-", "-", X .. "\nx:size(), x:size(2)")
+method("shape", "x:shape([dim]) -> {sizes...}, or the size of dim (x:size)", "-", "-", X .. "\nx:shape()")
+method("stride", "x:stride([dim]) -> {strides...} in elements, or dim's", "-", "-", X .. "\nx:stride(), x:t():stride(1)")
+method("dim", "x:dim() -> the number of dims", "-", "-", X .. "\nx:dim()")
+method("numel", "x:numel() -> the number of elements", "-", "-", X .. "\nx:numel()")
+method("dtype", "x:dtype() -> \"f32\" | \"f64\" | \"bf16\" | \"f16\" | \"i32\" | \"i64\"", "-", "-", X .. "\nx:dtype()")
+method("device", "x:device() -> \"cpu\" | \"cuda\" | \"cuda:N\"", "-", "-", X .. "\nx:device()")
+method("element_size", "x:element_size() -> bytes per element", "-", "-", X .. "\nx:element_size(), x:bfloat16():element_size()")
+method("is_contiguous", "x:is_contiguous() -> true when x is in C order without gaps", "-", "-", X .. "\nx:is_contiguous(), x:t():is_contiguous()")
+method("is_cuda", "x:is_cuda() -> true on a CUDA device", "-", "-", X .. "\nx:is_cuda()")
+method("is_floating_point", "x:is_floating_point() -> false for i32 and i64", "-", "-", X .. "\nx:is_floating_point(), x:long():is_floating_point()")
+method("same_storage", "x:same_storage(y) -> true when x and y are views of one buffer", "-", "-", X .. "\nx:t():same_storage(x), x:clone():same_storage(x)")
+method("data_ptr", "x:data_ptr() -> void* cdata at x's first element (device memory for cuda)", "-", "-", X .. "\nx:data_ptr() ~= nil")
+method("item", "x:item() -> the Lua number of a one-element x (int64 cdata for i64 beyond 2^53)", "one element", "-",
+    "x = cc.tensor({{3.5}})\nx:item()")
+method("totable", "x:totable() -> nested Lua tables of numbers", "any (0-d: a number)", "-", "x = cc.arange(6):view(2, 3)\nx:totable()")
+method("to", "x:to(dtype | device | {dtype =, device =}) -> x itself when nothing changes, else a copy", "x's sizes",
+    "dtype, device; the gradient goes back to x's dtype and device", X .. "\nx:to(\"f64\"):dtype(), x:to({dtype = \"bf16\"}):dtype()")
+method("cpu", "x:cpu() -> x:to(\"cpu\")", "x's sizes", "-", X .. "\nx:cpu():device()")
+method("cuda", "x:cuda() -> x:to(\"cuda\") (an error without a CUDA build and device)", "x's sizes", "-",
+    X .. "\ncc.cuda.is_available() and x:cuda():device() or \"no device\"")
+for name, dt in pairs({ float = "f32", double = "f64", half = "f16", bfloat16 = "bf16", int = "i32", long = "i64" }) do
+    method(name, "x:" .. name .. "() -> x:to(\"" .. dt .. "\")", "x's sizes", "-", X .. "\nx:" .. name .. "():dtype()")
+end
+method("copy_", "x:copy_(src) -> x, src's values written into x (converted; src broadcasts to x's shape)", "src broadcastable to x", "-",
+    "x = cc.zeros(2, 3)\nx:copy_(cc.ones(3)):sum():item()")
+method("fill_", "x:fill_(value) -> x with every element value", "-", "-", "x = cc.empty(2, 3)\nx:fill_(2):sum():item()")
+method("zero_", "x:zero_() -> x with every element 0", "-", "-", X .. "\nx:zero_():sum():item()")
+for name, op in pairs({ add_ = "+", sub_ = "-", mul_ = "*", div_ = "/" }) do
+    method(name, "x:" .. name .. "(y) -> x, x = x " .. op .. " y in place (y: a tensor broadcastable to x, or a number)",
+        "y broadcastable to x", "-", "x = cc.ones(2, 3)\nx:" .. name .. "(2):sum():item()")
+end
+method("uniform_", "x:uniform_([a [, b]]) -> x filled uniform in [a, b) (0, 1) from the global stream", "-", "-",
+    "x = cc.empty(2, 3)\nx:uniform_(-1, 1):max():item() < 1")
+method("normal_", "x:normal_([mean [, std]]) -> x filled from N(mean, std^2) (0, 1), global stream", "-", "-",
+    "x = cc.empty(1000)\nx:normal_(5, 2):mean():item() > 4")
+method("expand_as", "x:expand_as(y) -> x:expand(y's sizes...)", "x broadcastable to y", "-",
+    "x = cc.ones(3, 1)\nx:expand_as(cc.zeros(3, 4)):size()")
+method("requires_grad_", "x:requires_grad_([flag]) -> x, recording ops on it for backward (flag true)", "-", "-",
+    X .. "\nx:requires_grad_(); x.requires_grad")
+method("backward", "y:backward([grad [, opts]]): gradients into the .grad of the leaves y depends on", "grad like y (implicit 1 for one element)",
+    "retain_graph (false)", "x = cc.randn(3, {requires_grad = true})\n(x * x):sum():backward(); x.grad:size()")
+method("retain_grad", "y:retain_grad() -> y; a non-leaf keeps its .grad after backward", "-", "-",
+    "x = cc.randn(3, {requires_grad = true}); y = x * 2; y:retain_grad()\ny:sum():backward(); y.grad:totable()")
+method("is_leaf", "x:is_leaf() -> false for a result of recorded ops", "-", "-",
+    "x = cc.randn(3, {requires_grad = true})\nx:is_leaf(), (x * 2):is_leaf()")
+method("detach", "x:detach() -> a view of x's data that records nothing", "x's sizes", "-",
+    "x = cc.randn(3, {requires_grad = true})\nx:detach().requires_grad")
+local function helper(name, sig, ex) doc("Tensor." .. name, sig, "-", "-", ex) end
+local TT = "T = cc.Tensor; x = cc.randn(2, 3)"
+helper("add_method", "cc.Tensor.add_method(name, fn): a new x:name(...) method (\"__x\": a metamethod); never replaces one",
+    "cc.Tensor.add_method(\"double_it\", function(self) return self * 2 end)\ncc.ones(2):double_it():totable()")
+helper("wrap", "cc.Tensor.wrap(handle) -> Tensor owning a cc_tensor* (freed by the GC)", "x = cc.randn(2, 3); p = require(\"ffi\").new(\"cc_tensor*[1]\"); cc.C.cc_tensor_alias(p, x._h)\ncc.Tensor.wrap(p[0]):same_storage(x)")
+helper("from_c", "cc.Tensor.from_c(cfn, args...) -> Tensor from cfn(&out, args...), a new allocation (a GC and one retry when memory runs out)",
+    TT .. "\nT.from_c(cc.C.cc_tensor_clone, x._h):size()")
+helper("view_from_c", "cc.Tensor.view_from_c(cfn, args...) -> Tensor from cfn(&out, args...), a view of existing memory",
+    TT .. "\nT.view_from_c(cc.C.cc_tensor_alias, x._h):same_storage(x)")
+helper("empty_on", "cc.Tensor.empty_on(dtype_code, like, sizes...) -> an empty tensor on like's device (ops' outputs)",
+    TT .. "\nT.empty_on(cc.C.CC_F64, x, 4, 5):size()")
+helper("zeros_of", "cc.Tensor.zeros_of(t) -> zeros with t's shape, strides, dtype and device", TT .. "\nT.zeros_of(x:t()):stride()")
+
 return D

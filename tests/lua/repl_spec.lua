@@ -292,7 +292,9 @@ describe("per-function help", function()
             for _, field in ipairs({ "sig", "shapes", "opts", "ex" }) do
                 assert(type(d[field]) == "string" and d[field] ~= "", name .. ": no " .. field)
             end
-            assert.truthy(d.sig:find("cc." .. name, 1, true), name .. ": the signature names another function")
+            local method = name:match("^Tensor:(.*)$")
+            local expect = method and (":" .. method .. "(") or ("cc." .. name)
+            assert.truthy(d.sig:find(expect, 1, true), name .. ": the signature names another function")
             local _, nl = d.ex:gsub("\n", "")
             assert(nl == 1, name .. ": the example is not two lines")
         end
@@ -354,7 +356,33 @@ describe("per-function help", function()
         local found = {}
         for _, key in ipairs(keys) do found[key] = true end
         for key in pairs(DOCS) do
-            if key:find("[.:]") then assert(found[key], "help_docs.lua: a page for cc." .. key .. ", which the walk does not find") end
+            if key:find("[.:]") and not key:find("^Tensor[.:]") then
+                assert(found[key], "help_docs.lua: a page for cc." .. key .. ", which the walk does not find")
+            end
+        end
+    end)
+
+    -- every tensor method and helper: cc.<name>'s page (x:sum), or "Tensor:name" / "Tensor.name"
+    local function tensor_missing()
+        local missing = {}
+        for k, v in pairs(cc.Tensor) do
+            if type(v) == "function" and k:sub(1, 2) ~= "__" and not (DOCS[k] or DOCS["Tensor:" .. k] or DOCS["Tensor." .. k]) then
+                missing[#missing + 1] = "x:" .. k
+            end
+        end
+        table.sort(missing)
+        return missing
+    end
+    it("has a page for every tensor method, and none for a method that is not there", function()
+        local missing = tensor_missing()
+        assert(#missing == 0, "no help page (lua/causalconv/help_docs.lua) for " .. table.concat(missing, ", "))
+        cc.Tensor.add_method("no_page_yet_", function() end)
+        missing = tensor_missing()
+        cc.Tensor.no_page_yet_ = nil
+        assert.same({ "x:no_page_yet_" }, missing)
+        for key in pairs(DOCS) do
+            local m = key:match("^Tensor[.:](.*)$")
+            if m then assert(type(cc.Tensor[m]) == "function", "help_docs.lua: a page for " .. key .. ", which cc.Tensor lacks") end
         end
     end)
 
@@ -388,7 +416,8 @@ describe("per-function help", function()
 
     it("prints one function's page for cc.help(fn) and cc.help(name)", function()
         local out = repl({ "cc.help(cc.causal_conv1d)", 'cc.help("causal_conv1d")', 'cc.help("cc.selective_scan")',
-                           'cc.help("x:sum")', "cc.help(cc.Tensor.narrow)", 'cc.help("no_such_fn")', "cc.help()" })
+                           'cc.help("x:sum")', "cc.help(cc.Tensor.narrow)", 'cc.help("x:size")', "cc.help(cc.Tensor.copy_)",
+                           'cc.help("Tensor.add_method")', 'cc.help("no_such_fn")', "cc.help()" })
         local page = "cc.causal_conv1d(x, weight, bias [, opts]) -> out [, final_states]\n" ..
                      "  shapes   x (B, D, L) in either layout, weight (D, W), bias (D) or nil -> out like x\n" ..
                      "  options  activation (nil | \"silu\" | \"swish\"), seq_idx (B, L) i32 (nil)"
@@ -399,6 +428,9 @@ describe("per-function help", function()
         contains(out, "cc> cc.help(\"cc.selective_scan\")\ncc.selective_scan(u, delta, A, B, C [, opts])")
         contains(out, "cc> cc.help(\"x:sum\")\ncc.sum(x [, dim [, keepdim]])")
         contains(out, "cc> cc.help(cc.Tensor.narrow)\ncc.narrow(x, dim, start, length)")
+        contains(out, "cc> cc.help(\"x:size\")\nx:size([dim]) -> {sizes...}")
+        contains(out, "cc> cc.help(cc.Tensor.copy_)\nx:copy_(src) -> x")
+        contains(out, "cc> cc.help(\"Tensor.add_method\")\ncc.Tensor.add_method(name, fn)")
         contains(out, 'cc.help: no page for "no_such_fn" (cc.help() lists the functions)')
         contains(out, "x:narrow(dim, start, len)")   -- the general page
         contains(out, "cc.help(cc.causal_conv1d) or cc.help(\"causal_conv1d\")")
