@@ -386,6 +386,67 @@ describe("per-function help", function()
         end
     end)
 
+    -- The README against the pages: every cc.name( and x:method( it shows has a page, and every
+    -- option key in a call's last argument (a table literal, for a function whose page takes opts)
+    -- is named on that page.
+    local function readme_problems(text)
+        local problems, seen = {}, {}
+        local function problem(p) if not seen[p] then seen[p] = true; problems[#problems + 1] = p end end
+        local function page(name)
+            if DOCS[name] then return DOCS[name] end
+            local ns, cls, m = name:match("^(%a+)%.([%w_]+)%.([%w_]+)$")   -- "optim.LRScheduler.step"
+            return ns and DOCS[ns .. "." .. cls .. ":" .. m]
+        end
+        for m in text:gmatch("[%s%(%[`]x:([%w_]+)%(") do
+            if not (DOCS[m] or DOCS["Tensor:" .. m]) then problem("no page for x:" .. m) end
+        end
+        local pos = 1
+        while true do
+            local _, e, name = text:find("cc%.([%w_%.]+)%(", pos)
+            if not e then break end
+            pos = e + 1
+            local d = page(name)
+            if not d then problem("no page for cc." .. name) else
+                -- the call's text up to its closing parenthesis, and where its last argument starts
+                local depth, i, last = 1, e + 1, e + 1
+                while i <= #text and depth > 0 do
+                    local ch = text:sub(i, i)
+                    if ch == "(" or ch == "{" then depth = depth + 1
+                    elseif ch == ")" or ch == "}" then depth = depth - 1
+                    elseif ch == "," and depth == 1 then last = i + 1 end
+                    i = i + 1
+                end
+                local arg = text:sub(last, i - 2):match("^%s*(%b{})%s*$")
+                if arg and d.sig:find("opts", 1, true) then
+                    local inner, bd = arg:sub(2, -2), 0
+                    for j = 1, #inner do
+                        local ch = inner:sub(j, j)
+                        if ch == "{" or ch == "(" then bd = bd + 1 elseif ch == "}" or ch == ")" then bd = bd - 1
+                        elseif bd == 0 and (j == 1 or not inner:sub(j - 1, j - 1):match("[%w_]")) then
+                            local k = inner:match("^([%a_][%w_]*)%s*=[^=]", j)
+                            if k and not (d.opts .. " " .. d.sig):find("%f[%w_]" .. k .. "%f[^%w_]") then
+                                problem("cc." .. name .. ": option " .. k .. " is not on its page")
+                            end
+                        end
+                    end
+                end
+            end
+        end
+        table.sort(problems)
+        return problems
+    end
+    it("names in the README only functions with pages, and only the options their pages list", function()
+        local f = assert(io.open("README.md"))
+        local text = f:read("*a")
+        f:close()
+        local problems = readme_problems(text)
+        assert(#problems == 0, "README.md against lua/causalconv/help_docs.lua:\n" .. table.concat(problems, "\n"))
+        -- the check sees a missing page, an option a page lacks, and passes data tables and metadata
+        assert.same({ "cc.causal_conv1d: option silu_on is not on its page", "no page for cc.no_such_fn", "no page for x:no_such_method" },
+                    readme_problems("y = cc.causal_conv1d(x, w, nil, {silu_on = true, activation = \"silu\"}); cc.no_such_fn(1)\n" ..
+                                    "(x:no_such_method(2)); cc.save_safetensors({w = w}, p, {step = \"1\"}); x:size()"))
+    end)
+
     -- (pages of functions not exported yet, written ahead of the code, are not run)
     it("runs every example, line by line as REPL input", function()
         local saved_print = _G.print
