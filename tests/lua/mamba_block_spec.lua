@@ -84,3 +84,32 @@ describe("experiments/mamba_block.lua", function()
 
     teardown(function() os.execute("rm -rf " .. dir) end)
 end)
+
+describe("experiments/train_plot.lua", function()
+    package.path = "./experiments/?.lua;" .. package.path
+    local plot = require "train_plot"
+
+    it("gives the 10th, 50th and 90th percentile over a rolling window, checked by hand", function()
+        local values = { 5, 1, 4, 2, 3, 10, 9, 8, 7, 6 }
+        local lo, mid, hi = plot.rolling_band(values, 5)
+        -- point 1: the window is {5}; point 3: {5, 1, 4}; point 10: {10, 9, 8, 7, 6}
+        assert.same({ 5, 5, 5 }, { lo[1], mid[1], hi[1] })
+        assert.same({ 1, 4, 5 }, { lo[3], mid[3], hi[3] })
+        assert.same({ 6, 8, 10 }, { lo[10], mid[10], hi[10] })
+    end)
+
+    it("draws the curves of a log with their spread", function()
+        local found = os.execute("command -v gnuplot > /dev/null 2>&1")
+        if found ~= 0 and found ~= true then pending("gnuplot is not installed") return end
+        local history = {}
+        for i = 1, 200 do history[i] = { step = i, loss = 2 / i + (i % 3) * 0.01, acc = math.min(1, i / 150), val = i % 50 == 0 and i / 200 or nil } end
+        local path = os.tmpname() .. ".svg"
+        assert.is_true(plot.plot(path, history, "spec"))
+        local f = assert(io.open(path))
+        local svg = f:read("*a")
+        f:close()
+        os.remove(path)
+        assert.truthy(svg:find("<svg", 1, true))
+        assert.truthy(svg:find("10-90% of the last 5 logged batches", 1, true))
+    end)
+end)
