@@ -42,15 +42,20 @@ describe("causal_conv1d_update reference kernel", function()
 end)
 
 -- One update against the reference: x (B, D, S) and conv_state channel-last views as in Dao's
--- tests; optional cache_seqlens, pool with conv_state_indices (padding rows), state dtype.
+-- tests (c.cf: contiguous channel-first ones); optional cache_seqlens, pool with
+-- conv_state_indices (padding rows), state dtype.
 local function check_update(c)
     local B, D, S, W = c.B or 8, c.D, c.S, c.W
     local itype, stype = c.itype, c.stype or c.itype
     local SL = c.state_len or math.random(W - 1, W + 9)
     local P = c.pool and B * 3 or B
-    local x = cc.randn(B, S, D, { dtype = itype }):transpose(2, 3)
+    local function make(n, len, dtype)
+        if c.cf then return cc.randn(n, D, len, { dtype = dtype }) end
+        return cc.randn(n, len, D, { dtype = dtype }):transpose(2, 3)
+    end
+    local x = make(B, S, itype)
     local w, b = cc.randn(D, W), c.bias and cc.randn(D) or nil
-    local state0 = cc.randn(P, SL, D, { dtype = stype }):transpose(2, 3)
+    local state0 = make(P, SL, stype)
     local cache, idx
     if c.cache then
         local v = {}
@@ -70,7 +75,7 @@ local function check_update(c)
     local rout = U.ref(cc.causal_conv1d_update, x, ref_state, w, b, { activation = act, cache_seqlens = cache,
                                                                       conv_state_indices = idx })
     local sd = state0:to(TEST_DEVICE)
-    if TEST_DEVICE == "cpu" then sd = cc.randn(P, SL, D, { dtype = stype }):transpose(2, 3):copy_(state0) end
+    if TEST_DEVICE == "cpu" then sd = make(P, SL, stype):copy_(state0) end
     local out = cc.causal_conv1d_update(dev(x), sd, dev(w), dev(b), { activation = act, cache_seqlens = dev(cache),
                                                                     conv_state_indices = dev(idx) })
     U.near(out, rout, U.TOL[itype], "out")
@@ -119,6 +124,17 @@ describe("causal_conv1d_update against the reference #cuda", function()
             check_update({ B = 3, D = 19, S = 9, W = W, state_len = W - 1, itype = "f32", bias = true, silu = true })
             check_update({ B = 3, D = 19, S = 2, W = W, state_len = W + 3, cache = true, itype = "f32", bias = true,
                            pool = true, padding = true })
+        end
+    end)
+
+    it("channel-first x and state; states longer than the CPU's block buffers (its per-channel path)", function()
+        math.randomseed(45)
+        cc.manual_seed(45)
+        for _, W in ipairs({ 2, 4, 7 }) do
+            check_update({ B = 5, D = 70, S = 1, W = W, cf = true, itype = "f32", bias = true, silu = true })
+            check_update({ B = 5, D = 70, S = 4, W = W, cf = true, cache = true, itype = "bf16", pool = true, padding = true })
+            check_update({ B = 3, D = 70, S = 3, W = W, state_len = 70, cf = true, itype = "f32", bias = true })
+            check_update({ B = 3, D = 70, S = 2, W = W, state_len = 66, cf = true, cache = true, itype = "f32", silu = true })
         end
     end)
 
