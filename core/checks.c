@@ -23,6 +23,11 @@ cc_status cc_check_ndim(const char *op, const char *arg, const cc_tensor *t, int
 
 cc_status cc_check_shape(const char *op, const char *arg, const cc_tensor *t, int ndim, const int64_t *expected)
 {
+    int ok = t && t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++)
+        if (expected[i] >= 0 && t->shape[i] != expected[i]) ok = 0;
+    if (ok) return CC_OK;
+    /* the message only on failure: this runs on every call of every op */
     char want[160], d[160];
     size_t pos = 0;
     want[pos++] = '(';
@@ -34,11 +39,7 @@ cc_status cc_check_shape(const char *op, const char *arg, const cc_tensor *t, in
     if (pos < sizeof want - 1) want[pos++] = ')';
     want[pos < sizeof want ? pos : sizeof want - 1] = '\0';
     if (!t) return cc_error(CC_ERR_ARGUMENT, "%s: %s: expected a tensor of shape %s, got nil", op, arg, want);
-    int ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++)
-        if (expected[i] >= 0 && t->shape[i] != expected[i]) ok = 0;
-    if (!ok) return cc_error(CC_ERR_SHAPE, "%s: %s: expected shape %s, got %s", op, arg, want, DESC(d, t));
-    return CC_OK;
+    return cc_error(CC_ERR_SHAPE, "%s: %s: expected shape %s, got %s", op, arg, want, DESC(d, t));
 }
 
 cc_status cc_check_shape_as(const char *op, const char *arg, const cc_tensor *t, const char *ref_arg, const cc_tensor *ref)
@@ -53,6 +54,8 @@ cc_status cc_check_shape_as(const char *op, const char *arg, const cc_tensor *t,
 
 cc_status cc_check_dtype(const char *op, const char *arg, const cc_tensor *t, unsigned allowed)
 {
+    if (t && t->dtype >= 0 && t->dtype <= CC_I64 && ((allowed >> t->dtype) & 1u)) return CC_OK;
+    /* the message only on failure: this runs on every call of every op */
     char want[80], d[160];
     size_t pos = 0;
     int count = 0, total = 0;
@@ -66,9 +69,7 @@ cc_status cc_check_dtype(const char *op, const char *arg, const cc_tensor *t, un
         if (n > 0 && pos + (size_t)n < sizeof want) pos += (size_t)n;
     }
     if (!t) return cc_error(CC_ERR_ARGUMENT, "%s: %s: expected a tensor of dtype %s, got nil", op, arg, want);
-    if (t->dtype < 0 || t->dtype > CC_I64 || !((allowed >> t->dtype) & 1u))
-        return cc_error(CC_ERR_DTYPE, "%s: %s: expected dtype %s, got %s", op, arg, want, DESC(d, t));
-    return CC_OK;
+    return cc_error(CC_ERR_DTYPE, "%s: %s: expected dtype %s, got %s", op, arg, want, DESC(d, t));
 }
 
 cc_status cc_check_dtype_as(const char *op, const char *arg, const cc_tensor *t, int dtype, const char *owner)
