@@ -1,11 +1,13 @@
 /* Device memory: 64-byte aligned host memory for the CPU, kernels/cuda for CUDA.
 
-   Large host blocks are kept for reuse after they are freed. A fresh multi-megabyte block costs
-   one page fault per 4 KiB on first touch (the kernel zeroes every page), which for an op that
-   allocates its output on every call costs as much as the op itself. Blocks of at least
-   CACHE_MIN_BYTES go to a small cache (CACHE_MAX_BLOCKS blocks, CACHE_MAX_BYTES in all, oldest
-   released first); an allocation takes the smallest cached block that fits with at most a
-   quarter to spare. A failed allocation releases the cache and tries once more. */
+   Large host blocks are kept for reuse after they are freed. A fresh block above glibc's mmap
+   threshold (128 KiB at first) costs one page fault per 4 KiB on first touch (the kernel zeroes
+   every page), which for an op that allocates its output on every call costs as much as the op
+   itself. Blocks of at least CACHE_MIN_BYTES go to a cache (CACHE_MAX_BLOCKS blocks,
+   CACHE_MAX_BYTES in all, oldest released first), rounded up to size classes an eighth apart; an
+   allocation takes the smallest cached block that fits with at most a quarter to spare, the most
+   recently freed among equals (its lines are the likeliest still in cache). A failed allocation
+   releases the cache and tries once more. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +16,8 @@
 #include "cuda/cuda_backend.h"
 #endif
 
-#define CACHE_MIN_BYTES ((int64_t)1 << 20)
-#define CACHE_ROUND ((int64_t)1 << 16)
-#define CACHE_MAX_BLOCKS 32
+#define CACHE_MIN_BYTES ((int64_t)64 << 10)
+#define CACHE_MAX_BLOCKS 256
 #define CACHE_MAX_BYTES ((int64_t)256 << 20)
 
 static struct { void *ptr; int64_t bytes; } cache[CACHE_MAX_BLOCKS];   /* oldest first */
@@ -24,10 +25,15 @@ static int cache_count;
 static int64_t cache_bytes;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The size actually allocated for a request: 64-byte multiples, 64 KiB multiples when cacheable. */
+/* The size actually allocated for a request: 64-byte multiples; when cacheable, multiples of an
+   eighth of the largest power of two not above it (at most 12.5% more), so reuse finds a fit. */
 static int64_t host_block_bytes(int64_t bytes)
 {
-    int64_t round = bytes >= CACHE_MIN_BYTES ? CACHE_ROUND : 64;
+    int64_t round = 64;
+    if (bytes >= CACHE_MIN_BYTES) {
+        round = CACHE_MIN_BYTES / 8;
+        while (round * 16 <= bytes) round *= 2;
+    }
     return (bytes + round - 1) / round * round;
 }
 
@@ -45,7 +51,7 @@ static void *cache_take(int64_t bytes)
     int best = -1;
     for (int i = 0; i < cache_count; i++)
         if (cache[i].bytes >= bytes && cache[i].bytes - bytes <= bytes / 4 &&
-            (best < 0 || cache[i].bytes < cache[best].bytes))
+            (best < 0 || cache[i].bytes <= cache[best].bytes))
             best = i;
     if (best >= 0) {
         p = cache[best].ptr;
@@ -106,7 +112,7 @@ cc_status cc_device_alloc(void **ptr, int64_t bytes, int device, int device_inde
     if (device == CC_CPU) {
         if (bytes == 0) return CC_OK;
         /* aligned_alloc wants a multiple of the alignment; 64 bytes suits every SIMD width */
-        if (bytes > INT64_MAX - CACHE_ROUND || (uint64_t)bytes > (uint64_t)SIZE_MAX - (uint64_t)CACHE_ROUND)
+        if (bytes > INT64_MAX / 2 || (uint64_t)bytes > (uint64_t)SIZE_MAX / 2)
             return cc_error(CC_ERR_MEMORY, "out of memory: cannot allocate %lld bytes on cpu", (long long)bytes);
         *ptr = host_alloc(bytes);
         if (!*ptr) return cc_error(CC_ERR_MEMORY, "out of memory: cannot allocate %lld bytes on cpu", (long long)bytes);

@@ -71,4 +71,39 @@ describe("memory", function()
         assert.is_true(grown < 400 * 2 ^ 20, string.format("RSS grew by %.0f MiB", grown / 2 ^ 20))
         settle()
     end)
+
+    -- (lua/causalconv/tensor.lua: a full collection after every 32 MiB of new tensor data, so a
+    -- loop's dropped outputs come back while still in cache)
+    it("a loop that drops 8 MiB outputs keeps at most 32 MiB of them alive", function()
+        local x, w = cc.randn(1, 1024, 2048), cc.randn(1024, 4)
+        settle()
+        local _, base = live()
+        local most = 0
+        for _ = 1, 40 do
+            cc.causal_conv1d(x, w, nil)
+            local _, s = live()
+            most = math.max(most, s - base)
+        end
+        assert.is_true(most >= 1 and most <= 5, "outputs alive at once: " .. most)
+        settle()
+    end)
+
+    it("takes the collection step from CC_GC_MB, and refuses a bad one", function()
+        local lib = os.getenv("CAUSALCONV_LIB") or "build/libcausalconv.so"
+        local function run(value)
+            local p = io.popen(string.format("CC_GC_MB='%s' CAUSALCONV_LIB='%s' luajit -e 'package.path = \"./lua/?.lua;./lua/?/init.lua;\" .. package.path; " ..
+                                             "local cc = require \"causalconv\"; local x, w = cc.randn(1, 256, 1024), cc.randn(256, 4); " ..
+                                             "local base = cc.C.cc_live_storages(); local most = 0; for i = 1, 40 do cc.causal_conv1d(x, w, nil); " ..
+                                             "most = math.max(most, tonumber(cc.C.cc_live_storages() - base)) end; print(\"most \" .. most)' 2>&1", value, lib))
+            local out = p:read("*a")
+            p:close()
+            return out
+        end
+        -- 1 MiB outputs: a collection after every 4 of them at CC_GC_MB=4, none in 40 at 64
+        local most4, most64 = tonumber(run("4"):match("most (%d+)")), tonumber(run("64"):match("most (%d+)"))
+        assert.is_true(most4 <= 5, "CC_GC_MB=4: " .. tostring(most4))
+        assert.is_true(most64 >= 40, "CC_GC_MB=64: " .. tostring(most64))
+        local bad = run("lots")
+        assert.truthy(bad:find('CC_GC_MB: expected a positive number of MiB, got "lots"', 1, true), bad)
+    end)
 end)
