@@ -152,6 +152,7 @@ static cc_status check_cu_seqlens(const char *op, const cc_tensor *cu, int64_t T
         return cc_error(CC_ERR_ARGUMENT, "%s: cu_seqlens: expected a contiguous tensor (stride 1), got stride %lld",
                         op, (long long)cu->stride[0]);
     *N = cu->shape[0] - 1;
+    if (cc_index_checked(cu, CC_INDEX_CU_SEQLENS, T, 0)) return CC_OK;
     cc_tensor *h = NULL;
     TRY(cc_host_view(op, "cu_seqlens", cu, &h));
     cc_status st = CC_OK;
@@ -171,6 +172,7 @@ static cc_status check_cu_seqlens(const char *op, const cc_tensor *cu, int64_t T
                       "%s: cu_seqlens: expected the last value to equal the token count T = %lld (x's first dim), got %lld",
                       op, (long long)T, (long long)prev);
     cc_tensor_free(h);
+    if (st == CC_OK) cc_index_mark_checked(cu, CC_INDEX_CU_SEQLENS, T, 0);
     return st;
 }
 

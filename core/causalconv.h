@@ -209,6 +209,7 @@ int cc_cuda_device_count(void);
 cc_status cc_cuda_synchronize(void);
 cc_status cc_cuda_device_name(char *buf, int len);
 cc_status cc_cuda_memory_stats(int64_t *allocated, int64_t *reserved, int64_t *peak_allocated, int64_t *num_allocs);
+int64_t cc_cuda_device_to_host_copies(void);   /* device-to-host copies so far (each waits for the device) */
 cc_status cc_cuda_empty_cache(void);
 cc_status cc_cuda_reset_peak_memory_stats(void);   /* peak_allocated starts again from allocated */
 cc_status cc_cuda_timer_start(void **timer);                  /* records a start event */

@@ -353,6 +353,7 @@ cc_status cc_kernel_status(const char *op, int device, int st)
 cc_status cc_check_state_rows(const char *op, const char *arg, const cc_tensor *indices, int64_t B, int64_t pool,
                               const char *pool_owner)
 {
+    if (cc_index_checked(indices, CC_INDEX_STATE_ROWS, B, pool)) return CC_OK;
     cc_tensor *h = NULL;
     TRY(cc_host_view(op, arg, indices, &h));
     int64_t *owner = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *owner);
@@ -373,5 +374,6 @@ cc_status cc_check_state_rows(const char *op, const char *arg, const cc_tensor *
     }
     free(owner);
     cc_tensor_free(h);
+    if (st == CC_OK) cc_index_mark_checked(indices, CC_INDEX_STATE_ROWS, B, pool);
     return st;
 }

@@ -144,6 +144,10 @@ void cc_device_free(void *ptr, int64_t bytes, int device, int device_index)
 #endif
 }
 
+/* Each one waits for the device: the count the specs hold the decode path to. */
+static int64_t device_to_host_copies;
+int64_t cc_cuda_device_to_host_copies(void) { return __atomic_load_n(&device_to_host_copies, __ATOMIC_RELAXED); }
+
 cc_status cc_device_memcpy(void *dst, int dst_device, const void *src, int src_device, int64_t bytes)
 {
     if (bytes <= 0) return CC_OK;
@@ -153,6 +157,7 @@ cc_status cc_device_memcpy(void *dst, int dst_device, const void *src, int src_d
     }
 #ifdef CC_WITH_CUDA
     int kind = src_device == CC_CPU ? 0 : dst_device == CC_CPU ? 1 : 2;
+    if (kind == 1) __atomic_add_fetch(&device_to_host_copies, 1, __ATOMIC_RELAXED);
     return (cc_status)cc_cuda_memcpy(dst, src, bytes, kind);
 #else
     return cc_no_cuda("memcpy");

@@ -18,6 +18,7 @@ struct cc_storage {
     int32_t device_index;
     int64_t refcount;      /* atomic */
     int64_t version;       /* atomic; bumped by in-place writes */
+    uint64_t serial;       /* unique for the process's life: a freed storage's address may come back */
 };
 
 /* "(2, 3, 4) f32 cpu" into buf; "nil" for NULL. Returns buf. */
@@ -33,6 +34,14 @@ void cc_tensor_extent(const cc_tensor *t, int64_t *lo, int64_t *hi);
 cc_status cc_device_alloc(void **ptr, int64_t bytes, int device, int device_index);
 void cc_device_free(void *ptr, int64_t bytes, int device, int device_index);   /* bytes as allocated */
 cc_status cc_device_memcpy(void *dst, int dst_device, const void *src, int src_device, int64_t bytes);
+
+/* Index tensors already checked (core/index_cache.c): reading a CUDA index tensor's values costs
+   a device-to-host copy, a host synchronisation, on every call; a decode loop passes the same
+   tensor every step. The key is the storage (serial and version: every in-place write through the
+   library bumps it), the view's geometry and dtype, the check's kind and its bounds. */
+enum { CC_INDEX_STATE_ROWS = 1, CC_INDEX_CU_SEQLENS = 2 };
+int cc_index_checked(const cc_tensor *t, int kind, int64_t bound0, int64_t bound1);
+void cc_index_mark_checked(const cc_tensor *t, int kind, int64_t bound0, int64_t bound1);
 
 #ifdef __cplusplus
 }

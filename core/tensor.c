@@ -85,6 +85,8 @@ cc_status cc_tensor_empty(cc_tensor **out, int ndim, const int64_t *shape, int d
     s->device = device;
     s->device_index = device_index;
     s->refcount = 1;
+    static uint64_t next_serial;
+    s->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&live_storages, 1, __ATOMIC_RELAXED);
 
     t->storage = s;

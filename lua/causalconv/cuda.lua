@@ -5,10 +5,12 @@
 --   cc.cuda.device_count()
 --   cc.cuda.device_name()    e.g. "NVIDIA H100 80GB HBM3", "causalconv CPU emulation"
 --   cc.cuda.synchronize()    waits for every queued kernel and copy; raises their errors
---   cc.cuda.memory_stats()   {allocated =, reserved =, peak_allocated =, num_allocs =} in bytes
+--   cc.cuda.memory_stats()   {allocated =, reserved =, peak_allocated =, num_allocs =,
+--                            device_to_host_copies =} (bytes; counts)
 --   cc.cuda.reset_peak_memory_stats()   peak_allocated starts again from allocated
 --                            (allocated: live tensors; reserved: that plus the allocator's cache;
---                            num_allocs: cudaMalloc calls so far)
+--                            num_allocs: cudaMalloc calls so far; device_to_host_copies: copies
+--                            to the host so far, each a wait for the device)
 --   cc.cuda.empty_cache()    returns the cached blocks to the driver
 --   cc.cuda.timer()          starts a device-event timer: `local t = cc.cuda.timer(); ...;
 --                            local ms = t:stop()` (stop waits for the work queued in between)
@@ -53,6 +55,7 @@ function cuda.memory_stats()
     return {
         allocated = tonumber(v[0]), reserved = tonumber(v[1]),
         peak_allocated = tonumber(v[2]), num_allocs = tonumber(v[3]),
+        device_to_host_copies = tonumber(C.cc_cuda_device_to_host_copies()),
     }
 end
 

@@ -403,7 +403,7 @@ doc("cuda.device_name", "cc.cuda.device_name() -> e.g. \"NVIDIA H100 80GB HBM3\"
     IFC .. "print(cc.cuda.device_name()) end\nok = pcall(cc.cuda.device_name); ok == cc.cuda.is_built()")
 doc("cuda.synchronize", "cc.cuda.synchronize(): waits for every queued kernel and copy; raises their errors", "-", "-",
     IFC .. "cc.cuda.synchronize() end\ncc.cuda.is_available()")
-doc("cuda.memory_stats", "cc.cuda.memory_stats() -> {allocated, reserved, peak_allocated, num_allocs} (bytes; reserved adds the allocator's cache; num_allocs: cudaMalloc calls)",
+doc("cuda.memory_stats", "cc.cuda.memory_stats() -> {allocated, reserved, peak_allocated, num_allocs, device_to_host_copies} (bytes; reserved adds the allocator's cache; num_allocs: cudaMalloc calls; device_to_host_copies: each waits for the device)",
     "-", "-", IFC .. "print(cc.cuda.memory_stats().allocated) end\ncc.cuda.is_available()")
 doc("cuda.reset_peak_memory_stats", "cc.cuda.reset_peak_memory_stats(): peak_allocated starts again from allocated", "-", "-",
     IFC .. "cc.cuda.reset_peak_memory_stats() end\ncc.cuda.is_available()")

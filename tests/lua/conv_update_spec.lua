@@ -160,3 +160,59 @@ describe("causal_conv1d_update against the reference #cuda", function()
         assert.tensor_equal(sd:to("cpu"), rs)
     end)
 end)
+
+-- On cuda, index tensors are read on the host (a copy that waits for the device) only when their
+-- values may have changed since they last passed: a decode loop with one conv_state_indices (and
+-- a varlen call with one cu_seqlens) waits once, and an in-place change is checked again.
+describe("index checks on cuda wait for the device once per content #cuda", function()
+    if TEST_DEVICE ~= "cuda" then
+        it("(cuda only)", function() end)
+        return
+    end
+    local function copies() return cc.cuda.memory_stats().device_to_host_copies end
+
+    it("conv_state_indices: one copy for a decode loop; a changed tensor is checked again", function()
+        cc.manual_seed(51)
+        local B, D, W, P = 4, 32, 4, 8
+        local w, state = cc.randn(D, W, { device = "cuda" }), cc.randn(P, D, W - 1, { device = "cuda" })
+        local idx = cc.tensor({ 5, -1, 0, 7 }, { dtype = "i32" }):cuda()
+        local x = cc.randn(B, D, 1, { device = "cuda" })
+        local out = cc.empty(B, D, 1, { device = "cuda" })
+        local c0 = copies()
+        for _ = 1, 10 do cc.causal_conv1d_update(x, state, w, nil, { conv_state_indices = idx, out = out }) end
+        assert.are.equal(1, copies() - c0)
+        -- the same values in a new tensor are a new tensor: checked once more
+        local idx2 = cc.tensor({ 5, -1, 0, 7 }, { dtype = "i32" }):cuda()
+        cc.causal_conv1d_update(x, state, w, nil, { conv_state_indices = idx2, out = out })
+        assert.are.equal(2, copies() - c0)
+        -- written in place (two rows now name state row 0): checked again, refused, nothing written
+        idx:copy_(cc.tensor({ 0, -1, 0, 7 }, { dtype = "i32" }))
+        local before, state_before = out:to("cpu"), state:to("cpu")
+        local ok, err = pcall(cc.causal_conv1d_update, x, state, w, nil, { conv_state_indices = idx, out = out })
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find("expected distinct state rows", 1, true), tostring(err))
+        assert.tensor_equal(out:to("cpu"), before)
+        assert.tensor_equal(state:to("cpu"), state_before)
+        -- a view with another offset is another check
+        local wide = cc.tensor({ 9, 1, 2, 3, 4 }, { dtype = "i32" }):cuda()
+        local c1 = copies()
+        cc.causal_conv1d_update(x, state, w, nil, { conv_state_indices = wide:narrow(1, 2, 4), out = out })
+        assert.are.equal(1, copies() - c1)
+        assert.has_error(function() cc.causal_conv1d_update(x, state, w, nil, { conv_state_indices = wide:narrow(1, 1, 4), out = out }) end)
+    end)
+
+    it("cu_seqlens: one copy for repeated varlen calls; another T is checked again", function()
+        cc.manual_seed(53)
+        local D, W = 16, 4
+        local w = cc.randn(D, W, { device = "cuda" })
+        local cu = cc.tensor({ 0, 3, 3, 10 }, { dtype = "i32" }):cuda()
+        local x = cc.randn(10, D, { device = "cuda" })
+        cc.causal_conv1d_varlen(x, w, nil, cu)
+        local c0 = copies()
+        for _ = 1, 5 do cc.causal_conv1d_varlen(x, w, nil, cu) end
+        assert.are.equal(0, copies() - c0)
+        local ok, err = pcall(cc.causal_conv1d_varlen, cc.randn(12, D, { device = "cuda" }), w, nil, cu)
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find("the token count T = 12", 1, true), tostring(err))
+    end)
+end)
