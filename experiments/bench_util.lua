@@ -215,7 +215,16 @@ function util.case_name(c)
     elseif c.op == "varlen" then
         return string.format("varlen %s N%d T%d D%d W%d%s", c.dtype, c.B, c.L, c.D, c.W, act)
     end
-    return string.format("%s %s %s B%d D%d L%d W%d%s", c.op, c.dtype, c.layout, c.B, c.D, c.L, c.W, act)
+    local extra = (c.bias == false and " nobias" or "") .. (c.seq_idx and (" seq" .. c.seq_idx) or "")
+    return string.format("%s %s %s B%d D%d L%d W%d%s%s", c.op, c.dtype, c.layout, c.B, c.D, c.L, c.W, act, extra)
+end
+
+-- A conv case's layout: "cf", "cl", or "X>Y" for x in layout X and out in layout Y (the mixed
+-- layouts; the backward's dout then takes Y, its dx X). Returns the x and the out layouts.
+function util.layouts(layout)
+    local x, out = (layout or "cf"):match("^(%a+)>(%a+)$")
+    if x then return x, out end
+    return layout or "cf", layout or "cf"
 end
 
 -- The selective scan cases: B is Bt, D is Di; every option on (D, z, delta_bias, softplus), one
@@ -283,27 +292,38 @@ function util.case(c)
     local topts = { dtype = dtype, device = device }
     local activation = act ~= "none" and act or nil
     local weight = cc.randn(D, W, topts)
-    local bias = cc.randn(D, topts)
-    local wbytes = (D * W + D) * esize
+    local bias = c.bias ~= false and cc.randn(D, topts) or nil
+    local wbytes = (D * W + (bias and D or 0)) * esize
+    local x_layout, out_layout = util.layouts(layout)
 
-    local function bdl()   -- (B, D, L) in the case's layout
-        if layout == "cl" then return cc.randn(B, L, D, topts):transpose(2, 3) end
+    local function bdl(which)   -- (B, D, L) in layout which
+        if which == "cl" then return cc.randn(B, L, D, topts):transpose(2, 3) end
         return cc.randn(B, D, L, topts)
+    end
+    -- seq_idx: c.seq_idx equal segments per row (i32 (B, L), read once: its bytes count)
+    local seq_idx, sbytes = nil, 0
+    if c.seq_idx and (c.op == "fwd" or c.op == "bwd") then
+        local per, ids = math.ceil(L / c.seq_idx), {}
+        for b = 0, B - 1 do
+            for p = 0, L - 1 do ids[b * L + p + 1] = math.floor(p / per) end
+        end
+        seq_idx = cc.tensor(ids, { dtype = "i32", device = device }):view(B, L)
+        sbytes = 4 * B * L
     end
 
     local bytes, make
     if c.op == "fwd" then
-        bytes = 2 * B * D * L * esize + wbytes
+        bytes = 2 * B * D * L * esize + wbytes + sbytes
         make = function()
-            local x, out = bdl(), bdl()
-            local o = { activation = activation, out = out }
+            local x, out = bdl(x_layout), bdl(out_layout)
+            local o = { activation = activation, out = out, seq_idx = seq_idx }
             return function() cc.causal_conv1d(x, weight, bias, o) end
         end
     elseif c.op == "bwd" then
-        bytes = 3 * B * D * L * esize + 2 * wbytes
+        bytes = 3 * B * D * L * esize + 2 * wbytes + sbytes
         make = function()
-            local x, dout, dx = bdl(), bdl(), bdl()
-            local o = { activation = activation, dx = dx }
+            local x, dout, dx = bdl(x_layout), bdl(out_layout), bdl(x_layout)
+            local o = { activation = activation, dx = dx, seq_idx = seq_idx }
             return function() cc.causal_conv1d_backward(x, weight, bias, dout, o) end
         end
     elseif c.op == "update" then

@@ -9,8 +9,10 @@
 -- the table). Fields: op ("fwd", "bwd", "update", "varlen";
 -- the selective scan's "scan", "scan_bwd", "state_update"),
 -- B, D, L, W, dtype ("f32", "bf16", "f16", "f64"; x, weight and bias), layout ("cf" channel-first
--- (B, D, L) buffer, "cl" channel-last (B, L, D) buffer viewed as (B, D, L)), device (default:
--- --device), act ("silu" default, or "none").
+-- (B, D, L) buffer, "cl" channel-last (B, L, D) buffer viewed as (B, D, L), "cf>cl" / "cl>cf" the
+-- mixed layouts: x in the first, out in the second; bwd: x and dx in the first, dout in the
+-- second), device (default: --device), act ("silu" default, or "none"), bias (false: none),
+-- seq_idx (fwd, bwd: that many equal segments per row).
 --   update: L is S, the new tokens per call; state_len (default W - 1) is the conv_state length.
 --   varlen: B sequences of unequal lengths packed into L tokens in all (x is (L, D)).
 -- Bytes counted (compulsory traffic): fwd and varlen read x, write out; bwd reads x and dout,
@@ -40,10 +42,28 @@ local cases = {
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 3, dtype = "f32", layout = "cf" },
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 3, dtype = "f32", layout = "cl" },
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 2, dtype = "f32", layout = "cl", act = "none" },
-    -- bf16 (computed in f32)
+    -- the widths' ends, no bias, seq_idx
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 1, dtype = "f32", layout = "cf" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 16, dtype = "f32", layout = "cf" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 16, dtype = "f32", layout = "cl" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf", bias = false },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf", seq_idx = 4 },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cl", seq_idx = 4 },
+    { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cl", seq_idx = 4 },
+    -- the mixed layouts: channel-first x with channel-last out (what a (B, L, D) consumer wants,
+    -- and ggml_ssm_conv's layout without bias and activation), and the reverse
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf>cl" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf>cl", act = "none", bias = false },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cl>cf" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cf>cl" },
+    { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf>cl" },
+    -- bf16 and f16 (computed in f32)
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cf" },
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cl" },
     { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cl" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f16", layout = "cf" },
+    { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f16", layout = "cl" },
+    { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f16", layout = "cl" },
     -- decode: one and four new tokens per call
     { op = "update", B = 16, D = 2048, L = 1, W = 4, dtype = "f32" },
     { op = "update", B = 16, D = 2048, L = 4, W = 4, dtype = "f32", state_len = 8 },
@@ -74,7 +94,7 @@ usage: luajit experiments/sweep.lua [options]
   --op OPS            only these ops, comma separated (fwd,bwd,update,varlen,scan,scan_bwd,
                       state_update)
   --dtype DTYPES      only these dtypes (f32,f64,f16,bf16)
-  --layout LAYOUTS    only these layouts (cf,cl)
+  --layout LAYOUTS    only these layouts (cf,cl,cf>cl,cl>cf; X>Y: x in X, out (bwd: dout) in Y)
   --case PATTERN      only cases whose name matches this Lua pattern
 Shapes from flags instead of the case table (any of --B --D --L --W --N replaces the table with
 the cross product of the values given; --op (default fwd), --dtype (f32), --layout (cf) and
@@ -108,7 +128,7 @@ if opts.help then print(usage); os.exit(0) end
 local OPS = { "fwd", "bwd", "update", "varlen", "scan", "scan_bwd", "state_update" }
 local list_op = opts.op and util.list("op", opts.op, OPS)
 local list_dtype = opts.dtype and util.list("dtype", opts.dtype, { "f32", "f64", "f16", "bf16" })
-local list_layout = opts.layout and util.list("layout", opts.layout, { "cf", "cl" })
+local list_layout = opts.layout and util.list("layout", opts.layout, { "cf", "cl", "cf>cl", "cl>cf" })
 local list_act = opts.act and util.list("act", opts.act, { "silu", "none" })
 if opts.case then util.check_pattern("case", opts.case) end
 local sizes, from_flags = {}, false

@@ -4,19 +4,27 @@
    Work: tasks of CV_CHUNK positions of one row times a block of channels, spread by OpenMP.
    Each task converts its input to f32 in per-thread scratch (any dtype, any strides), runs a
    branch-free tap loop (unrolled for W = 2, 3, 4) and converts back. Channel-first x vectorises
-   along L; channel-last x vectorises across channels. seq_idx becomes per-position tap masks
-   built once per task. f64 x runs the reference kernel, which computes in f64. */
+   along L; channel-last x vectorises across channels. An out in the other layout than x (the
+   mixed layouts) gets tiles computed in x's layout in f32 scratch, then written transposed
+   (conv_transpose.h). seq_idx becomes per-position tap masks built once per task. f64 x runs the
+   reference kernel, which computes in f64. */
 #include "conv_avx512.h"
+#include "conv_transpose.h"
 
 #define CF_CB 64   /* channels per channel-first task */
 #define CL_CB 1024  /* channels per channel-last task */
 #define CL_LT 32   /* positions per channel-last sub-tile */
 #define CL_PF 24    /* channel-last software prefetch distance, in positions */
+#define MX_CB 1024   /* channels per task of channel-first x with channel-last out */
+#define MX_CG 64   /* channels per transposed tile of channel-first x with channel-last out */
+#define MX_LT 128
 
 /* A forward task's scratch: xe rows in f32, the output rows in f32, the tap masks. */
 typedef struct fwd_scratch {
     float *xs;    /* channel-first xe[t0 - ext .. t0 + n); channel-last (CL_LT + ext) rows of CL_CB */
-    float *ys;    /* channel-first out[t0 .. t0 + n); channel-last CL_LT rows of CL_CB */
+    float *ys;    /* channel-first out[t0 .. t0 + n) (channel-last out: MX_CG rows of MX_LT);
+                     channel-last CL_LT rows of CL_CB */
+    float *tr;    /* 16 x CV_TR_MAX, cv_store_transposed's */
     uint8_t *m;   /* (W + 1) x CV_CHUNK, see build_masks */
 } fwd_scratch;
 
@@ -25,7 +33,8 @@ static int64_t fwd_scratch_at(fwd_scratch *s, float *base, int cl, int64_t W)
 {
     cv_carve c = {base, 0};
     s->xs = cv_take(&c, cl ? (CL_LT + CC_CONV_MAX_WIDTH) * CL_CB : CV_CHUNK + CC_CONV_MAX_WIDTH);
-    s->ys = cv_take(&c, cl ? CL_LT * CL_CB : CV_CHUNK);
+    s->ys = cv_take(&c, cl ? CL_LT * CL_CB : (CV_CHUNK > MX_CG * MX_LT ? CV_CHUNK : MX_CG * MX_LT));
+    s->tr = cv_take(&c, 16 * CV_TR_MAX);
     s->m = (uint8_t *)cv_take(&c, ((W + 1) * CV_CHUNK + 3) / 4);
     return c.used;
 }
@@ -52,7 +61,7 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
         float w0 = w[0], w1 = w[1];
         if (silu) {
             #pragma omp simd
-            for (int64_t i = 0; i < n; i++) {
+            for (int64_t i = cv8_conv_silu_cf(y, x, w, bias, n, 2); i < n; i++) {
                 float v = CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias));
                 y[i] = cv_silu(v);
             }
@@ -65,7 +74,7 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
         float w0 = w[0], w1 = w[1], w2 = w[2];
         if (silu) {
             #pragma omp simd
-            for (int64_t i = 0; i < n; i++) {
+            for (int64_t i = cv8_conv_silu_cf(y, x, w, bias, n, 3); i < n; i++) {
                 float v = CV_FMA(w2, x[i + 2], CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias)));
                 y[i] = cv_silu(v);
             }
@@ -78,7 +87,7 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
         float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
         if (silu) {
             #pragma omp simd
-            for (int64_t i = 0; i < n; i++) {
+            for (int64_t i = cv8_conv_silu_cf(y, x, w, bias, n, 4); i < n; i++) {
                 float v = CV_FMA(w3, x[i + 3], CV_FMA(w2, x[i + 2], CV_FMA(w1, x[i + 1], CV_FMA(w0, x[i], bias))));
                 y[i] = cv_silu(v);
             }
@@ -132,7 +141,7 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
                    int64_t c0, int64_t c1, const fwd_scratch *scr, int nt)
 {
     int64_t W = a->W, ext = W - 1, n = row->len - t0;
-    (void)nt;   /* streaming stores only with AVX-512 */
+    (void)nt;   /* streaming stores of whole rows only with AVX-512 (on AVX2 measured slower) */
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
     float *xs = scr->xs, *ys = scr->ys;
@@ -172,6 +181,55 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     }
 }
 
+/* Channel-first x, channel-last out: positions [t0, t0+n) of row, channels [c0, c1), in tiles of
+   MX_CG channels x MX_LT positions. Each channel row of a tile is computed along L into f32 scratch
+   (f32 x rows with unit position stride read in place past the row's first W-1 positions), then
+   the tile is written transposed, so every out row gets MX_CG contiguous channels. */
+static void fwd_cf_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
+                      int64_t c0, int64_t c1, const fwd_scratch *scr, int nt)
+{
+    int64_t W = a->W, ext = W - 1, n = row->len - t0;
+    if (n > CV_CHUNK) n = CV_CHUNK;
+    if (n < 0) n = 0;
+    float *xs = scr->xs, *ys = scr->ys;
+    uint8_t *m = scr->m;
+    int in_x = !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1;
+    if (a->seq_idx) build_masks(a, row, t0, n, m);
+    for (int64_t tt = 0; tt < n; tt += MX_LT) {
+        int64_t lt = n - tt < MX_LT ? n - tt : MX_LT, p0 = t0 + tt;
+        for (int64_t cg = c0; cg < c1; cg += MX_CG) {
+            int64_t g = c1 - cg < MX_CG ? c1 - cg : MX_CG;
+            for (int64_t j = 0; j < g; j++) {
+                int64_t c = cg + j;
+                const float *w = cw->w + c * W;
+                float *y = ys + j * MX_LT;
+                const float *xr = xs;
+                if (in_x && p0 >= ext)
+                    xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + p0 - ext);
+                else
+                    cv_load_xe(xs, a, row, c, p0 - ext, lt + ext);
+                if (in_x && p0 + 2 * MX_LT <= row->len) {   /* this row's next tile: the tiles of MX_CG rows
+                                                               are more streams than the prefetchers follow */
+                    const char *xn = (const char *)a->x + 4 * cv_off3(a->x_stride, row->b, c, row->start + p0 + MX_LT);
+                    for (int64_t q = 0; q < 4 * MX_LT; q += 64) __builtin_prefetch(xn + q);
+                }
+                if (a->seq_idx) {
+                    conv_masked(y, xr, w, cw->b[c], lt, W, m + tt);
+                    if (a->silu) cv_silu_row(y, lt);
+                    const uint8_t *pad = m + W * CV_CHUNK + tt;
+                    for (int64_t i = 0; i < lt; i++) y[i] = pad[i] ? 0.0f : y[i];
+                } else {
+                    conv_dense(y, xr, w, cw->b[c], lt, W, a->silu);
+                }
+            }
+            cv_store_transposed(cv_at_mut(a->out, a->x_dtype, cv_off3(a->out_stride, row->b, cg, row->start + p0)),
+                                a->x_dtype, a->out_stride[2], a->out_stride[1], ys, MX_LT, g, lt, scr->tr, nt);
+        }
+    }
+    if (a->final_states && t0 + n == row->len)
+        for (int64_t c = c0; c < c1; c++) cv_write_final_states(a, row, c);
+}
+
 /* One output position of a channel-last tile: y[c] = act(b[c] + sum_k wt[k][c] x[k][c]), where
    input row k starts at x + k * xrs; SiLU fused for unmasked W <= 4. */
 static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs, const float *restrict wt,
@@ -182,7 +240,7 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
         const float *x0 = x, *x1 = x + xrs, *x2 = x + 2 * xrs, *x3 = x + 3 * xrs;
         if (W == 4 && silu) {
             #pragma omp simd
-            for (int64_t c = 0; c < cb; c++) {
+            for (int64_t c = cv8_conv_silu_cl(y, x, xrs, wt, b, D, cb, 4); c < cb; c++) {
                 float v = CV_FMA(w3[c], x3[c], CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]))));
                 y[c] = cv_silu(v);
             }
@@ -190,7 +248,7 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
             for (int64_t c = 0; c < cb; c++) y[c] = CV_FMA(w3[c], x3[c], CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]))));
         } else if (W == 3 && silu) {
             #pragma omp simd
-            for (int64_t c = 0; c < cb; c++) {
+            for (int64_t c = cv8_conv_silu_cl(y, x, xrs, wt, b, D, cb, 3); c < cb; c++) {
                 float v = CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c])));
                 y[c] = cv_silu(v);
             }
@@ -198,7 +256,7 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
             for (int64_t c = 0; c < cb; c++) y[c] = CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c])));
         } else if (silu) {
             #pragma omp simd
-            for (int64_t c = 0; c < cb; c++) {
+            for (int64_t c = cv8_conv_silu_cl(y, x, xrs, wt, b, D, cb, 2); c < cb; c++) {
                 float v = CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]));
                 y[c] = cv_silu(v);
             }
@@ -219,21 +277,22 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
 
 /* Channel-last task: positions [t0, t0+n) of row, channels [c0, c1), in sub-tiles of CL_LT rows.
    f32 with unit channel strides reads x rows and writes out rows in place; otherwise (and for
-   the sub-tile whose taps reach p < 0) rows go through f32 scratch. */
+   the sub-tile whose taps reach p < 0) rows go through f32 scratch. A channel-first out takes
+   each sub-tile transposed (CL_LT contiguous positions per channel row). */
 static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                    int64_t c0, int64_t c1, const fwd_scratch *scr, int nt)
 {
     int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
-    (void)nt;   /* streaming stores only with AVX-512 */
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
     float *xs = scr->xs, *ys = scr->ys;
     uint8_t *m = scr->m;
-    int direct = a->x_dtype == CC_F32 && a->x_stride[1] == 1 && a->out_stride[1] == 1;
+    int x_in = a->x_dtype == CC_F32 && a->x_stride[1] == 1, direct = x_in && a->out_stride[1] == 1;
+    int out_cf = !cv_strides_channel_last(a->out_stride);
     if (a->seq_idx) build_masks(a, row, t0, n, m);
     for (int64_t tt = 0; tt < n; tt += CL_LT) {
         int64_t lt = n - tt < CL_LT ? n - tt : CL_LT, p0 = t0 + tt;
-        int in_place = direct && p0 >= ext;
+        int in_place = direct && p0 >= ext, x_place = x_in && p0 >= ext;
 #ifdef __AVX512F__
         int bf = CV_AVX512_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->out_stride[1] == 1 && p0 >= ext;
         if ((in_place || bf) && W == 4 && a->silu && !a->seq_idx) {   /* rows in place, in registers */
@@ -254,7 +313,7 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
 #endif
         const float *xr = xs;
         int64_t xrs = CL_CB;
-        if (in_place) {
+        if (x_place) {
             xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c0, row->start + p0 - ext);
             xrs = a->x_stride[2];
         } else {
@@ -263,7 +322,7 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         for (int64_t t = 0; t < lt; t++) {
             float *y = in_place ? (float *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0 + t)
                                 : ys + t * CL_CB;
-            if (in_place)   /* the rows ahead: a short strided stream the hardware prefetcher misses */
+            if (x_place)   /* the rows ahead: a short strided stream the hardware prefetcher misses */
                 for (int64_t c = 0; c < cb; c += 16) __builtin_prefetch(xr + (t + ext + CL_PF) * xrs + c);
             if (a->seq_idx && m[W * CV_CHUNK + tt + t]) {
                 for (int64_t c = 0; c < cb; c++) y[c] = 0.0f;
@@ -272,7 +331,11 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
             conv_row_cl(y, xr + t * xrs, xrs, cw->wt + c0, cw->b + c0, D, cb, W, a->seq_idx ? m + tt + t : NULL,
                         a->silu);
         }
-        if (!in_place)
+        if (in_place) continue;
+        if (out_cf)   /* the transposed tiles by streaming stores: on AVX2 measured faster for them */
+            cv_store_transposed(cv_at_mut(a->out, a->x_dtype, cv_off3(a->out_stride, row->b, c0, row->start + p0)),
+                                a->x_dtype, a->out_stride[1], a->out_stride[2], ys, CL_CB, lt, cb, scr->tr, nt);
+        else
             for (int64_t t = 0; t < lt; t++)
                 cv_store_row(cv_at_mut(a->out, a->x_dtype, cv_off3(a->out_stride, row->b, c0, row->start + p0 + t)),
                              a->x_dtype, a->out_stride[1], ys + t * CL_CB, cb);
@@ -285,11 +348,11 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
 {
     if (a->x_dtype == CC_F64) return cc_cpu_causal_conv1d_forward_ref(a);
     int64_t D = a->D, W = a->W;
-    int cl = cv_channel_last(a);
+    int cl = cv_channel_last(a), out_cl = cv_strides_channel_last(a->out_stride);
     fwd_scratch layout;
     int64_t per_thread = fwd_scratch_at(&layout, NULL, cl, W);
     cv_setup s;
-    if (cv_setup_make(&s, a, cl ? CL_CB : CF_CB, per_thread) != CC_OK) return CC_ERR_MEMORY;
+    if (cv_setup_make(&s, a, cl ? CL_CB : out_cl ? MX_CB : CF_CB, per_thread) != CC_OK) return CC_ERR_MEMORY;
     const cv_plan *plan = &s.plan;
     const cv_weights *cw = &s.cw;
     int64_t cb = s.cb, ncb = s.ncb;
@@ -305,6 +368,8 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         cv_row row = cv_get_row(a, plan->row[first]);
         if (cl) {
             for (int64_t k = first; k < last; k++) fwd_cl(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
+        } else if (out_cl) {
+            for (int64_t k = first; k < last; k++) fwd_cf_cl(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
         } else if (a->seq_idx) {   /* chunk by chunk: the tap masks are shared by the channels */
             for (int64_t k = first; k < last; k++) fwd_cf(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
         } else {                   /* channel by channel: one long stream per channel row */

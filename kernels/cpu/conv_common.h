@@ -10,8 +10,9 @@
 #include <string.h>
 #include "causal_conv1d.h"
 #include "ops_common.h"   /* CC_OMP_MIN_WORK */
+#include "conv_avx2.h"    /* the 8-lane SiLU loops */
 #include <omp.h>
-#if defined(__F16C__) || defined(__AVX512F__)
+#if defined(__AVX__) || defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -97,12 +98,14 @@ static inline int cv_plan_make(cv_plan *p, const cc_conv1d_args *a, int64_t min_
 
 /* Layout choice of the fast kernels: channel-last when channels are closer in memory than
    positions (vectorise across channels), channel-first otherwise (vectorise along L). */
-static inline int cv_channel_last(const cc_conv1d_args *a)
+static inline int cv_strides_channel_last(const int64_t *st)   /* st: (B, D, L) strides */
 {
-    int64_t s1 = a->x_stride[1] < 0 ? -a->x_stride[1] : a->x_stride[1];
-    int64_t s2 = a->x_stride[2] < 0 ? -a->x_stride[2] : a->x_stride[2];
+    int64_t s1 = st[1] < 0 ? -st[1] : st[1];
+    int64_t s2 = st[2] < 0 ? -st[2] : st[2];
     return s1 < s2;
 }
+
+static inline int cv_channel_last(const cc_conv1d_args *a) { return cv_strides_channel_last(a->x_stride); }
 
 /* Weights and bias in f32, both as [c][k] (channel-first) and transposed [k][c] (channel-last). */
 typedef struct cv_weights {
@@ -378,13 +381,13 @@ static inline float cv_dsilu(float pre)
 /* y = silu(y) in f32. */
 static inline void cv_silu_row(float *restrict y, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) y[i] = cv_silu(y[i]);
+    for (int64_t i = cv8_silu_row(y, n); i < n; i++) y[i] = cv_silu(y[i]);
 }
 
 /* g *= silu'(pre). */
 static inline void cv_dsilu_row(float *restrict g, const float *restrict pre, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) g[i] *= cv_dsilu(pre[i]);
+    for (int64_t i = cv8_dsilu_row(g, pre, n); i < n; i++) g[i] *= cv_dsilu(pre[i]);
 }
 
 /* Outputs above this many bytes (an eighth of a 32 MiB L3 and more) are written by streaming
@@ -394,7 +397,7 @@ static inline void cv_dsilu_row(float *restrict g, const float *restrict pre, in
 /* Orders a task's streaming stores before the task ends (they are weakly ordered). */
 static inline void cv_stream_fence(int nt)
 {
-#ifdef __AVX512F__
+#ifdef __AVX__
     if (nt) _mm_sfence();
 #else
     (void)nt;

@@ -68,6 +68,13 @@ describe("experiments/sweep.lua shape flags", function()
         assert.is_nil(out:match("B8 D1024"), "the case table's shapes must not run")
     end)
 
+    it("takes the mixed layouts (x in one, out in the other) for fwd and bwd", function()
+        local out, status = sweep(TINY .. "--op fwd,bwd --layout 'cf>cl,cl>cf'")
+        assert.are.equal(0, status, out)
+        assert.are.same({ "fwd f32 cf>cl B1 D64 L64 W4 silu", "fwd f32 cl>cf B1 D64 L64 W4 silu",
+            "bwd f32 cf>cl B1 D64 L64 W4 silu", "bwd f32 cl>cf B1 D64 L64 W4 silu" }, rows(out))
+    end)
+
     it("makes each op's own case once (update, varlen, the scan with --N), --act none", function()
         local out, status = sweep(TINY .. "--op update,varlen,scan,state_update --N 4 --layout cf,cl --act none")
         assert.are.equal(0, status, out)
@@ -78,7 +85,7 @@ describe("experiments/sweep.lua shape flags", function()
     it("refuses unknown values, listing the valid ones", function()
         local cases = {
             { "--dtype f8", "--dtype: unknown value f8 (valid: f32, f64, f16, bf16)" },
-            { "--layout cf,rowmajor", "--layout: unknown value rowmajor (valid: cf, cl)" },
+            { "--layout cf,rowmajor", "--layout: unknown value rowmajor (valid: cf, cl, cf>cl, cl>cf)" },
             { "--op fwd,conv", "--op: unknown value conv (valid: fwd, bwd, update, varlen, scan, scan_bwd, state_update)" },
             { "--B 1 --act gelu", "--act: unknown value gelu (valid: silu, none)" },
             { "--W 2-x", "--W: expected positive integers or ranges (e.g. 256,1024 or 2-8), got 2-x" },

@@ -1,0 +1,116 @@
+/* The AVX2 + FMA row loops of the CPU conv kernels' SiLU, beside the plain loops of
+   causal_conv1d_{fwd,bwd}.c that they replace where the target has both (CV_AVX2) and that still
+   do their tails. Each does the plain loop's operations in the same order on 8 lanes, so results
+   are bitwise the plain loop's. Why by hand: gcc vectorises cv_exp's two clamps into a
+   compare-and-blend chain (8 of its ~30 vector ops), where max / min is one op each and keeps NaN
+   the same way; SiLU is most of the work of the W <= 4 rows on AVX2 machines. */
+#ifndef CC_CPU_CONV_AVX2_H
+#define CC_CPU_CONV_AVX2_H
+
+#include <stdint.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define CV_AVX2 1
+#include <immintrin.h>
+
+/* cv_exp on 8 lanes (max / min return their second operand for NaN, as the comparisons do). */
+static inline __m256 cv_exp8(__m256 x)
+{
+    x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);
+    x = _mm256_min_ps(_mm256_set1_ps(89.0f), x);
+    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), _mm256_set1_ps(12582912.0f));
+    __m256 n = _mm256_sub_ps(t, _mm256_set1_ps(12582912.0f));
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+    __m256i sb = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32((int)(127u - 0x4b400000u))), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(sb));
+}
+
+static inline __m256 cv_neg8(__m256 v) { return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f)); }
+
+/* cv_silu: v / (1 + exp(-v)) */
+static inline __m256 cv_silu8(__m256 v)
+{
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), cv_exp8(cv_neg8(v))));
+}
+
+/* cv_dsilu: s * (1 + pre * (1 - s)), s = 1 / (1 + exp(-pre)) */
+static inline __m256 cv_dsilu8(__m256 pre)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, cv_exp8(cv_neg8(pre))));
+    return _mm256_mul_ps(s, _mm256_add_ps(one, _mm256_mul_ps(pre, _mm256_sub_ps(one, s))));
+}
+
+/* y[i] = silu(y[i]) for i < n rounded down to 8; returns the count done. */
+static inline int64_t cv8_silu_row(float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, cv_silu8(_mm256_loadu_ps(y + i)));
+    return i;
+}
+
+/* g[i] *= silu'(pre[i]) for i < n rounded down to 8; returns the count done. */
+static inline int64_t cv8_dsilu_row(float *g, const float *pre, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_loadu_ps(g + i), cv_dsilu8(_mm256_loadu_ps(pre + i))));
+    return i;
+}
+
+/* Channel-first taps (conv_dense, W = 2 .. 4): y[i] = silu(fma(w[W-1], x[i+W-1], ... fma(w[0], x[i],
+   bias))) for i < n rounded down to 8 (x holds n + W - 1 values); returns the count done. */
+static inline int64_t cv8_conv_silu_cf(float *y, const float *x, const float *w, float bias, int64_t n, int W)
+{
+    __m256 wk[4], b = _mm256_set1_ps(bias);
+    for (int k = 0; k < W; k++) wk[k] = _mm256_set1_ps(w[k]);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = b;
+        for (int k = 0; k < W; k++) v = _mm256_fmadd_ps(wk[k], _mm256_loadu_ps(x + i + k), v);
+        _mm256_storeu_ps(y + i, cv_silu8(v));
+    }
+    return i;
+}
+
+/* Channel-last taps (conv_row_cl, W = 2 .. 4): y[c] = silu(fma(wt[W-1][c], x[W-1][c], ... fma(wt[0][c],
+   x[0][c], b[c]))) for c < cb rounded down to 8, tap rows wt[k] = wt + k * D and x[k] = x + k * xrs;
+   returns the count done. */
+static inline int64_t cv8_conv_silu_cl(float *y, const float *x, int64_t xrs, const float *wt, const float *b,
+                                       int64_t D, int64_t cb, int W)
+{
+    int64_t c = 0;
+    for (; c + 8 <= cb; c += 8) {
+        __m256 v = _mm256_loadu_ps(b + c);
+        for (int k = 0; k < W; k++) v = _mm256_fmadd_ps(_mm256_loadu_ps(wt + k * D + c), _mm256_loadu_ps(x + k * xrs + c), v);
+        _mm256_storeu_ps(y + c, cv_silu8(v));
+    }
+    return c;
+}
+#else
+/* Without AVX2 + FMA: nothing done, the plain loops do every element. */
+#define CV_AVX2 0
+static inline int64_t cv8_silu_row(float *y, int64_t n) { (void)y, (void)n; return 0; }
+static inline int64_t cv8_dsilu_row(float *g, const float *pre, int64_t n) { (void)g, (void)pre, (void)n; return 0; }
+static inline int64_t cv8_conv_silu_cf(float *y, const float *x, const float *w, float bias, int64_t n, int W)
+{
+    (void)y, (void)x, (void)w, (void)bias, (void)n, (void)W;
+    return 0;
+}
+static inline int64_t cv8_conv_silu_cl(float *y, const float *x, int64_t xrs, const float *wt, const float *b,
+                                       int64_t D, int64_t cb, int W)
+{
+    (void)y, (void)x, (void)xrs, (void)wt, (void)b, (void)D, (void)cb, (void)W;
+    return 0;
+}
+#endif
+
+#endif
