@@ -13,7 +13,9 @@
 -- share: 1 - (time inside C calls) / (step time), timed with $CC_PROFILE_C (lua/causalconv/ffi.lua).
 -- Decode: greedy generate at batch 1 and 64, tokens/s, and the bytes each token touches (every
 -- layer's conv and SSM state read and written, plus every weight read once per step) as GB/s next
--- to a tensor copy's GB/s.
+-- to a tensor copy's GB/s. With --device cuda the model, batches and limits live on the GPU (the
+-- copy is a device-to-device copy, the roof a cuBLAS sgemm, each step ends with a synchronize);
+-- the PyTorch peer stays a CPU one, so it is not run there.
 local script_dir = (arg and arg[0] or ""):match("^(.*[/\\])") or "./"
 package.path = script_dir .. "../lua/?.lua;" .. script_dir .. "../lua/?/init.lua;"
     .. script_dir .. "?.lua;" .. package.path
@@ -26,16 +28,19 @@ usage: luajit experiments/bench_mamba.lua [options]
   --steps N               timed training steps (30, after 5 untimed)
   --decode_tokens N       generated tokens per decode measurement (128)
   --threads N             OpenMP threads (the library's default)
+  --device cpu|cuda       where the model runs (cpu)
   --python PATH           the Python with torch (/usr/bin/python3); --no-torch skips the peer
   --no-pin                leave OpenMP threads unpinned (as a script that does not pin them runs)
   --help]]
 local opts = util.parse_args(arg, { batch = "number", seq_len = "number", d_model = "number", n_layer = "number",
-    steps = "number", decode_tokens = "number", threads = "number", python = "string", ["no-torch"] = "flag", ["no-pin"] = "flag",
+    steps = "number", decode_tokens = "number", threads = "number", python = "string", device = "string", ["no-torch"] = "flag", ["no-pin"] = "flag",
     help = "flag" }, usage)
 if opts.help then print(usage) os.exit(0) end
 local Bt, T = opts.batch or 32, opts.seq_len or 64
 local d, n_layer, V, N = opts.d_model or 64, opts.n_layer or 2, 16, 16
 local steps, ntok = opts.steps or 30, opts.decode_tokens or 128
+opts.device = opts.device or "cpu"
+if opts.device ~= "cpu" and not opts.device:match("^cuda") then util.die("--device: expected cpu or cuda, got " .. opts.device, 2) end
 
 if not opts["no-pin"] then util.pin_threads() end
 require("ffi").C.cc_bench_setenv("CC_PROFILE_C", "1", 1)
@@ -43,18 +48,22 @@ local cc = require "causalconv"
 local F = require "causalconv.ffi"
 if opts.threads then cc.set_num_threads(opts.threads) end
 local bench = cc.bench
+local device = util.select_device(cc, opts.device)
+local on_cuda = device ~= "cpu"
+local function sync() if on_cuda then cc.cuda.synchronize() end end
+if on_cuda then opts["no-torch"] = true end
 
-io.write(bench.describe(bench.machine("cpu")), "\n")
+io.write(bench.describe(bench.machine(device)), "\n")
 
 -- ---- training ---------------------------------------------------------------------------------
 
 cc.manual_seed(0)
-local lm = cc.nn.MambaLM { d_model = d, n_layer = n_layer, vocab_size = V, d_state = N }
+local lm = cc.nn.MambaLM { d_model = d, n_layer = n_layer, vocab_size = V, d_state = N, device = device }
 local params = lm:parameters()
 local opt = cc.optim.AdamW(params, { lr = 2e-3, weight_decay = 0.01 })
 local gen = cc.Generator(1)
 local batches = {}
-for i = 1, 4 do batches[i] = cc.tensor(gen:randint(0, V, Bt * (T + 1)), { dtype = "i64" }):view(Bt, T + 1) end
+for i = 1, 4 do batches[i] = cc.tensor(gen:randint(0, V, Bt * (T + 1)), { dtype = "i64" }):view(Bt, T + 1):to(device) end
 
 local function train_step(k)
     local b = batches[(k - 1) % 4 + 1]
@@ -64,6 +73,7 @@ local function train_step(k)
     loss:backward()
     cc.optim.clip_grad_norm_(params, 1.0)
     opt:step()
+    sync()
     return loss
 end
 
@@ -84,8 +94,8 @@ local fwd_flops = n_layer * (2 * (2 * Di * d + Di * (R + 2 * N) + R * Di + Di * 
 local gflops = 3 * fwd_flops * Bt * T / st.median / 1e9
 
 -- the matmul roof: a large sgemm through cc.matmul
-local a, b = cc.randn(1024, 1024), cc.randn(1024, 1024)
-local mm = bench.time(function() return a:matmul(b) end, { ["repeat"] = 7 })
+local a, b = cc.randn(1024, 1024, { device = device }), cc.randn(1024, 1024, { device = device })
+local mm = bench.time(function() return a:matmul(b) end, { ["repeat"] = 7, device = device })
 local roof = 2 * 1024 ^ 3 / (mm.median / 1e3) / 1e9
 
 print(string.format("causalconv train: batch=%d seq_len=%d d_model=%d n_layer=%d params=%d step_ms_median=%.2f "
@@ -108,17 +118,24 @@ print("  where the step goes (share of the step time, by C function): " .. table
 
 -- ---- decode -----------------------------------------------------------------------------------
 
-local copy = bench.time((bench.copy(64 * 2 ^ 20)), { ["repeat"] = 5 })
+local copy = bench.time((bench.copy(64 * 2 ^ 20, { device = device })), { ["repeat"] = 5, device = device })
 local copy_gbps = bench.gbps(64 * 2 ^ 20, copy.median)
 local weight_bytes = 4 * lm:num_parameters()
 local state_bytes = n_layer * Di * (4 + N) * 4   -- conv_state (Di, K) and ssm_state (Di, N), f32
 local decode = {}
 for _, db in ipairs({ 1, 64 }) do
-    local prompt = cc.tensor(gen:randint(0, V, db * 4), { dtype = "i64" }):view(db, 4)
+    local prompt = cc.tensor(gen:randint(0, V, db * 4), { dtype = "i64" }):view(db, 4):to(device)
     lm:generate(prompt, { max_new_tokens = 8 })
+    sync()
+    local copies0 = on_cuda and cc.cuda.memory_stats().device_to_host_copies
     local t0 = bench.now()
     lm:generate(prompt, { max_new_tokens = ntok })
+    sync()
     local dt = bench.now() - t0
+    if on_cuda then
+        print(string.format("  decode batch=%d: %.2f device-to-host copies (host waits) per step", db,
+            (cc.cuda.memory_stats().device_to_host_copies - copies0) / ntok))
+    end
     local per_step = dt / ntok
     local bytes = weight_bytes + 2 * state_bytes * db
     decode[db] = db * ntok / dt
