@@ -177,7 +177,7 @@ static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
         }
         if (a->silu) {
             #pragma omp simd
-            for (int64_t u = head; u < nu; u++) {
+            for (int64_t u = cv8_dsilu_cf_w4(gr, gp, xr, w, bias, head, nu); u < nu; u++) {
                 float pre = CV_FMA(w3, xr[u + 3], CV_FMA(w2, xr[u + 2], CV_FMA(w1, xr[u + 1], CV_FMA(w0, xr[u], bias))));
                 gr[u] = gp[u] * cv_dsilu(pre);
             }
@@ -321,7 +321,7 @@ static void cl_step_w4(float *restrict gq, float *restrict d, const float *const
         const float *restrict x0 = xr[0], *restrict x1 = xr[1], *restrict x2 = xr[2], *restrict x3 = xr[3];
         if (d && acc && silu) {   /* the main step */
             #pragma omp simd
-            for (int64_t c = 0; c < cb; c++) {
+            for (int64_t c = cv8_bwd_cl_step_w4(gq, d, xr, dout, g0, g1, g2, wt, b, acc, CL_RS, D, cb); c < cb; c++) {
                 float pre = CV_FMA(w3[c], x3[c], CV_FMA(w2[c], x2[c], CV_FMA(w1[c], x1[c], CV_FMA(w0[c], x0[c], b[c]))));
                 float g = dout[c] * cv_dsilu(pre);
                 gq[c] = g;

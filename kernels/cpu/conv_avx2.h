@@ -95,6 +95,56 @@ static inline int64_t cv8_conv_silu_cl(float *y, const float *x, int64_t xrs, co
     }
     return c;
 }
+/* Backward, channel-first W = 4 (bwd_cf_w4): g[u] = dout[u] * silu'(fma(w[3], x[u+3], ... fma(w[0], x[u],
+   bias))) for u in [lo, hi) while 8 remain; returns the first u not done. */
+static inline int64_t cv8_dsilu_cf_w4(float *g, const float *dout, const float *x, const float *w, float bias,
+                                      int64_t lo, int64_t hi)
+{
+    __m256 w0 = _mm256_set1_ps(w[0]), w1 = _mm256_set1_ps(w[1]), w2 = _mm256_set1_ps(w[2]), w3 = _mm256_set1_ps(w[3]);
+    __m256 b = _mm256_set1_ps(bias);
+    int64_t u = lo;
+    for (; u + 8 <= hi; u += 8) {
+        __m256 pre = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + u), b);
+        pre = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + u + 1), pre);
+        pre = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x + u + 2), pre);
+        pre = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x + u + 3), pre);
+        _mm256_storeu_ps(g + u, _mm256_mul_ps(_mm256_loadu_ps(dout + u), cv_dsilu8(pre)));
+    }
+    return u;
+}
+
+/* Backward, channel-last W = 4, one position (cl_step_w4's main step) over channels c < cb rounded
+   down to 8: pre from x rows x[0..3] with tap rows wt + k * D and bias b; g = dout * silu'(pre) into
+   gq; d = fma(w0, g, fma(w1, g2, fma(w2, g1, w3 * g0))) (g0..g2: the gz rows of the three positions
+   before); acc rows (stride as) 0..3 += g * x[k], row 4 += g. Returns the count done. */
+static inline int64_t cv8_bwd_cl_step_w4(float *gq, float *d, const float *const *x, const float *dout,
+                                         const float *g0, const float *g1, const float *g2, const float *wt,
+                                         const float *b, float *acc, int64_t as, int64_t D, int64_t cb)
+{
+    int64_t c = 0;
+    for (; c + 8 <= cb; c += 8) {
+        __m256 w0 = _mm256_loadu_ps(wt + c), w1 = _mm256_loadu_ps(wt + D + c), w2 = _mm256_loadu_ps(wt + 2 * D + c),
+               w3 = _mm256_loadu_ps(wt + 3 * D + c);
+        __m256 x0 = _mm256_loadu_ps(x[0] + c), x1 = _mm256_loadu_ps(x[1] + c), x2 = _mm256_loadu_ps(x[2] + c),
+               x3 = _mm256_loadu_ps(x[3] + c);
+        __m256 pre = _mm256_fmadd_ps(w0, x0, _mm256_loadu_ps(b + c));
+        pre = _mm256_fmadd_ps(w1, x1, pre);
+        pre = _mm256_fmadd_ps(w2, x2, pre);
+        pre = _mm256_fmadd_ps(w3, x3, pre);
+        __m256 g = _mm256_mul_ps(_mm256_loadu_ps(dout + c), cv_dsilu8(pre));
+        _mm256_storeu_ps(gq + c, g);
+        __m256 v = _mm256_mul_ps(w3, _mm256_loadu_ps(g0 + c));
+        v = _mm256_fmadd_ps(w2, _mm256_loadu_ps(g1 + c), v);
+        v = _mm256_fmadd_ps(w1, _mm256_loadu_ps(g2 + c), v);
+        _mm256_storeu_ps(d + c, _mm256_fmadd_ps(w0, g, v));
+        _mm256_storeu_ps(acc + c, _mm256_fmadd_ps(g, x0, _mm256_loadu_ps(acc + c)));
+        _mm256_storeu_ps(acc + as + c, _mm256_fmadd_ps(g, x1, _mm256_loadu_ps(acc + as + c)));
+        _mm256_storeu_ps(acc + 2 * as + c, _mm256_fmadd_ps(g, x2, _mm256_loadu_ps(acc + 2 * as + c)));
+        _mm256_storeu_ps(acc + 3 * as + c, _mm256_fmadd_ps(g, x3, _mm256_loadu_ps(acc + 3 * as + c)));
+        _mm256_storeu_ps(acc + 4 * as + c, _mm256_add_ps(_mm256_loadu_ps(acc + 4 * as + c), g));
+    }
+    return c;
+}
 #else
 /* Without AVX2 + FMA: nothing done, the plain loops do every element. */
 #define CV_AVX2 0
@@ -109,6 +159,20 @@ static inline int64_t cv8_conv_silu_cl(float *y, const float *x, int64_t xrs, co
                                        int64_t D, int64_t cb, int W)
 {
     (void)y, (void)x, (void)xrs, (void)wt, (void)b, (void)D, (void)cb, (void)W;
+    return 0;
+}
+static inline int64_t cv8_dsilu_cf_w4(float *g, const float *dout, const float *x, const float *w, float bias,
+                                      int64_t lo, int64_t hi)
+{
+    (void)g, (void)dout, (void)x, (void)w, (void)bias, (void)hi;
+    return lo;
+}
+static inline int64_t cv8_bwd_cl_step_w4(float *gq, float *d, const float *const *x, const float *dout,
+                                         const float *g0, const float *g1, const float *g2, const float *wt,
+                                         const float *b, float *acc, int64_t as, int64_t D, int64_t cb)
+{
+    (void)gq, (void)d, (void)x, (void)dout, (void)g0, (void)g1, (void)g2, (void)wt, (void)b, (void)acc, (void)as;
+    (void)D, (void)cb;
     return 0;
 }
 #endif
