@@ -9,6 +9,7 @@
    its own slot of a scratch array; the slots are summed afterwards in task order (f64), so the
    result is identical for any thread count. f64 x runs the reference kernel. */
 #include "conv_avx512.h"
+#include "conv_transpose.h"
 
 #define CF_CB 64   /* channels per channel-first task */
 #define CL_CB 1024  /* channels per channel-last task */
@@ -16,6 +17,8 @@
 #define CL_SB 256  /* channels per block of the fused W = 4 channel-last pass */
 #define CL_RS (CL_SB + 16)   /* scratch row stride of that pass: rows not 4 KiB apart (no 4K aliasing) */
 #define CL_PF 16   /* channel-last software prefetch distance, in positions */
+
+#define GT_LD (CV_CHUNK + 48)   /* row stride of the transposed dout tile (a gb row each) */
 
 /* Index of the tap masks: position t0 + u, u in [-ext, CV_CHUNK + ext), lives at MI(u). */
 #define MSTRIDE (CV_CHUNK + 32)
@@ -30,6 +33,8 @@ typedef struct bwd_scratch {
         float *pre;   /* pre[t0 .. t0 + nu) */
         float *dxb;   /* dxe[t0 - ext .. t0 + n) at dxb[ext + i] */
         uint8_t *m;   /* tap masks, see build_masks */
+        float *gt;    /* channel-last dout: CF_CB rows of GT_LD, laid out as gb, see load_dout_cl */
+        float *tt;    /* 16 rows of CF_CB: dout rows on their way into gt */
     } cf;
     struct {   /* channel-last tiles of CL_LT positions x CL_CB channels */
         float *xs;    /* xe[p0 - ext .. p0 + lt + ext), rows of CL_CB */
@@ -59,6 +64,8 @@ static int64_t bwd_scratch_at(bwd_scratch *s, float *base, int cl, int64_t W)
         s->cf.pre = cv_take(&c, CV_CHUNK + 16);
         s->cf.dxb = cv_take(&c, CV_CHUNK + 16);
         s->cf.m = (uint8_t *)cv_take(&c, mask);
+        s->cf.gt = cv_take(&c, CF_CB * GT_LD);
+        s->cf.tt = cv_take(&c, 16 * CF_CB);
         return c.used;
     }
     cv_carve c = {base, 0}, c4 = {base, 0};
@@ -234,6 +241,23 @@ static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     pc[4] = sb;
 }
 
+/* Channel-first x with a channel-last dout (the backward of the mixed forward): dout[t0 .. t0+nu) of
+   channels [c0, c1) read a row of positions at a time (contiguous channels) and transposed into
+   gt, row c - c0 at gt + (c - c0) * GT_LD + ext, so each channel's gz row is then contiguous. */
+static void load_dout_cl(const cc_conv1d_args *a, const cv_row *row, int64_t t0, int64_t nu, int64_t c0, int64_t c1,
+                         const bwd_scratch *scr)
+{
+    int64_t ext = a->W - 1, cb = c1 - c0;
+    for (int64_t p = 0; p < nu; p += 16) {
+        int64_t pb = nu - p < 16 ? nu - p : 16;
+        for (int64_t i = 0; i < pb; i++)
+            cv_load_row(scr->cf.tt + i * CF_CB,
+                        cv_at(a->dout, a->x_dtype, cv_off3(a->dout_stride, row->b, c0, row->start + t0 + p + i)),
+                        a->x_dtype, a->dout_stride[1], cb);
+        cv_transpose_f32(scr->cf.gt + ext + p, GT_LD, scr->cf.tt, CF_CB, pb, cb, 0);
+    }
+}
+
 static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                    int64_t c0, int64_t c1, const bwd_scratch *scr, float *part)
 {
@@ -251,14 +275,18 @@ static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         for (int64_t c = c0; c < c1; c++) bwd_cf_w4(a, cw, row, t0, n, c, gb, xs, part + (c - c0) * (W + 1));
         return;
     }
+    int dout_cl = cv_strides_channel_last(a->dout_stride);
     if (a->seq_idx) build_masks(a, row, t0, nu, n + ext, m);
+    if (dout_cl) load_dout_cl(a, row, t0, nu, c0, c1, scr);
     for (int64_t c = c0; c < c1; c++) {
         const float *w = cw->w + c * W;
         cv_load_xe(xs, a, row, c, t0 - ext, n + 2 * ext);
+        if (dout_cl) gb = scr->cf.gt + (c - c0) * GT_LD;
         float *g = gb + ext;
         for (int64_t u = -ext; u < 0; u++) g[u] = 0.0f;
-        cv_load_row(g, cv_at(a->dout, a->x_dtype, cv_off3(a->dout_stride, row->b, c, row->start + t0)),
-                    a->x_dtype, a->dout_stride[2], nu);
+        if (!dout_cl)
+            cv_load_row(g, cv_at(a->dout, a->x_dtype, cv_off3(a->dout_stride, row->b, c, row->start + t0)),
+                        a->x_dtype, a->dout_stride[2], nu);
         for (int64_t u = nu; u < n + ext; u++) g[u] = 0.0f;
         if (a->silu) {
             pre_cf(pre, xs, w, cw->b[c], nu, W, mk);
@@ -558,7 +586,7 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
 {
     if (a->x_dtype == CC_F64) return cc_cpu_causal_conv1d_backward_ref(a);
     int64_t D = a->D, W = a->W;
-    int cl = cv_channel_last(a);
+    int cl = cv_channel_last(a), dout_cl = !cl && cv_strides_channel_last(a->dout_stride);
     bwd_scratch layout;
     int64_t per_thread = bwd_scratch_at(&layout, NULL, cl, W);
     cv_setup s;
@@ -585,7 +613,8 @@ int cc_cpu_causal_conv1d_backward(const cc_conv1d_args *a)
             int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
             int64_t first = plan->seg[sg], last = plan->seg[sg + 1];
             cv_row row = cv_get_row(a, plan->row[first]);
-            if (cl || a->seq_idx) {   /* chunk by chunk (channel-first: the masks are shared) */
+            if (cl || a->seq_idx || dout_cl) {   /* chunk by chunk (channel-first: the masks or the
+                                                      transposed dout tile are shared) */
                 for (int64_t k = first; k < last; k++) {
                     float *pt = part + (k * D + c0) * (W + 1);
                     if (cl) bwd_cl(a, cw, &row, plan->chunk[k], c0, c1, scr, pt, nt);

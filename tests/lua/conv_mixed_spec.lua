@@ -1,5 +1,6 @@
 -- causal_conv1d forward with out in the other layout than x (the mixed layouts: channel-first x
--- with a channel-last out, as a (B, L, D) consumer wants, and the reverse), against the plain-Lua
+-- with a channel-last out, as a (B, L, D) consumer wants, and the reverse) and its backward (dout
+-- in out's layout), against the plain-Lua
 -- oracle of tests/lua/naive_conv.lua on shapes that cross the kernels' tiles (128 positions, 64
 -- channels, 512-position chunks), and against the CPU reference kernels on outputs large enough
 -- for the streaming stores. The kernels under test run on TEST_DEVICE.
@@ -62,6 +63,20 @@ local function check(c)
     near(name .. ": out", got, eout, TOL.oracle[c.dtype])
     assert.are.same(out:stride(), got:stride())
     if c.final then near(name .. ": final_states", fin, efin, { atol = 0, rtol = 0 }) end
+
+    -- the backward of that forward: dout in out's layout, dx in x's
+    local dout = bdl(c.B, c.D, c.L, c.dtype, c.ol)
+    local dfin = c.final and bdl(c.B, c.D, c.W - 1, c.dtype, c.ol) or nil
+    local dx, dw, db, dinit = cc.causal_conv1d_backward(x, w, b, dout, { activation = o.activation,
+        seq_idx = o.seq_idx, initial_states = init, dfinal_states = dfin, return_dinitial_states = c.init or nil })
+    local edx, edw, edb, edinit = N.backward(vals(x), vals(w), vals(b), vals(dout), { silu = c.silu, seq_idx = seq,
+        init = vals(init), dfinal = vals(dfin) })
+    near(name .. ": dx", dx, edx, TOL.oracle[c.dtype])
+    -- dweight, dbias: sums over B * L terms in f32 (the weight-gradient table), rounded to a half dtype
+    local wtol = c.dtype == "f32" and U.WTOL or TOL.oracle[c.dtype]
+    near(name .. ": dweight", dw, edw, wtol)
+    if b then near(name .. ": dbias", db, edb, wtol) end
+    if c.init then near(name .. ": dinitial_states", dinit, edinit, TOL.oracle[c.dtype]) end
 end
 
 describe("causal_conv1d mixed layouts #cuda", function()
