@@ -12,6 +12,7 @@
    Bytes counted: sx read and out written (weights are noise at these sizes). The copy moves the
    same number of bytes (half read, half written) through cc_tensor_copy, like experiments/sweep.lua. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,6 +201,8 @@ int main(int argc, char **argv)
     printf("# date:    %s\n", date);
     printf("# threads: %d (both libraries, one libgomp; OMP_PROC_BIND=%s OMP_PLACES=%s)\n", threads,
            getenv("OMP_PROC_BIND") ? getenv("OMP_PROC_BIND") : "unset", getenv("OMP_PLACES") ? getenv("OMP_PLACES") : "unset");
+    Dl_info lib;
+    printf("# library: %s\n", dladdr((void *)cc_causal_conv1d_forward, &lib) && lib.dli_fname ? lib.dli_fname : "?");
     printf("# ggml:    %s\n", ggml_cpu_has_avx512() ? "AVX-512 build" : ggml_cpu_has_avx2() ? "AVX2 build" : "no AVX2");
     printf("# timing:  median of %d samples after %d warm-up calls; ggml, causalconv, copy interleaved\n", reps, warmup);
     printf("# bytes:   sx read + out written; copy: cc_tensor_copy of the same bytes; %% copy and ratio: medians of per-sample values\n");
