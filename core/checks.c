@@ -322,6 +322,10 @@ cc_status cc_check_index_values(const char *op, const char *arg, const cc_tensor
     TRY(cc_check_dtype(op, arg, index, CC_INDEX_DTYPES));
     *count = 0;
     if (index->shape[0] == 0) return CC_OK;
+    if (!has_ignore && cc_index_checked(index, CC_INDEX_RANGE, hi, 0)) {
+        *count = index->shape[0];
+        return CC_OK;
+    }
     cc_tensor *h = NULL;
     TRY(cc_host_view(op, arg, index, &h));
     const void *base = cc_tensor_data(h);
@@ -340,6 +344,7 @@ cc_status cc_check_index_values(const char *op, const char *arg, const cc_tensor
         else (*count)++;
     }
     cc_tensor_free(h);
+    if (st == CC_OK && !has_ignore) cc_index_mark_checked(index, CC_INDEX_RANGE, hi, 0);
     return st;
 }
 

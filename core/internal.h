@@ -39,9 +39,13 @@ cc_status cc_device_memcpy(void *dst, int dst_device, const void *src, int src_d
    a device-to-host copy, a host synchronisation, on every call; a decode loop passes the same
    tensor every step. The key is the storage (serial and version: every in-place write through the
    library bumps it), the view's geometry and dtype, the check's kind and its bounds. */
-enum { CC_INDEX_STATE_ROWS = 1, CC_INDEX_CU_SEQLENS = 2 };
+enum { CC_INDEX_STATE_ROWS = 1, CC_INDEX_CU_SEQLENS = 2, CC_INDEX_RANGE = 3 };
 int cc_index_checked(const cc_tensor *t, int kind, int64_t bound0, int64_t bound1);
 void cc_index_mark_checked(const cc_tensor *t, int kind, int64_t bound0, int64_t bound1);
+/* CC_INDEX_RANGE: every value in [0, hi) (bound0 = hi, bound1 = 0); a check against a larger hi
+   is answered too. An op that makes such values by construction (max_dim's indices) marks its
+   contiguous output with this, as the 1-d view an index argument takes of it. */
+void cc_index_mark_range(const cc_tensor *t, int64_t hi);
 
 #ifdef __cplusplus
 }

@@ -62,4 +62,27 @@ describe("MambaLM on " .. DEV .. " #cuda", function()
         local prompt = tokens:narrow(2, 1, 3)
         assert.tensor_equal(dev:generate(prompt:to(DEV), { max_new_tokens = 6 }):cpu(), cpu:generate(prompt, { max_new_tokens = 6 }))
     end)
+
+    -- Each step's token ids come from max_dim on the device: they are in range by construction,
+    -- so the embedding does not copy them to the host to check them (only the prompt is checked).
+    it("greedy decode waits for the device once, for the prompt, not at every step", function()
+        if DEV == "cpu" then return end
+        local dev = copy_to(tiny_lm("f32"), DEV)
+        local prompt = tokens:narrow(2, 1, 3):to(DEV)
+        local before = cc.cuda.memory_stats().device_to_host_copies
+        dev:generate(prompt, { max_new_tokens = 8 })
+        assert.are.equal(1, cc.cuda.memory_stats().device_to_host_copies - before)
+        -- such indices written in place are checked again: out of range now, refused
+        local _, idx = cc.max(cc.randn(4, 10, { device = DEV }), 2)
+        local rows = cc.randn(10, 3, { device = DEV })
+        local c0 = cc.cuda.memory_stats().device_to_host_copies
+        cc.index_select(rows, 1, idx:view(-1))
+        assert.are.equal(c0, cc.cuda.memory_stats().device_to_host_copies)
+        -- a range as wide as the table's rows is answered; a narrower table is checked on the host
+        assert.has_error(function() cc.index_select(cc.randn(5, 3, { device = DEV }), 1, idx:view(-1):fill_(7)) end)
+        idx:fill_(11)
+        local ok, err = pcall(cc.index_select, rows, 1, idx:view(-1))
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find("expected values in [0, 10)", 1, true), tostring(err))
+    end)
 end)
