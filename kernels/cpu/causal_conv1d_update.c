@@ -11,7 +11,6 @@
    state (more than UP_MAX_ROWS slots and tokens) runs the per-channel loop below, which copies
    state elements as they are. */
 #include "conv_common.h"
-#include "conv_avx2.h"
 
 #define UP_BLOCK 64       /* channels per block: the buffers below stay in L1 */
 #define UP_MAX_ROWS 64    /* state slots + new tokens the block buffers hold */
@@ -63,13 +62,7 @@ static void update_block(const cc_conv1d_update_args *a, int64_t b, int64_t pool
         for (int64_t i = 0; i < n; i++) acc[i] = bias ? bias[i] : 0.0f;
         for (int64_t k = 0; k < W; k++)
             for (int64_t i = 0; i < n; i++) acc[i] = CV_FMA(w[k * UP_BLOCK + i], win[k][i], acc[i]);
-        if (a->silu) {
-            int64_t i = 0;
-#if CV_AVX2
-            i = cv8_silu_row(acc, n);
-#endif
-            cv_silu_row(acc + i, n - i);
-        }
+        if (a->silu) cv_silu_row(acc, n);
         cv_store_row(cv_at_mut(a->out, a->x_dtype, o + t * a->out_stride[2]), a->x_dtype, ocs, acc, n);
     }
     if (SL == 0) return;
