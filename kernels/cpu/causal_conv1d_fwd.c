@@ -6,8 +6,9 @@
    branch-free tap loop (unrolled for W = 2, 3, 4) and converts back. Channel-first x vectorises
    along L; channel-last x vectorises across channels. An out in the other layout than x (the
    mixed layouts) gets tiles computed in x's layout in f32 scratch, then written transposed
-   (conv_transpose.h). seq_idx becomes per-position tap masks built once per task. f64 x runs the
-   reference kernel, which computes in f64. */
+   (conv_transpose.h). seq_idx becomes per-position tap masks built once per task; positions whose
+   taps all stay in their segment take the unmasked loops. f64 x runs the reference kernel, which
+   computes in f64. */
 #include "conv_avx512.h"
 #include "conv_transpose.h"
 
@@ -25,7 +26,8 @@ typedef struct fwd_scratch {
     float *ys;    /* channel-first out[t0 .. t0 + n) (channel-last out: MX_CG rows of MX_LT);
                      channel-last CL_LT rows of CL_CB */
     float *tr;    /* 16 x CV_TR_MAX, cv_store_transposed's */
-    uint8_t *m;   /* (W + 1) x CV_CHUNK, see build_masks */
+    uint8_t *m;   /* (W + 2) x CV_CHUNK, see build_masks */
+    int32_t *run; /* CV_CHUNK + 1 run starts, see build_masks */
 } fwd_scratch;
 
 /* Lays s out from base (NULL: only sizes it); returns its size in floats. */
@@ -35,20 +37,33 @@ static int64_t fwd_scratch_at(fwd_scratch *s, float *base, int cl, int64_t W)
     s->xs = cv_take(&c, cl ? (CL_LT + CC_CONV_MAX_WIDTH) * CL_CB : CV_CHUNK + CC_CONV_MAX_WIDTH);
     s->ys = cv_take(&c, cl ? CL_LT * CL_CB : (CV_CHUNK > MX_CG * MX_LT ? CV_CHUNK : MX_CG * MX_LT));
     s->tr = cv_take(&c, 16 * CV_TR_MAX);
-    s->m = (uint8_t *)cv_take(&c, ((W + 1) * CV_CHUNK + 3) / 4);
+    s->m = (uint8_t *)cv_take(&c, ((W + 2) * CV_CHUNK + 3) / 4);
+    s->run = (int32_t *)cv_take(&c, CV_CHUNK + 1);
     return c.used;
 }
 
 /* Tap masks of positions t0 .. t0+n-1: m[k * CV_CHUNK + i] = 1 when tap k of position t0+i reads
-   its own segment and that is not padding; m[W * CV_CHUNK + i] = 1 when position t0+i is padding. */
-static void build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, int64_t n, uint8_t *m)
+   its own segment and that is not padding; m[W * CV_CHUNK + i] = 1 when position t0+i is padding;
+   m[(W + 1) * CV_CHUNK + i] = 1 when every tap of t0+i is kept (most positions: those take the
+   unmasked loops). With run != NULL, also the runs of equal m[(W + 1) * CV_CHUNK + i]: run j covers
+   [run[j], run[j + 1]); returns their count. */
+static int64_t build_masks(const cc_conv1d_args *a, const cv_row *row, int64_t t0, int64_t n, uint8_t *m,
+                           int32_t *run)
 {
-    int64_t W = a->W, ext = W - 1;
+    int64_t W = a->W, ext = W - 1, nr = 0;
+    uint8_t *full = m + (W + 1) * CV_CHUNK;
     for (int64_t i = 0; i < n; i++) {
         int32_t st = cv_seg(a, row, t0 + i);
-        for (int64_t k = 0; k < W; k++) m[k * CV_CHUNK + i] = st >= 0 && cv_seg(a, row, t0 + i - ext + k) == st;
+        full[i] = st >= 0;
+        for (int64_t k = 0; k < W; k++) {
+            m[k * CV_CHUNK + i] = st >= 0 && cv_seg(a, row, t0 + i - ext + k) == st;
+            full[i] &= m[k * CV_CHUNK + i];
+        }
         m[W * CV_CHUNK + i] = st < 0;
+        if (run && (i == 0 || full[i] != full[i - 1])) run[nr++] = (int32_t)i;
     }
+    if (run) run[nr] = (int32_t)n;
+    return nr;
 }
 
 /* y[i] = act(bias + sum_k w[k] x[i + k]), i < n (x holds n + W - 1 values); SiLU fused into the
@@ -96,13 +111,15 @@ static void conv_dense(float *restrict y, const float *restrict x, const float *
         }
         return;
     }
-    default:
-        for (int64_t i = 0; i < n; i++) y[i] = bias;
+    default: {
+        int64_t i0 = cv8_conv_taps_cf(y, x, w, bias, n, W, silu);
+        for (int64_t i = i0; i < n; i++) y[i] = bias;
         for (int64_t k = 0; k < W; k++) {
             float wk = w[k];
-            for (int64_t i = 0; i < n; i++) y[i] += wk * x[i + k];
+            for (int64_t i = i0; i < n; i++) y[i] += wk * x[i + k];
         }
-        if (silu) cv_silu_row(y, n);
+        if (silu) cv_silu_row(y + i0, n - i0);
+    }
     }
 }
 
@@ -147,7 +164,7 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     float *xs = scr->xs, *ys = scr->ys;
     uint8_t *m = scr->m;
     int direct = !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1 && a->out_stride[2] == 1;
-    if (a->seq_idx) build_masks(a, row, t0, n, m);
+    int64_t nr = a->seq_idx ? build_masks(a, row, t0, n, m, scr->run) : 0;
     for (int64_t c = c0; c < c1; c++) {
         const float *w = cw->w + c * W;
         int64_t o = cv_off3(a->out_stride, row->b, c, row->start + t0);
@@ -168,10 +185,17 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         } else {
             cv_load_xe(xs, a, row, c, t0 - ext, n + ext);
             if (a->seq_idx) {
-                conv_masked(ys, xs, w, cw->b[c], n, W, m);
-                if (a->silu) cv_silu_row(ys, n);
-                const uint8_t *pad = m + W * CV_CHUNK;
-                for (int64_t i = 0; i < n; i++) ys[i] = pad[i] ? 0.0f : ys[i];
+                const uint8_t *pad = m + W * CV_CHUNK, *full = m + (W + 1) * CV_CHUNK;
+                for (int64_t j = 0; j < nr; j++) {
+                    int64_t i0 = scr->run[j], len = scr->run[j + 1] - i0;
+                    if (full[i0]) {
+                        conv_dense(ys + i0, xs + i0, w, cw->b[c], len, W, a->silu);
+                        continue;
+                    }
+                    conv_masked(ys + i0, xs + i0, w, cw->b[c], len, W, m + i0);
+                    if (a->silu) cv_silu_row(ys + i0, len);
+                    for (int64_t i = i0; i < i0 + len; i++) ys[i] = pad[i] ? 0.0f : ys[i];
+                }
             } else {
                 conv_dense(ys, xs, w, cw->b[c], n, W, a->silu);
             }
@@ -194,7 +218,7 @@ static void fwd_cf_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     float *xs = scr->xs, *ys = scr->ys;
     uint8_t *m = scr->m;
     int in_x = !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1;
-    if (a->seq_idx) build_masks(a, row, t0, n, m);
+    if (a->seq_idx) build_masks(a, row, t0, n, m, NULL);
     for (int64_t tt = 0; tt < n; tt += MX_LT) {
         int64_t lt = n - tt < MX_LT ? n - tt : MX_LT, p0 = t0 + tt;
         for (int64_t cg = c0; cg < c1; cg += MX_CG) {
@@ -265,13 +289,14 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
         }
         return;
     }
-    for (int64_t c = 0; c < cb; c++) y[c] = b[c];
+    int64_t c0 = mrow ? 0 : cv8_conv_taps_cl(y, x, xrs, wt, b, D, cb, W, silu);
+    for (int64_t c = c0; c < cb; c++) y[c] = b[c];
     for (int64_t k = 0; k < W; k++) {
         if (mrow && !mrow[k * CV_CHUNK]) continue;   /* a whole row of one tap is masked at once */
         const float *wk = wt + k * D, *xk = x + k * xrs;
-        for (int64_t c = 0; c < cb; c++) y[c] += wk[c] * xk[c];
+        for (int64_t c = c0; c < cb; c++) y[c] += wk[c] * xk[c];
     }
-    if (silu) cv_silu_row(y, cb);
+    if (silu) cv_silu_row(y + c0, cb - c0);
 }
 
 
@@ -289,7 +314,7 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     uint8_t *m = scr->m;
     int x_in = a->x_dtype == CC_F32 && a->x_stride[1] == 1, direct = x_in && a->out_stride[1] == 1;
     int out_cf = !cv_strides_channel_last(a->out_stride);
-    if (a->seq_idx) build_masks(a, row, t0, n, m);
+    if (a->seq_idx) build_masks(a, row, t0, n, m, NULL);
     for (int64_t tt = 0; tt < n; tt += CL_LT) {
         int64_t lt = n - tt < CL_LT ? n - tt : CL_LT, p0 = t0 + tt;
         int in_place = direct && p0 >= ext, x_place = x_in && p0 >= ext;
@@ -328,8 +353,8 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
                 for (int64_t c = 0; c < cb; c++) y[c] = 0.0f;
                 continue;
             }
-            conv_row_cl(y, xr + t * xrs, xrs, cw->wt + c0, cw->b + c0, D, cb, W, a->seq_idx ? m + tt + t : NULL,
-                        a->silu);
+            int masked = a->seq_idx && !m[(W + 1) * CV_CHUNK + tt + t];
+            conv_row_cl(y, xr + t * xrs, xrs, cw->wt + c0, cw->b + c0, D, cb, W, masked ? m + tt + t : NULL, a->silu);
         }
         if (in_place) continue;
         if (out_cf)   /* the transposed tiles by streaming stores: on AVX2 measured faster for them */

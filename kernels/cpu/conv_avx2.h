@@ -95,6 +95,68 @@ static inline int64_t cv8_conv_silu_cl(float *y, const float *x, int64_t xrs, co
     }
     return c;
 }
+/* Channel-first taps, any W (conv_dense's general case): y[i] = bias + w[0] x[i] + ... + w[W-1] x[i+W-1],
+   a multiply and an add per tap from the left (the plain loop's passes over y, kept in a register
+   here), then silu when set, for i < n rounded down to 8 (x holds n + W - 1 values); returns the
+   count done. */
+static inline int64_t cv8_conv_taps_cf(float *y, const float *x, const float *w, float bias, int64_t n, int64_t W,
+                                       int silu)
+{
+    __m256 b = _mm256_set1_ps(bias);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {   /* four independent sums: one chain of W adds is latency bound */
+        __m256 v0 = b, v1 = b, v2 = b, v3 = b;
+        for (int64_t k = 0; k < W; k++) {
+            __m256 wk = _mm256_set1_ps(w[k]);
+            v0 = _mm256_add_ps(v0, _mm256_mul_ps(wk, _mm256_loadu_ps(x + i + k)));
+            v1 = _mm256_add_ps(v1, _mm256_mul_ps(wk, _mm256_loadu_ps(x + i + 8 + k)));
+            v2 = _mm256_add_ps(v2, _mm256_mul_ps(wk, _mm256_loadu_ps(x + i + 16 + k)));
+            v3 = _mm256_add_ps(v3, _mm256_mul_ps(wk, _mm256_loadu_ps(x + i + 24 + k)));
+        }
+        _mm256_storeu_ps(y + i, silu ? cv_silu8(v0) : v0);
+        _mm256_storeu_ps(y + i + 8, silu ? cv_silu8(v1) : v1);
+        _mm256_storeu_ps(y + i + 16, silu ? cv_silu8(v2) : v2);
+        _mm256_storeu_ps(y + i + 24, silu ? cv_silu8(v3) : v3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = b;
+        for (int64_t k = 0; k < W; k++) v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_set1_ps(w[k]), _mm256_loadu_ps(x + i + k)));
+        _mm256_storeu_ps(y + i, silu ? cv_silu8(v) : v);
+    }
+    return i;
+}
+
+/* Channel-last taps, any W (conv_row_cl's general case, no mask): y[c] = b[c] + wt[0][c] x[0][c] + ...
+   + wt[W-1][c] x[W-1][c] in the same order (tap rows wt + k * D, x + k * xrs), then silu when set,
+   for c < cb rounded down to 8; returns the count done. */
+static inline int64_t cv8_conv_taps_cl(float *y, const float *x, int64_t xrs, const float *wt, const float *b,
+                                       int64_t D, int64_t cb, int64_t W, int silu)
+{
+    int64_t c = 0;
+    for (; c + 32 <= cb; c += 32) {   /* four independent sums, as cv8_conv_taps_cf */
+        __m256 v0 = _mm256_loadu_ps(b + c), v1 = _mm256_loadu_ps(b + c + 8), v2 = _mm256_loadu_ps(b + c + 16),
+               v3 = _mm256_loadu_ps(b + c + 24);
+        for (int64_t k = 0; k < W; k++) {
+            const float *wk = wt + k * D + c, *xk = x + k * xrs + c;
+            v0 = _mm256_add_ps(v0, _mm256_mul_ps(_mm256_loadu_ps(wk), _mm256_loadu_ps(xk)));
+            v1 = _mm256_add_ps(v1, _mm256_mul_ps(_mm256_loadu_ps(wk + 8), _mm256_loadu_ps(xk + 8)));
+            v2 = _mm256_add_ps(v2, _mm256_mul_ps(_mm256_loadu_ps(wk + 16), _mm256_loadu_ps(xk + 16)));
+            v3 = _mm256_add_ps(v3, _mm256_mul_ps(_mm256_loadu_ps(wk + 24), _mm256_loadu_ps(xk + 24)));
+        }
+        _mm256_storeu_ps(y + c, silu ? cv_silu8(v0) : v0);
+        _mm256_storeu_ps(y + c + 8, silu ? cv_silu8(v1) : v1);
+        _mm256_storeu_ps(y + c + 16, silu ? cv_silu8(v2) : v2);
+        _mm256_storeu_ps(y + c + 24, silu ? cv_silu8(v3) : v3);
+    }
+    for (; c + 8 <= cb; c += 8) {
+        __m256 v = _mm256_loadu_ps(b + c);
+        for (int64_t k = 0; k < W; k++)
+            v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(wt + k * D + c), _mm256_loadu_ps(x + k * xrs + c)));
+        _mm256_storeu_ps(y + c, silu ? cv_silu8(v) : v);
+    }
+    return c;
+}
+
 /* Backward, channel-first W = 4 (bwd_cf_w4): g[u] = dout[u] * silu'(fma(w[3], x[u+3], ... fma(w[0], x[u],
    bias))) for u in [lo, hi) while 8 remain; returns the first u not done. */
 static inline int64_t cv8_dsilu_cf_w4(float *g, const float *dout, const float *x, const float *w, float bias,
@@ -159,6 +221,18 @@ static inline int64_t cv8_conv_silu_cl(float *y, const float *x, int64_t xrs, co
                                        int64_t D, int64_t cb, int W)
 {
     (void)y, (void)x, (void)xrs, (void)wt, (void)b, (void)D, (void)cb, (void)W;
+    return 0;
+}
+static inline int64_t cv8_conv_taps_cf(float *y, const float *x, const float *w, float bias, int64_t n, int64_t W,
+                                       int silu)
+{
+    (void)y, (void)x, (void)w, (void)bias, (void)n, (void)W, (void)silu;
+    return 0;
+}
+static inline int64_t cv8_conv_taps_cl(float *y, const float *x, int64_t xrs, const float *wt, const float *b,
+                                       int64_t D, int64_t cb, int64_t W, int silu)
+{
+    (void)y, (void)x, (void)xrs, (void)wt, (void)b, (void)D, (void)cb, (void)W, (void)silu;
     return 0;
 }
 static inline int64_t cv8_dsilu_cf_w4(float *g, const float *dout, const float *x, const float *w, float bias,
