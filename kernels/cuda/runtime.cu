@@ -195,6 +195,9 @@ extern "C" int cc_cuda_alloc(void **ptr, int64_t bytes, int device_index)
     size_t used = bytes > 0 ? (size_t)bytes : 0;
     CC_UNPOISON(p, used);
     CC_POISON((char *)p + used, cls - used);   /* under ASan: reads past the request are caught */
+#ifdef CC_CUDA_EMU
+    cc_emu::memory_fresh(p, cls);   /* CC_EMU_CHECK=init: a reused block is unwritten again */
+#endif
     *ptr = p;
     return CC_OK;
 }

@@ -112,6 +112,11 @@ const char *error_detail();
 /* Makes code the sticky error cudaGetLastError returns (the first one stays until read). */
 void record_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void set_func_max_dynamic_smem(const void *kernel, int bytes);
+/* Initcheck bookkeeping (kernels/cuda/emu/check_global.cpp; no-ops unless CC_EMU_CHECK has init):
+   [p, p + bytes) of a device allocation was handed out fresh (it is poisoned and unwritten), or was
+   written by host-side code (copies, cuBLAS, cuRAND). */
+void memory_fresh(void *p, size_t bytes);
+void memory_written(const void *p, size_t bytes);
 
 template <typename T> static inline uint64_t to_bits(T v)
 {
@@ -141,34 +146,35 @@ void launch_kernel(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem_byte
 }  /* namespace cc_emu */
 
 /* ---- barriers, warp shuffles and votes ---------------------------------------------------------- */
-static inline void __syncthreads() { cc_emu::syncthreads(); }
-static inline int __syncthreads_count(int p) { return cc_emu::syncthreads_reduce(p, 0); }
-static inline int __syncthreads_and(int p) { return cc_emu::syncthreads_reduce(p, 1); }
-static inline int __syncthreads_or(int p) { return cc_emu::syncthreads_reduce(p, 2); }
-static inline void __syncwarp(unsigned mask = 0xffffffffu) { cc_emu::syncwarp(mask); }
-static inline unsigned __ballot_sync(unsigned mask, int p) { return cc_emu::ballot(mask, p); }
-static inline int __any_sync(unsigned mask, int p) { return cc_emu::ballot(mask, p) != 0; }
-static inline int __all_sync(unsigned mask, int p) { return cc_emu::ballot(mask, !p) == 0; }
+/* Always inlined: the emulator takes its caller's return address as the barrier's source line. */
+static __forceinline__ void __syncthreads() { cc_emu::syncthreads(); }
+static __forceinline__ int __syncthreads_count(int p) { return cc_emu::syncthreads_reduce(p, 0); }
+static __forceinline__ int __syncthreads_and(int p) { return cc_emu::syncthreads_reduce(p, 1); }
+static __forceinline__ int __syncthreads_or(int p) { return cc_emu::syncthreads_reduce(p, 2); }
+static __forceinline__ void __syncwarp(unsigned mask = 0xffffffffu) { cc_emu::syncwarp(mask); }
+static __forceinline__ unsigned __ballot_sync(unsigned mask, int p) { return cc_emu::ballot(mask, p); }
+static __forceinline__ int __any_sync(unsigned mask, int p) { return cc_emu::ballot(mask, p) != 0; }
+static __forceinline__ int __all_sync(unsigned mask, int p) { return cc_emu::ballot(mask, !p) == 0; }
 static inline unsigned __activemask() { return cc_emu::active_mask(); }
 
-template <typename T> static inline T __shfl_sync(unsigned mask, T var, int src, int width = 32)
+template <typename T> static __forceinline__ T __shfl_sync(unsigned mask, T var, int src, int width = 32)
 {
     int lane = (int)cc_emu::lane_id(), base = lane & ~(width - 1);
     return cc_emu::from_bits<T>(cc_emu::shfl(mask, cc_emu::to_bits(var), base + (src & (width - 1))));
 }
-template <typename T> static inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = 32)
+template <typename T> static __forceinline__ T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = 32)
 {
     int lane = (int)cc_emu::lane_id();
     int src = (lane & (width - 1)) >= (int)delta ? lane - (int)delta : lane;
     return cc_emu::from_bits<T>(cc_emu::shfl(mask, cc_emu::to_bits(var), src));
 }
-template <typename T> static inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = 32)
+template <typename T> static __forceinline__ T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = 32)
 {
     int lane = (int)cc_emu::lane_id();
     int src = (lane & (width - 1)) + (int)delta < width ? lane + (int)delta : lane;
     return cc_emu::from_bits<T>(cc_emu::shfl(mask, cc_emu::to_bits(var), src));
 }
-template <typename T> static inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = 32)
+template <typename T> static __forceinline__ T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = 32)
 {
     int lane = (int)cc_emu::lane_id(), src = lane ^ lane_mask;
     if (src >= (lane & ~(width - 1)) + width) src = lane;   /* later groups are out of reach */

@@ -108,6 +108,7 @@ curandStatus_t curandGenerateUniform(curandGenerator_t gen, float *out, size_t n
     if (s != CURAND_STATUS_SUCCESS) return s;
     Words w{gen->seed};
     for (size_t i = 0; i < n; i++) out[i] = uniform_f32(w.at(gen->offset + i));
+    cc_emu::memory_written(out, n * sizeof(float));   /* for initcheck */
     return CURAND_STATUS_SUCCESS;
 }
 
@@ -120,6 +121,7 @@ curandStatus_t curandGenerateUniformDouble(curandGenerator_t gen, double *out, s
         uint64_t e = gen->offset + i;
         out[i] = uniform_f64(w.at(2 * e), w.at(2 * e + 1));
     }
+    cc_emu::memory_written(out, n * sizeof(double));   /* for initcheck */
     return CURAND_STATUS_SUCCESS;
 }
 
@@ -136,6 +138,7 @@ curandStatus_t curandGenerateNormal(curandGenerator_t gen, float *out, size_t n,
         float r = sqrtf(-2.0f * logf(u1)), t = 6.2831853071795865f * u2;
         out[i] = mean + stddev * r * (e % 2 ? sinf(t) : cosf(t));
     }
+    cc_emu::memory_written(out, n * sizeof(float));   /* for initcheck */
     return CURAND_STATUS_SUCCESS;
 }
 
@@ -152,5 +155,6 @@ curandStatus_t curandGenerateNormalDouble(curandGenerator_t gen, double *out, si
         double r = sqrt(-2.0 * log(u1)), t = 6.283185307179586 * u2;
         out[i] = mean + stddev * r * (e % 2 ? sin(t) : cos(t));
     }
+    cc_emu::memory_written(out, n * sizeof(double));   /* for initcheck */
     return CURAND_STATUS_SUCCESS;
 }

@@ -6,12 +6,17 @@
  * all live threads are waiting: the scheduler releases the barrier whose members have all
  * arrived (the block's, or one warp's) and resumes the released threads in thread order.
  *
+ * CC_EMU_ORDER changes the order threads start and resume in (and blocks run in), CC_EMU_CHECK=sync
+ * checks every barrier release, and race / init keep `check::view` current for the memory
+ * checkers (check.h).
+ *
  * Fibers switch with a 20-instruction routine on x86-64, because glibc's swapcontext makes a
  * sigprocmask system call per switch (about 300 ns a round trip here); elsewhere, or with
  * -DCC_EMU_UCONTEXT, makecontext/swapcontext. Stacks are mmap'd with a guard page, pooled per OS
  * thread and reused across blocks and launches.
  */
 #include "cuda_emu.h"
+#include "check.h"
 
 #include <omp.h>
 #include <stdarg.h>
@@ -22,6 +27,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <string>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -103,6 +109,8 @@ struct Fiber {
 };
 
 enum : uint8_t { T_UNSTARTED, T_RUNNING, T_BLOCK_WAIT, T_WARP_WAIT, T_DONE };
+enum : uint8_t { W_SYNCWARP, W_SHFL, W_VOTE };
+const char *const kWaitName[] = {"__syncwarp", "a shuffle", "a vote"};
 
 struct Block {
     body_fn body;
@@ -115,9 +123,16 @@ struct Block {
     uint3 *thread_idx;  /* &threadIdx of this OS thread */
     unsigned dim_x, dim_y;
     bool flat;          /* blockDim.y == blockDim.z == 1 */
+    const void *kernel;
+    bool track;                       /* blocks run one at a time: keep check::view current */
+    std::vector<uint32_t> order;      /* threads in the order they start and resume (CC_EMU_ORDER) */
     std::vector<uint8_t> state;
     std::vector<Fiber *> fiber;       /* the fiber a waiting thread sleeps on */
     std::vector<uint32_t> wait_mask;  /* a warp waiter's mask */
+    std::vector<uint8_t> wait_kind;   /* a warp waiter's barrier: W_SYNCWARP, W_SHFL, W_VOTE */
+    std::vector<uintptr_t> wait_pc;   /* where each waiter waits (a return address in the kernel) */
+    std::vector<uint32_t> ring;       /* per warp, the lanes of its last check::kRing releases */
+    std::vector<uint8_t> warp_ready;
     /* warp exchange: per warp two buffers of 32 slots, used alternately by generation */
     std::vector<uint32_t> warp_gen;
     std::vector<uint64_t> slot;
@@ -126,7 +141,7 @@ struct Block {
     uint32_t block_gen;
     int reduce_count[2], reduce_members[2];
     std::vector<int> released;
-    char error[256];
+    char error[1024];
 };
 
 struct Worker {
@@ -152,6 +167,7 @@ struct Worker {
 thread_local Worker tls_worker;
 
 std::mutex attr_mutex;
+std::mutex checked_launch_mutex;   /* serial launches: one at a time (check::view is process-wide) */
 std::unordered_map<const void *, int> max_dynamic_smem;   /* set by cudaFuncSetAttribute */
 
 void fiber_main();
@@ -265,6 +281,10 @@ void to_scheduler(Worker &w)
 void to_fiber(Worker &w, Fiber *f)
 {
     w.current = f;
+    if (w.block.track) {
+        check::view.stack_lo = (uintptr_t)f->base;
+        check::view.stack_hi = (uintptr_t)(f->base + f->size);
+    }
     switch_context(&w.sched, &f->ctx, f->base, f->size);
 }
 
@@ -280,9 +300,10 @@ void fiber_main()
         Worker &w = tls_worker;
         Block &b = w.block;
         while (b.next_start < b.nthreads && !b.error[0]) {
-            int t = b.next_start++;
+            int t = (int)b.order[b.next_start++];
             b.state[t] = T_RUNNING;
             b.cur = t;
+            if (b.track) check::view.cur = t;
             set_thread_index(b, t);
             b.body(b.ctx);
             b.state[t] = T_DONE;
@@ -300,21 +321,95 @@ void wait_here(Worker &w, Block &b)
     to_scheduler(w);
 }
 
+std::string at(uintptr_t pc) { return check::where(pc); }
+
+/* CC_EMU_CHECK=sync, at a __syncthreads release: every thread of the block must be there, at the
+   same __syncthreads. False (and the block failed) otherwise. */
+bool check_block_release(Block &b)
+{
+    int first = -1, exited = -1;
+    for (uint32_t k = 0; k < (uint32_t)b.nthreads; k++) {
+        int t = (int)b.order[k];
+        if (b.state[t] == T_DONE && exited < 0) exited = t;
+        if (b.state[t] != T_BLOCK_WAIT) continue;
+        if (first < 0) first = t;
+        else if (b.wait_pc[t] != b.wait_pc[first] && at(b.wait_pc[t]) != at(b.wait_pc[first])) {   /* code copies of one line are one barrier */
+            check::finding("synccheck", "divergent __syncthreads: thread " + check::thread_str(first) + " waits at " +
+                                            at(b.wait_pc[first]) + ", thread " + check::thread_str(t) + " at " + at(b.wait_pc[t]),
+                           "    the threads of a block must all reach the same __syncthreads()\n");
+            return false;
+        }
+    }
+    if (exited >= 0) {
+        check::finding("synccheck", "__syncthreads at " + at(b.wait_pc[first]) + " reached by " + std::to_string(b.at_block) + " of " +
+                                        std::to_string(b.nthreads) + " threads: thread " + check::thread_str(exited) +
+                                        " exited without reaching it",
+                       "    a __syncthreads() must be reached by every thread of the block (none may have returned)\n");
+        return false;
+    }
+    return true;
+}
+
+/* CC_EMU_CHECK=sync, at a warp release: every waiter names itself, all name the same lanes, all
+   wait at the same kind of barrier, and every lane named waits (none exited or absent). */
+bool check_warp_release(Block &b, int first, int end, uint32_t mask)
+{
+    int lead = -1;
+    for (int t = first; t < end; t++) {
+        if (b.state[t] != T_WARP_WAIT) continue;
+        int lane = t - first;
+        const char *what = kWaitName[b.wait_kind[t]];
+        std::string me = "thread " + check::thread_str(t) + " (lane " + std::to_string(lane) + ")";
+        char hex[2][16];
+        snprintf(hex[0], sizeof hex[0], "0x%08x", b.wait_mask[t]);
+        if (!((b.wait_mask[t] >> lane) & 1u)) {
+            check::finding("synccheck", me + " waits at " + what + " with mask " + hex[0] + " at " + at(b.wait_pc[t]) + ", which does not name its own lane",
+                           "    the calling thread must be in the mask of __syncwarp() and of the *_sync intrinsics\n");
+            return false;
+        }
+        if (lead < 0) { lead = t; continue; }
+        snprintf(hex[1], sizeof hex[1], "0x%08x", b.wait_mask[lead]);
+        if (b.wait_mask[t] != b.wait_mask[lead] || b.wait_kind[t] != b.wait_kind[lead]) {
+            check::finding("synccheck", me + " waits at " + what + " with mask " + hex[0] + " at " + at(b.wait_pc[t]) + ", thread " +
+                                            check::thread_str(lead) + " at " + kWaitName[b.wait_kind[lead]] + " with mask " + hex[1] +
+                                            " at " + at(b.wait_pc[lead]),
+                           "    the lanes of a warp barrier must all call the same one with the same mask\n");
+            return false;
+        }
+    }
+    for (int lane = 0; lane < 32; lane++) {
+        if (!((mask >> lane) & 1u) || (first + lane < end && b.state[first + lane] == T_WARP_WAIT)) continue;
+        char hex[16];
+        snprintf(hex, sizeof hex, "0x%08x", mask);
+        check::finding("synccheck", std::string(kWaitName[b.wait_kind[lead]]) + " with mask " + hex + " at " + at(b.wait_pc[lead]) +
+                                        ": lane " + std::to_string(lane) + (first + lane < end ? " exited before it" : " does not exist in this block"),
+                       "    every lane a warp barrier's mask names must reach it\n");
+        return false;
+    }
+    return true;
+}
+
 /* Every live thread waits. Releases the block barrier when all live threads are at it, else each
-   warp whose waiters' masks name only waiting (or finished, or absent) lanes. False: deadlock. */
+   warp whose waiters' masks name only waiting (or finished, or absent) lanes. Threads resume in
+   b.order. False: deadlock (or, with the sync check, a finding). */
 bool release(Block &b)
 {
     b.released.clear();
+    bool sync = check::config().sync;
     if (b.at_block == b.live) {
-        for (int t = 0; t < b.nthreads; t++)
+        if (sync && !check_block_release(b)) return false;
+        for (uint32_t k = 0; k < (uint32_t)b.nthreads; k++) {
+            int t = (int)b.order[k];
             if (b.state[t] == T_BLOCK_WAIT) {
                 b.state[t] = T_RUNNING;
                 b.released.push_back(t);
             }
+        }
         b.at_block = 0;
         uint32_t next = (b.block_gen + 1) & 1;
         b.reduce_count[next] = b.reduce_members[next] = 0;
         b.block_gen++;
+        if (b.track) check::view.epoch = b.block_gen;
         return true;
     }
     for (int wp = 0; wp < b.nwarps; wp++) {
@@ -322,17 +417,24 @@ bool release(Block &b)
         uint32_t mask = 0;
         for (int t = first; t < end; t++)
             if (b.state[t] == T_WARP_WAIT) mask |= b.wait_mask[t];
-        if (!mask) continue;
-        bool ready = true;
-        for (int t = first; t < end; t++)
+        bool ready = mask != 0;
+        for (int t = first; t < end && ready; t++)
             if (((mask >> (t - first)) & 1u) && b.state[t] != T_WARP_WAIT && b.state[t] != T_DONE) ready = false;
+        if (ready && sync && !check_warp_release(b, first, end, mask)) return false;
+        b.warp_ready[wp] = ready;
         if (!ready) continue;
+        uint32_t lanes = 0;
         for (int t = first; t < end; t++)
-            if (b.state[t] == T_WARP_WAIT) {
-                b.state[t] = T_RUNNING;
-                b.released.push_back(t);
-            }
+            if (b.state[t] == T_WARP_WAIT) lanes |= 1u << (t - first);
         b.warp_gen[wp]++;
+        b.ring[(size_t)wp * check::kRing + b.warp_gen[wp] % check::kRing] = lanes;
+    }
+    for (uint32_t k = 0; k < (uint32_t)b.nthreads; k++) {
+        int t = (int)b.order[k];
+        if (b.state[t] == T_WARP_WAIT && b.warp_ready[t >> 5]) {
+            b.state[t] = T_RUNNING;
+            b.released.push_back(t);
+        }
     }
     return !b.released.empty();
 }
@@ -344,9 +446,12 @@ void describe_deadlock(Block &b)
         if (b.state[t] == T_WARP_WAIT) { at_warp++; if (first_warp < 0) first_warp = t; }
         if (b.state[t] == T_BLOCK_WAIT && first_block < 0) first_block = t;
     }
+    std::string lines;
+    if (first_block >= 0) lines += "; __syncthreads at " + at(b.wait_pc[first_block]);
+    if (first_warp >= 0) lines += std::string("; ") + kWaitName[b.wait_kind[first_warp]] + " at " + at(b.wait_pc[first_warp]);
     fail(b, "deadlock: %d threads wait at __syncthreads (first: thread %d), %d at a warp barrier (first: thread %d, mask 0x%08x); "
-            "threads of a block must reach the same barriers",
-         b.at_block, first_block, at_warp, first_warp, first_warp >= 0 ? b.wait_mask[first_warp] : 0u);
+            "threads of a block must reach the same barriers%s",
+         b.at_block, first_block, at_warp, first_warp, first_warp >= 0 ? b.wait_mask[first_warp] : 0u, lines.c_str());
 }
 
 void run_block(Worker &w)
@@ -361,10 +466,15 @@ void run_block(Worker &w)
             continue;
         }
         if (b.live == 0) break;
-        if (!release(b)) { describe_deadlock(b); break; }
+        check::view.busy = b.track;   /* the scheduler's own copies are no kernel accesses */
+        bool released = release(b);
+        if (!released) describe_deadlock(b);
+        if (b.track) check::view.busy = false;
+        if (!released) break;
         for (size_t i = 0; i < b.released.size() && !b.error[0]; i++) {
             int t = b.released[i];
             b.cur = t;
+            if (b.track) check::view.cur = t;
             set_thread_index(b, t);
             to_fiber(w, b.fiber[t]);
         }
@@ -381,9 +491,12 @@ void run_block(Worker &w)
     }
 }
 
-void block_setup(Worker &w, int nthreads, body_fn body, void *ctx)
+void block_setup(Worker &w, const void *kernel, int nthreads, bool track, uint64_t order_key, body_fn body, void *ctx)
 {
     Block &b = w.block;
+    b.kernel = kernel;
+    b.track = track;
+    check::permutation(b.order, (uint32_t)nthreads, order_key);
     b.body = body;
     b.ctx = ctx;
     b.nthreads = nthreads;
@@ -400,6 +513,10 @@ void block_setup(Worker &w, int nthreads, body_fn body, void *ctx)
     b.state.assign(nthreads, T_UNSTARTED);
     b.fiber.assign(nthreads, nullptr);
     b.wait_mask.assign(nthreads, 0);
+    b.wait_kind.assign(nthreads, W_SYNCWARP);
+    b.wait_pc.assign(nthreads, 0);
+    b.ring.assign((size_t)b.nwarps * check::kRing, 0);
+    b.warp_ready.assign(b.nwarps, 0);
     b.warp_gen.assign(b.nwarps, 0);
     b.slot.assign((size_t)b.nwarps * 64, 0);
     b.slot_gen.assign((size_t)b.nwarps * 64, 0xffffffffu);
@@ -435,10 +552,20 @@ void smem_release(Worker &w)
     w.smem_ptr = nullptr;
 }
 
-void warp_wait(Worker &w, Block &b, unsigned mask)
+void warp_wait(Worker &w, Block &b, unsigned mask, uint8_t kind, uintptr_t pc)
 {
     b.state[b.cur] = T_WARP_WAIT;
     b.wait_mask[b.cur] = mask;
+    b.wait_kind[b.cur] = kind;
+    b.wait_pc[b.cur] = pc;
+    wait_here(w, b);
+}
+
+void block_wait(Worker &w, Block &b, uintptr_t pc)
+{
+    b.state[b.cur] = T_BLOCK_WAIT;
+    b.wait_pc[b.cur] = pc;
+    b.at_block++;
     wait_here(w, b);
 }
 
@@ -465,14 +592,13 @@ unsigned lane_id()
     return b ? (unsigned)(b->cur & 31) : 0u;
 }
 
+#define CC_PC ((uintptr_t)__builtin_return_address(0))   /* the barrier's call in the kernel */
+
 void syncthreads()
 {
     Worker &w = tls_worker;
     if (!w.in_block || w.block.nthreads == 1) return;
-    Block &b = w.block;
-    b.state[b.cur] = T_BLOCK_WAIT;
-    b.at_block++;
-    wait_here(w, b);
+    block_wait(w, w.block, CC_PC);
 }
 
 int syncthreads_reduce(int predicate, int op)
@@ -483,7 +609,7 @@ int syncthreads_reduce(int predicate, int op)
     uint32_t g = b.block_gen & 1;
     b.reduce_count[g] += predicate != 0;
     b.reduce_members[g]++;
-    syncthreads();
+    if (b.nthreads > 1) block_wait(w, b, CC_PC);
     int count = b.reduce_count[g], members = b.reduce_members[g];
     return op == 0 ? count : op == 1 ? count == members : count > 0;
 }
@@ -492,7 +618,7 @@ void syncwarp(unsigned mask)
 {
     Worker &w = tls_worker;
     if (!w.in_block || w.block.nthreads == 1) return;
-    warp_wait(w, w.block, mask);
+    warp_wait(w, w.block, mask, W_SYNCWARP, CC_PC);
 }
 
 uint64_t shfl(unsigned mask, uint64_t bits, int src_lane)
@@ -502,17 +628,17 @@ uint64_t shfl(unsigned mask, uint64_t bits, int src_lane)
     Block &b = w.block;
     int t = b.cur, wp = t >> 5, lane = t & 31;
     if (b.nthreads == 1) {
-        if (src_lane != lane) fail(b, "warp shuffle: thread %d reads lane %d, which does not exist", t, src_lane);
+        if (src_lane != lane) fail(b, "warp shuffle at %s: thread %d reads lane %d, which does not exist", at(CC_PC).c_str(), t, src_lane);
         return bits;
     }
     uint32_t g = b.warp_gen[wp];
     size_t base = ((size_t)wp * 2 + (g & 1)) * 32;
     b.slot[base + lane] = bits;
     b.slot_gen[base + lane] = g;
-    warp_wait(w, b, mask);
+    warp_wait(w, b, mask, W_SHFL, CC_PC);
     if (src_lane < 0 || src_lane > 31 || b.slot_gen[base + src_lane] != g) {
-        fail(b, "warp shuffle (mask 0x%08x): thread %d reads lane %d, which did not take part (exited, absent or not in the mask)",
-             mask, t, src_lane);
+        fail(b, "warp shuffle (mask 0x%08x) at %s: thread %d reads lane %d, which did not take part (exited, absent or not in the mask)",
+             mask, at(CC_PC).c_str(), t, src_lane);
         return bits;
     }
     return b.slot[base + src_lane];
@@ -529,7 +655,7 @@ unsigned ballot(unsigned mask, int predicate)
     size_t base = ((size_t)wp * 2 + (g & 1)) * 32;
     b.slot[base + lane] = predicate != 0;
     b.slot_gen[base + lane] = g;
-    warp_wait(w, b, mask);
+    warp_wait(w, b, mask, W_VOTE, CC_PC);
     unsigned r = 0;
     for (int l = 0; l < 32; l++)
         if (((mask >> l) & 1u) && b.slot_gen[base + l] == g && b.slot[base + l]) r |= 1u << l;
@@ -575,14 +701,51 @@ void launch(const void *kernel, dim3 grid, dim3 block, size_t smem_bytes, body_f
         record_error(cudaErrorNotSupported, "a kernel launched from inside a kernel (dynamic parallelism is not emulated)");
         return;
     }
+    const check::Config &cfg = check::config();
+    if (!cfg.error.empty()) {
+        record_error(cudaErrorInvalidValue, "%s", cfg.error.c_str());
+        return;
+    }
+    bool memcheck = cfg.race || cfg.init;
+    if (memcheck && !check::instrumented()) {
+        record_error(cudaErrorNotSupported,
+                     "CC_EMU_CHECK=%s%s%s needs the instrumented emulated build ($(BUILD)/emu-check/libcausalconv.so, "
+                     "`make emu-check`): this one cannot see kernels' memory accesses",
+                     cfg.race ? "race" : "", cfg.race && cfg.init ? "," : "", cfg.init ? "init" : "");
+        return;
+    }
+    static std::atomic<uint32_t> launches(0);
+    uint32_t launch_no = ++launches;
     int64_t nblocks = (int64_t)grid.x * grid.y * grid.z;
+    /* The instrumented build, the sync check and any order but forward run the blocks one at a
+       time, in the order asked for, on this thread (check::view and the checkers' shadow state
+       are process-wide). */
+    bool serial = check::instrumented() || cfg.order != check::ORDER_FORWARD || cfg.sync;
+    std::unique_lock<std::mutex> one_launch(checked_launch_mutex, std::defer_lock);
+    std::vector<uint32_t> block_order;
+    if (serial) {
+        one_launch.lock();
+        if (nblocks <= (1 << 24)) check::permutation(block_order, (uint32_t)nblocks, launch_no);
+    }
+    check::View &v = check::view;
+    if (serial) {
+        (void)&threadIdx;   /* this thread's thread-local segment exists before its range is looked up */
+        if (memcheck) check::shared_launch(kernel);
+        v.kernel = kernel;
+        v.race = cfg.race;
+        v.init = cfg.init;
+        v.launch = launch_no;
+        v.block_dim = block;
+        v.grid_dim = grid;
+    }
     std::atomic<bool> failed(false);
     /* Blocks in parallel only when there is enough work to pay for waking the OpenMP team (test
        launches mostly are not); never under ASan, where __shared__ arrays are process-wide. */
-    bool parallel = !CC_EMU_ASAN && nblocks > 1 && (uint64_t)nblocks * nthreads >= (1u << 17);
+    bool parallel = !serial && !CC_EMU_ASAN && nblocks > 1 && (uint64_t)nblocks * nthreads >= (1u << 17);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
-    for (int64_t i = 0; i < nblocks; i++) {
+    for (int64_t k = 0; k < nblocks; k++) {
         if (failed.load(std::memory_order_relaxed)) continue;
+        int64_t i = block_order.empty() ? k : (int64_t)block_order[k];
         Worker &w = tls_worker;
         blockIdx.x = (unsigned)(i % grid.x);
         blockIdx.y = (unsigned)((i / grid.x) % grid.y);
@@ -590,17 +753,33 @@ void launch(const void *kernel, dim3 grid, dim3 block, size_t smem_bytes, body_f
         blockDim = block;
         gridDim = grid;
         smem_setup(w, smem_bytes);
-        block_setup(w, (int)nthreads, body, ctx);
+        block_setup(w, kernel, (int)nthreads, serial, (uint64_t)launch_no << 32 ^ (uint64_t)i, body, ctx);
+        if (serial) {
+            v.serial++;
+            v.block_linear = (uint32_t)i;
+            v.dyn_lo = (uintptr_t)w.smem_ptr;
+            v.dyn_hi = v.dyn_lo + smem_bytes;
+            v.epoch = 0;
+            v.warp_gen = w.block.warp_gen.data();
+            v.ring = w.block.ring.data();
+            v.on = memcheck;
+        }
         w.in_block = true;
         run_block(w);
         w.in_block = false;
+        v.on = false;
         smem_release(w);
         if (w.block.error[0]) {
             failed.store(true);
-            record_error(cudaErrorLaunchFailure, "kernel failed in block (%u, %u, %u): %s", blockIdx.x, blockIdx.y,
-                         blockIdx.z, w.block.error);
+            record_error(cudaErrorLaunchFailure, "kernel %s failed in block (%u, %u, %u): %s", check::kernel_name(kernel).c_str(),
+                         blockIdx.x, blockIdx.y, blockIdx.z, w.block.error);
         }
     }
 }
+
+namespace check {
+View view;
+void fail_block(const std::string &summary) { fail(tls_worker.block, "%s", summary.c_str()); }
+}  /* namespace check */
 
 }  /* namespace cc_emu */

@@ -1,8 +1,11 @@
 /* The CUDA runtime API of the emulation: one device whose memory is host memory, synchronous
  * streams, events on the host clock, and the sticky last error with a message saying why.
  * Device allocations are registered so that cudaMemcpy/cudaMemset can check their device ranges.
+ * Under CC_EMU_CHECK, a kernel's failure that the program never reads (cudaGetLastError, a
+ * synchronize) makes it exit non-zero.
  */
 #include "cuda_emu.h"
+#include "check.h"
 
 #include <omp.h>
 #include <stdarg.h>
@@ -18,8 +21,8 @@ namespace cc_emu {
 namespace {
 std::mutex error_mutex;
 cudaError_t last_error = cudaSuccess;
-char last_detail[512];
-char returned_detail[512];   /* the message behind the error cudaGetLastError handed out last */
+char last_detail[1280];
+char returned_detail[1280];   /* the message behind the error cudaGetLastError handed out last */
 
 std::mutex alloc_mutex;
 std::map<uintptr_t, size_t> allocations;   /* device base -> bytes */
@@ -67,9 +70,21 @@ cudaError_t check_copy(const char *fn, void *dst, const void *src, size_t bytes,
 }
 }  /* namespace */
 
+/* Under CC_EMU_CHECK, at exit: a kernel failure nobody read fails the process. */
+void unread_failure_at_exit()
+{
+    if (last_error != cudaErrorLaunchFailure) return;
+    fprintf(stderr, "cc_emu: exiting with a kernel failure the program never read (cudaGetLastError): %s\n", last_detail);
+    fflush(nullptr);
+    _exit(1);
+}
+
 void record_error(int code, const char *fmt, ...)
 {
     std::lock_guard<std::mutex> lock(error_mutex);
+    static bool at_exit = false;
+    const check::Config &cfg = check::config();
+    if (!at_exit && (cfg.race || cfg.sync || cfg.init)) at_exit = atexit(unread_failure_at_exit) == 0;
     if (last_error != cudaSuccess) return;   /* keep the first error until it is read */
     last_error = (cudaError_t)code;
     va_list ap;
@@ -210,7 +225,17 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device)
     return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+/* A failed kernel is reported by the next synchronize, as on a GPU (and read, as cudaGetLastError). */
+static cudaError_t pending_kernel_failure()
+{
+    std::lock_guard<std::mutex> lock(cc_emu::error_mutex);
+    if (cc_emu::last_error != cudaErrorLaunchFailure) return cudaSuccess;
+    memcpy(cc_emu::returned_detail, cc_emu::last_detail, sizeof cc_emu::returned_detail);
+    cc_emu::last_error = cudaSuccess;
+    return cudaErrorLaunchFailure;
+}
+
+cudaError_t cudaDeviceSynchronize() { return pending_kernel_failure(); }
 
 cudaError_t cudaMalloc(void **ptr, size_t bytes)
 {
@@ -218,8 +243,12 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes)
     size_t rounded = (bytes + 255) & ~(size_t)255;
     void *p = aligned_alloc(256, rounded ? rounded : 256);
     if (!p) return api_error(cudaErrorMemoryAllocation, "cudaMalloc: out of memory allocating %zu bytes", bytes);
-    std::lock_guard<std::mutex> lock(cc_emu::alloc_mutex);
-    cc_emu::allocations[(uintptr_t)p] = bytes;
+    {
+        std::lock_guard<std::mutex> lock(cc_emu::alloc_mutex);
+        cc_emu::allocations[(uintptr_t)p] = bytes;
+    }
+    cc_emu::check::device_alloc(p, bytes);
+    cc_emu::memory_fresh(p, bytes);
     *ptr = p;
     return cudaSuccess;
 }
@@ -232,6 +261,7 @@ cudaError_t cudaFree(void *ptr)
         if (!cc_emu::allocations.erase((uintptr_t)ptr))
             return api_error(cudaErrorInvalidValue, "cudaFree(%p): not a device allocation", ptr);
     }
+    cc_emu::check::device_free(ptr);
     free(ptr);
     return cudaSuccess;
 }
@@ -259,6 +289,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
 {
     cudaError_t e = cc_emu::check_copy("cudaMemcpy", dst, src, bytes, kind);
     if (e == cudaSuccess && bytes) memmove(dst, src, bytes);
+    if (e == cudaSuccess) cc_emu::memory_written(dst, bytes);
     return e;
 }
 
@@ -266,6 +297,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 {
     cudaError_t e = cc_emu::check_copy("cudaMemcpyAsync", dst, src, bytes, kind);
     if (e == cudaSuccess && bytes) memmove(dst, src, bytes);
+    if (e == cudaSuccess) cc_emu::memory_written(dst, bytes);
     return e;
 }
 
@@ -273,6 +305,7 @@ cudaError_t cudaMemset(void *dst, int value, size_t bytes)
 {
     cudaError_t e = cc_emu::check_copy("cudaMemset", dst, nullptr, bytes, cudaMemcpyHostToDevice);
     if (e == cudaSuccess && bytes) memset(dst, value, bytes);
+    if (e == cudaSuccess) cc_emu::memory_written(dst, bytes);
     return e;
 }
 
@@ -291,7 +324,7 @@ cudaError_t cudaStreamCreate(cudaStream_t *stream)
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int) { return cudaStreamCreate(stream); }
 cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return pending_kernel_failure(); }
 
 cudaError_t cudaEventCreate(cudaEvent_t *event)
 {
