@@ -347,7 +347,8 @@ static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
         for (int64_t t = 0; t < lt; t++) {
             float *y = in_place ? (float *)a->out + cv_off3(a->out_stride, row->b, c0, row->start + p0 + t)
                                 : ys + t * CL_CB;
-            if (x_place)   /* the rows ahead: a short strided stream the hardware prefetcher misses */
+            if (x_place && xrs != cb)   /* the rows ahead, when the task's rows are pieces of longer
+                                           ones: a short strided stream the hardware prefetcher misses */
                 for (int64_t c = 0; c < cb; c += 16) __builtin_prefetch(xr + (t + ext + CL_PF) * xrs + c);
             if (a->seq_idx && m[W * CV_CHUNK + tt + t]) {
                 for (int64_t c = 0; c < cb; c++) y[c] = 0.0f;
