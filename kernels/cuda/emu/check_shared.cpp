@@ -81,8 +81,8 @@ bool ordered(int a, uint32_t a_epoch, uint32_t a_gen, int t)
 
 std::string name_of(const Region &r, uintptr_t a)
 {
-    if (r.module.empty()) return "dynamic shared memory + " + std::to_string(a - r.lo);
-    return tls_symbol(r.module, a - r.lo) + " (static __shared__)";
+    if (r.module.empty()) return "(dynamic) + " + std::to_string(a - r.lo);
+    return tls_symbol(r.module, a - r.lo) + " (static)";
 }
 
 void hazard(const char *kind, const Region &r, uintptr_t a, size_t bytes, bool write, int other, uint16_t other_site,
