@@ -49,7 +49,7 @@ RUN_LIB  := $(abspath $(CAUSALCONV_LIB))
 RUN_DEPS := $(if $(filter $(RUN_LIB),$(abspath $(BUILD)/libcausalconv.so)),$(BUILD)/libcausalconv.so,$(if \
               $(filter $(RUN_LIB),$(abspath $(BUILD)/emu/libcausalconv.so)),$(BUILD)/emu/libcausalconv.so))
 
-.PHONY: all deps test test-c test-lua test-emu test-emu-asan emu-selftest test-full test-cuda bench bench-cuda \
+.PHONY: all deps test test-c test-lua test-emu test-emu-asan test-emu-check emu-check emu-selftest test-full test-cuda bench bench-cuda \
         gradcheck repl sweep run env clean emu asan
 all: $(LIB)
 
@@ -84,6 +84,33 @@ EMU_OBJS := $(C_SRCS:%.c=$(BUILD)/emu/obj/%.o) $(CU_SRCS:%.cu=$(BUILD)/emu/obj/%
 $(EMU_LIB): $(EMU_OBJS)
 	$(CXX) $(SOFLAGS) -o $@ $^ $(LDLIBS)
 emu: $(EMU_LIB)
+
+# ---- the checking build of the emulation (CC_EMU_CHECK=race,init need it; kernels/cuda/emu/check.h)
+# The .cu sources are compiled with -fsanitize=thread, which only inserts a call before every
+# load and store: libtsan is never linked, the emulation defines those calls (check_hooks.cpp)
+# and checks them. -g gives the reports their source lines. Everything else is the emu build's.
+EMU_CHECK_LIB      := $(BUILD)/emu-check/libcausalconv.so
+EMU_CHECK_SELFTEST := $(BUILD)/emu-check/selftest
+# g++ expands memcpy/memset/memmove inline after instrumenting (moves or `rep movs` nobody sees):
+# as real calls they reach the checked wrappers (EMU_CHECK_WRAP).
+EMU_CHECK_CU       := -fsanitize=thread -O2 -g -fno-builtin-memcpy -fno-builtin-memset -fno-builtin-memmove
+$(BUILD)/emu-check/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(call INC,$<) $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $(EMU_CHECK_CU) -c $< -o $@
+
+EMU_CHECK_OBJS := $(C_SRCS:%.c=$(BUILD)/emu/obj/%.o) $(CU_SRCS:%.cu=$(BUILD)/emu-check/obj/%.o) $(EMU_SRCS:%.cpp=$(BUILD)/emu/obj/%.o)
+EMU_CHECK_WRAP := -Wl,--wrap=memcpy,--wrap=memmove,--wrap=memset   # calls the instrumentation cannot see
+$(EMU_CHECK_LIB): $(EMU_CHECK_OBJS)
+	$(CXX) $(SOFLAGS) $(EMU_CHECK_WRAP) -o $@ $^ $(LDLIBS)
+$(BUILD)/emu-check/obj/selftest.o: tests/emu/selftest.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -Icore -Ikernels $(EMU_FLAGS) -Ikernels/cuda/emu -x c++ -include cuda_emu.h $(EMU_CHECK_CU) -c $< -o $@
+$(EMU_CHECK_SELFTEST): $(BUILD)/emu-check/obj/selftest.o $(EMU_CHECK_LIB)
+	$(CXX) $(EMU_CHECK_WRAP) -o $@ $< -L$(BUILD)/emu-check -Wl,-rpath,'$$ORIGIN' -lcausalconv $(LDLIBS)
+$(BUILD)/emu-check/%_emu_test: tests/emu/%_emu_test.cpp $(EMU_CHECK_LIB)
+	$(CXX) -std=c++17 -O1 -Icore -Ikernels $< -o $@ -L$(BUILD)/emu-check -Wl,-rpath,'$$ORIGIN' -lcausalconv
+EMU_CHECK_ALL := $(EMU_CHECK_LIB) $(EMU_CHECK_SELFTEST) $(BUILD)/emu-check/conv_emu_test $(BUILD)/emu-check/scan_emu_test
+emu-check: $(EMU_CHECK_ALL)
 
 # ---- AddressSanitizer variant of the emulated build --------------------------------------------
 ASAN := -fsanitize=address -fno-omit-frame-pointer -O1 -g
@@ -150,8 +177,9 @@ test-base-isa: base-build
 
 # ---- test targets ------------------------------------------------------------------------------
 # tests/run.sh runs the suites it is given and prints the one summary line.
-test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) $(EMU_SCANTEST) san-build base-build $(BUILD)/fuzz/fuzz_npy
-	@BUILD=$(BUILD) FUZZ_SECONDS=20 tests/run.sh c lua c-san lua-san lua-base fuzz emu-self emu-conv emu-scan emu
+test: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) $(EMU_SCANTEST) san-build base-build $(BUILD)/fuzz/fuzz_npy \
+      $(EMU_CHECK_ALL)
+	@BUILD=$(BUILD) FUZZ_SECONDS=20 tests/run.sh c lua c-san lua-san lua-base fuzz emu-self emu-conv emu-scan emu emu-order emu-check-quick
 
 test-c: $(BUILD)/test_c
 	@BUILD=$(BUILD) tests/run.sh c
@@ -159,6 +187,10 @@ test-lua: $(LIB)
 	@BUILD=$(BUILD) tests/run.sh lua
 test-emu: $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) $(EMU_SCANTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self emu-conv emu-scan emu
+# every checker on (CC_EMU_CHECK=all), once per order (forward, reverse, random): the emulator's
+# self-test, 1000 random conv cases, 300 scan cases, every #cuda spec (about 15 minutes on 2 cores)
+test-emu-check: $(EMU_CHECK_ALL)
+	@BUILD=$(BUILD) tests/run.sh emu-check-self emu-check-conv emu-check-scan emu-check
 test-emu-asan: $(ASAN_LIB) $(ASAN_SELFTEST)
 	@BUILD=$(BUILD) tests/run.sh emu-self-asan emu-asan
 test-full: $(LIB) $(BUILD)/test_c $(EMU_LIB) $(EMU_SELFTEST) $(EMU_CONVTEST) $(EMU_SCANTEST)

@@ -11,8 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <initializer_list>
 #include <vector>
+
+#include "check.h"   /* the emulation's checking modes (kernels/cuda/emu) */
 
 static long passed, failed;
 
@@ -159,6 +165,98 @@ __global__ void axpy(float *y, const float *x, float a, int n)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) y[i] += a * x[i];
+}
+
+/* ---- seeded bugs for the checkers (CC_EMU_CHECK), each with its fixed twin (FIXED = true) ----- */
+
+/* out[t] = x[(t + 1) % blockDim.x] through shared memory: the read needs a __syncthreads. (s is
+   zeroed first, so that what is caught is the race, not an uninitialised read.) */
+template <bool FIXED> __global__ void rotate_block(int *out, const int *x)
+{
+    __shared__ int s[64];
+    int t = threadIdx.x;
+    s[t] = 0;
+    __syncthreads();
+    s[t] = x[t];
+    if (FIXED) __syncthreads();
+    out[t] = s[(t + 1) % blockDim.x];
+}
+
+/* The same within one warp, through dynamic shared memory: the read needs a __syncwarp. */
+template <bool FIXED> __global__ void swap_lanes(int *out, const int *x)
+{
+    CC_DYNAMIC_SMEM(int, s);
+    int t = threadIdx.x;
+    s[t] = 0;
+    __syncwarp();
+    s[t] = x[t];
+    if (FIXED) __syncwarp();
+    out[t] = s[t ^ 1];
+}
+
+/* Threads from 16 on skip the barrier and exit. */
+template <bool FIXED> __global__ void divergent_barrier(int *out)
+{
+    if (FIXED || threadIdx.x < 16) __syncthreads();
+    out[threadIdx.x] = 1;
+}
+
+/* Thread 5 leaves its slot of s unwritten; the dynamic twin leaves the last float. */
+template <bool FIXED> __global__ void uninit_static(int *out)
+{
+    __shared__ int s[64];
+    if (FIXED || threadIdx.x != 5) s[threadIdx.x] = (int)threadIdx.x;
+    __syncthreads();
+    out[threadIdx.x] = s[threadIdx.x];
+}
+
+template <bool FIXED> __global__ void uninit_dynamic(float *out)
+{
+    CC_DYNAMIC_SMEM(float, s);
+    if (FIXED || threadIdx.x + 1 < blockDim.x) s[threadIdx.x] = 1.0f;
+    __syncthreads();
+    out[threadIdx.x] = s[blockDim.x - 1 - threadIdx.x];
+}
+
+/* Reads x (n), which the caller may never have written. */
+__global__ void read_all(float *out, const float *x, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = x[i] * 2.0f;
+}
+
+/* Every block's thread 0 increments *count: a plain read-modify-write from several blocks. */
+template <bool FIXED> __global__ void count_blocks(int *count)
+{
+    if (threadIdx.x != 0) return;
+    if (FIXED) atomicAdd(count, 1);
+    else *count += 1;
+}
+
+/* Block b writes buf[b] from buf[b - 1], which block b - 1 writes in the same launch; the twin
+   reads another buffer. */
+template <bool FIXED> __global__ void chain_blocks(int *buf, const int *prev)
+{
+    int b = blockIdx.x;
+    if (threadIdx.x == 0) buf[b] = (b > 0 ? (FIXED ? prev : buf)[b - 1] : 0) + 1;
+}
+
+/* Lanes 0..15 meet at a __syncwarp whose mask names all 32 lanes, but lanes 16..31 have exited. */
+template <bool FIXED> __global__ void half_warp_sync(int *out)
+{
+    __shared__ int s[32];
+    int t = threadIdx.x;
+    if (t >= 16) return;
+    s[t] = t;
+    __syncwarp(FIXED ? 0x0000ffffu : 0xffffffffu);
+    out[t] = s[t ^ 1];
+}
+
+/* All 32 lanes call __syncwarp with a mask that names only lanes 0..15. */
+__global__ void mask_without_self(int *out)
+{
+    __syncwarp(0x0000ffffu);
+    out[threadIdx.x] = 1;
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -398,7 +496,9 @@ static void test_errors()
     float *f = nullptr;
     cudaMalloc(&f, 64 * sizeof(float));
     CC_LAUNCH(early_exit_shuffle, 1, 32, 0, f, 20);
-    CHECK(cc_cuda_launch_status("early_exit") == CC_ERR_CUDA && strstr(cc_last_error(), "did not take part"), "%s", cc_last_error());
+    CHECK(cc_cuda_launch_status("early_exit") == CC_ERR_CUDA &&
+              (strstr(cc_last_error(), "did not take part") || strstr(cc_last_error(), "exited before it")),   /* sync check: at the shuffle */
+          "%s", cc_last_error());
     CC_LAUNCH(early_exit_shuffle, 1, 32, 0, f, 32);   /* all lanes present: fine, and the fibers recovered */
     CHECK(cc_cuda_launch_status("early_exit") == CC_OK, "%s", cc_last_error());
     std::vector<float> got = host_copy(f, 32);
@@ -696,9 +796,138 @@ static void test_device()
     CHECK(cc_cuda_timer_stop(t, &ms) == CC_OK && ms > 0, "elapsed %g ms", ms);
 }
 
+/* ---- the checking modes -------------------------------------------------------------------------- */
+
+/* The launch just made failed with a report containing every one of the words. */
+static bool reported(const char *name, std::initializer_list<const char *> words)
+{
+    int st = cc_cuda_launch_status(name);
+    if (st != CC_ERR_CUDA) return false;
+    for (const char *w : words)
+        if (!strstr(cc_last_error(), w)) {
+            printf("  %s: report without '%s': %s\n", name, w, cc_last_error());
+            return false;
+        }
+    return true;
+}
+
+static bool clean(const char *name)
+{
+    int st = cc_cuda_launch_status(name);
+    if (st != CC_OK) printf("  %s: %s\n", name, cc_last_error());
+    return st == CC_OK;
+}
+
+/* Each seeded bug is caught by its checker (when CC_EMU_CHECK turns it on); each fixed twin runs
+   clean and computes the right thing. */
+static void test_checkers()
+{
+    const cc_emu::check::Config &cfg = cc_emu::check::config();
+    std::vector<int> x(64);
+    for (int i = 0; i < 64; i++) x[i] = i * 3;
+    int *dx = dev_copy(x), *d = nullptr;
+    cudaMalloc(&d, 64 * sizeof(int));
+    if (cfg.race) {
+        CC_LAUNCH(rotate_block<false>, 1, 64, 0, d, dx);
+        CHECK(reported("rotate_block", {"racecheck", "hazard on shared memory", "rotate_block", "selftest.cu:"}), "missing __syncthreads");
+        CC_LAUNCH(swap_lanes<false>, 1, 32, 32 * sizeof(int), d, dx);
+        CHECK(reported("swap_lanes", {"racecheck", "shared memory (dynamic) + "}), "missing __syncwarp");
+        cudaMemset(d, 0, sizeof(int));
+        CC_LAUNCH(count_blocks<false>, 4, 32, 0, d);
+        CHECK(reported("count_blocks", {"racecheck", "between blocks", "count_blocks"}), "two blocks writing one element");
+        cudaMemset(d, 0, 64 * sizeof(int));   /* written: what is caught is the race */
+        CC_LAUNCH(chain_blocks<false>, 8, 32, 0, d, (const int *)dx);
+        CHECK(reported("chain_blocks", {"racecheck", "between blocks"}), "a block reading what another writes");
+    }
+    CC_LAUNCH(rotate_block<true>, 1, 64, 0, d, dx);
+    std::vector<int> got;
+    CHECK(clean("rotate_block") && (got = host_copy(d, 64))[0] == x[1] && got[63] == x[0], "fixed rotate_block");
+    CC_LAUNCH(swap_lanes<true>, 1, 32, 32 * sizeof(int), d, dx);
+    CHECK(clean("swap_lanes") && (got = host_copy(d, 32))[0] == x[1] && got[1] == x[0], "fixed swap_lanes");
+    cudaMemset(d, 0, sizeof(int));
+    CC_LAUNCH(count_blocks<true>, 4, 32, 0, d);
+    CHECK(clean("count_blocks") && host_copy(d, 1)[0] == 4, "fixed count_blocks");
+    int *chain = nullptr;
+    cudaMalloc(&chain, 8 * sizeof(int));
+    CC_LAUNCH(chain_blocks<true>, 8, 32, 0, chain, (const int *)dx);
+    CHECK(clean("chain_blocks") && host_copy(chain, 8)[3] == x[2] + 1, "fixed chain_blocks");
+    cudaFree(chain);
+
+    if (cfg.sync) {
+        CC_LAUNCH(divergent_barrier<false>, 1, 64, 0, d);
+        CHECK(reported("divergent_barrier", {"synccheck", "reached by 16 of 64 threads"}), "divergent __syncthreads");
+        CC_LAUNCH(half_warp_sync<false>, 1, 32, 0, d);
+        CHECK(reported("half_warp_sync", {"synccheck", "mask 0xffffffff", "lane 16 exited"}), "__syncwarp mask naming exited lanes");
+        CC_LAUNCH(mask_without_self, 1, 32, 0, d);
+        CHECK(reported("mask_without_self", {"synccheck", "does not name its own lane"}), "__syncwarp mask without the caller");
+    }
+    CC_LAUNCH(divergent_barrier<true>, 1, 64, 0, d);
+    CHECK(clean("divergent_barrier"), "fixed divergent_barrier");
+    CC_LAUNCH(half_warp_sync<true>, 1, 32, 0, d);
+    CHECK(clean("half_warp_sync") && host_copy(d, 2)[0] == 1, "fixed half_warp_sync");
+
+    float *f = nullptr, *fresh = nullptr;
+    cudaMalloc(&f, 64 * sizeof(float));
+    if (cfg.init) {
+        CC_LAUNCH(uninit_static<false>, 1, 64, 0, d);
+        CHECK(reported("uninit_static", {"initcheck", "reads shared memory", "uninit_static", "thread (5, 0, 0)"}), "uninitialised __shared__");
+        CC_LAUNCH(uninit_dynamic<false>, 1, 64, 64 * sizeof(float), f);
+        CHECK(reported("uninit_dynamic", {"initcheck", "shared memory (dynamic) + 252"}), "uninitialised dynamic shared memory");
+        CHECK(cc_cuda_alloc((void **)&fresh, 64 * sizeof(float), 0) == CC_OK, "%s", cc_last_error());
+        CC_LAUNCH(read_all, 1, 64, 0, f, fresh, 64);
+        CHECK(reported("read_all", {"initcheck", "device memory", "since it was allocated"}), "fresh allocator block read");
+        cc_cuda_free(fresh, 0);
+    }
+    CC_LAUNCH(uninit_static<true>, 1, 64, 0, d);
+    CHECK(clean("uninit_static") && host_copy(d, 64)[5] == 5, "fixed uninit_static");
+    CC_LAUNCH(uninit_dynamic<true>, 1, 64, 64 * sizeof(float), f);
+    CHECK(clean("uninit_dynamic"), "fixed uninit_dynamic");
+    CHECK(cc_cuda_alloc((void **)&fresh, 64 * sizeof(float), 0) == CC_OK, "%s", cc_last_error());
+    cudaMemset(fresh, 0, 64 * sizeof(float));
+    CC_LAUNCH(read_all, 1, 64, 0, f, fresh, 64);
+    CHECK(clean("read_all"), "fixed read_all");
+    cc_cuda_free(fresh, 0);
+    cudaFree(f);
+    cudaFree(dx);
+    cudaFree(d);
+}
+
+/* The variables are read once per process: each case runs this program again with them set. */
+static int rerun(const char *env, const char *mode)
+{
+    char self[4096] = {0}, cmd[4700];
+    if (readlink("/proc/self/exe", self, sizeof self - 1) <= 0) return 255;
+    snprintf(cmd, sizeof cmd, "%s '%s' %s >/dev/null 2>&1", env, self, mode);
+    fflush(stdout);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
+static void test_check_variables()
+{
+    CHECK(rerun("CC_EMU_CHECK=race,synk", "--launch-once") == 3, "an unknown CC_EMU_CHECK mode was not an error");
+    CHECK(rerun("CC_EMU_ORDER=sideways", "--launch-once") == 3, "an unknown CC_EMU_ORDER was not an error");
+    CHECK(rerun("CC_EMU_ORDER=random:12x", "--launch-once") == 3, "a bad random seed was not an error");
+    CHECK(rerun("CC_EMU_CHECK=sync,init CC_EMU_ORDER=random:7", "--launch-once") == (cc_emu::check::instrumented() ? 0 : 3),
+          "valid settings refused (or init accepted without the instrumented build)");
+    CHECK(rerun("CC_EMU_CHECK=sync CC_EMU_ORDER=reverse", "--launch-once") == 0, "valid settings refused");
+    CHECK(rerun("CC_EMU_CHECK=sync", "--unread-finding") != 0, "a finding nobody read left the exit status 0");
+}
+
+/* Child modes of test_check_variables: 0 when a launch works, 3 when it fails; or a finding that is never read. */
+static int child(const char *mode)
+{
+    int *d = nullptr;
+    cudaMalloc(&d, 64 * sizeof(int));
+    if (!strcmp(mode, "--unread-finding")) {
+        CC_LAUNCH(divergent_barrier<false>, 1, 64, 0, d);
+        return 0;
+    }
+    CC_LAUNCH(divergent_barrier<true>, 1, 64, 0, d);
+    return cc_cuda_launch_status("once") == CC_OK ? 0 : 3;
+}
+
 #if defined(__SANITIZE_ADDRESS__)
-#include <sys/wait.h>
-#include <unistd.h>
 
 /* Runs bug(buf) in a child process; true when the child died (ASan reported and stopped it). */
 static bool dies(void (*bug)(float *))
@@ -751,14 +980,16 @@ static void measure()
     cudaFree(y);
 }
 
-int main()
+int main(int argc, char **argv)
 {
+    if (argc > 1) return child(argv[1]);
     struct { const char *name; void (*fn)(); } tests[] = {
         {"block_sum", test_block_sum}, {"warp_sum", test_warp_sum}, {"warp_scan", test_warp_scan},
         {"dynamic_smem", test_dynamic_smem}, {"atomics", test_atomics}, {"votes", test_votes},
         {"indices", test_indices}, {"errors", test_errors}, {"templates", test_templates},
         {"allocator", test_allocator}, {"copy", test_copy}, {"fill_arange", test_fill_arange},
         {"random", test_random}, {"cublas", test_cublas}, {"device", test_device},
+        {"checkers", test_checkers}, {"check_vars", test_check_variables},
 #if defined(__SANITIZE_ADDRESS__)
         {"asan", test_asan},
 #endif
