@@ -170,6 +170,13 @@ san-build:
 	    $(SAN_DIR)/libcausalconv.so $(SAN_DIR)/test_c
 base-build:
 	@$(MAKE) --no-print-directory BUILD=$(BASE_DIR) NVCC= OPT="-O3 -march=x86-64" $(BASE_DIR)/libcausalconv.so
+# The CPU library for AVX-512 machines (x86-64-v4: the register tiles of causal_conv1d_avx512.c),
+# compiled on any machine; run its specs where the CPU has AVX-512:
+# CAUSALCONV_LIB=$(AVX512_DIR)/libcausalconv.so busted tests/lua/conv*_spec.lua
+AVX512_DIR := $(BUILD)/avx512
+.PHONY: avx512-build
+avx512-build:
+	@$(MAKE) --no-print-directory BUILD=$(AVX512_DIR) NVCC= OPT="-O3 -march=x86-64-v4" $(AVX512_DIR)/libcausalconv.so
 test-asan: san-build
 	@BUILD=$(BUILD) tests/run.sh c-san lua-san
 test-base-isa: base-build
