@@ -95,9 +95,14 @@ step() {
     local name=$1 limit=$2 file=$3; shift 3
     local t0=$SECONDS rc
     say "== $name (limit ${limit}s): $*"
-    timeout "$limit" "$@" > >(tee -a "$file" >> "$LOG") 2>&1
-    rc=$?
-    sleep 0.2   # let tee finish
+    if [ "$file" = "$LOG" ]; then
+        timeout "$limit" "$@" >> "$LOG" 2>&1
+        rc=$?
+    else
+        timeout "$limit" "$@" > >(tee -a "$file" >> "$LOG") 2>&1
+        rc=$?
+        sleep 0.2   # let tee finish
+    fi
     if [ $rc -eq 0 ]; then say "== $name: ok ($((SECONDS - t0)) s)"
     else say "== $name: FAILED (exit $rc$([ $rc -eq 124 ] && echo ', time limit'); $((SECONDS - t0)) s)"; failed=$((failed + 1)); fi
     [ "$file" != "$LOG" ] && case " ${made[*]} " in *" $file "*) ;; *) made+=("$file") ;; esac
