@@ -19,6 +19,9 @@
  * blocks run on one OS thread and __shared__ arrays are ordinary globals, so ASan sees overruns
  * of shared memory as well as of device memory.
  *
+ * Checking modes, chosen by CC_EMU_CHECK (race, sync, init) and CC_EMU_ORDER (forward, reverse,
+ * random[:seed]), report what would go wrong on a GPU: kernels/cuda/emu/check.h.
+ *
  * Not emulated: streams (everything runs synchronously at launch), concurrency between threads of
  * a block other than at barriers, blocks waiting on each other (spin locks across blocks hang),
  * textures, cooperative groups, dynamic parallelism, the __half types (the library keeps 16-bit

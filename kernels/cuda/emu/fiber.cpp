@@ -123,7 +123,6 @@ struct Block {
     uint3 *thread_idx;  /* &threadIdx of this OS thread */
     unsigned dim_x, dim_y;
     bool flat;          /* blockDim.y == blockDim.z == 1 */
-    const void *kernel;
     bool track;                       /* blocks run one at a time: keep check::view current */
     std::vector<uint32_t> order;      /* threads in the order they start and resume (CC_EMU_ORDER) */
     std::vector<uint8_t> state;
@@ -499,10 +498,9 @@ void run_block(Worker &w)
     }
 }
 
-void block_setup(Worker &w, const void *kernel, int nthreads, bool track, uint64_t order_key, body_fn body, void *ctx)
+void block_setup(Worker &w, int nthreads, bool track, uint64_t order_key, body_fn body, void *ctx)
 {
     Block &b = w.block;
-    b.kernel = kernel;
     b.track = track;
     check::permutation(b.order, (uint32_t)nthreads, order_key);
     b.body = body;
@@ -717,7 +715,7 @@ void launch(const void *kernel, dim3 grid, dim3 block, size_t smem_bytes, body_f
     bool memcheck = cfg.race || cfg.init;
     if (memcheck && !check::instrumented()) {
         record_error(cudaErrorNotSupported,
-                     "CC_EMU_CHECK=%s%s%s needs the instrumented emulated build ($(BUILD)/emu-check/libcausalconv.so, "
+                     "CC_EMU_CHECK=%s%s%s needs the instrumented emulated build (emu-check/libcausalconv.so of "
                      "`make emu-check`): this one cannot see kernels' memory accesses",
                      cfg.race ? "race" : "", cfg.race && cfg.init ? "," : "", cfg.init ? "init" : "");
         return;
@@ -731,12 +729,10 @@ void launch(const void *kernel, dim3 grid, dim3 block, size_t smem_bytes, body_f
     bool serial = check::instrumented() || cfg.order != check::ORDER_FORWARD || cfg.sync;
     std::unique_lock<std::mutex> one_launch(checked_launch_mutex, std::defer_lock);
     std::vector<uint32_t> block_order;
-    if (serial) {
-        one_launch.lock();
-        if (nblocks <= (1 << 24)) check::permutation(block_order, (uint32_t)nblocks, launch_no);
-    }
     check::View &v = check::view;
     if (serial) {
+        one_launch.lock();
+        if (nblocks <= (1 << 24)) check::permutation(block_order, (uint32_t)nblocks, launch_no);   /* larger grids: forward */
         (void)&threadIdx;   /* this thread's thread-local segment exists before its range is looked up */
         if (memcheck) check::shared_launch(kernel);
         v.kernel = kernel;
@@ -761,7 +757,7 @@ void launch(const void *kernel, dim3 grid, dim3 block, size_t smem_bytes, body_f
         blockDim = block;
         gridDim = grid;
         smem_setup(w, smem_bytes);
-        block_setup(w, kernel, (int)nthreads, serial, (uint64_t)launch_no << 32 ^ (uint64_t)i, body, ctx);
+        block_setup(w, (int)nthreads, serial, (uint64_t)launch_no << 32 ^ (uint64_t)i, body, ctx);
         if (serial) {
             v.serial++;
             v.block_linear = (uint32_t)i;
