@@ -856,6 +856,8 @@ static void test_checkers()
     if (cfg.sync) {
         CC_LAUNCH(divergent_barrier<false>, 1, 64, 0, d);
         CHECK(reported("divergent_barrier", {"synccheck", "reached by 16 of 64 threads"}), "divergent __syncthreads");
+        CC_LAUNCH(divergent_barrier<false>, 1, 64, 0, d);   /* a synchronize reports (and clears) the failure too */
+        CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure && cudaGetLastError() == cudaSuccess, "cudaDeviceSynchronize after a finding");
         CC_LAUNCH(half_warp_sync<false>, 1, 32, 0, d);
         CHECK(reported("half_warp_sync", {"synccheck", "mask 0xffffffff", "lane 16 exited"}), "__syncwarp mask naming exited lanes");
         CC_LAUNCH(mask_without_self, 1, 32, 0, d);
