@@ -17,7 +17,6 @@
 
 #include <dlfcn.h>
 #include <link.h>
-#include <stdio.h>
 
 #include <map>
 #include <vector>
