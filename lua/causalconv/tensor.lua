@@ -80,10 +80,10 @@ Tensor.wrap = wrap
 -- The Lua GC cannot see C memory: after every GC_STEP_BYTES of new tensor data run a full
 -- collection so dropped tensors give their memory back (pull-style, as THAlloc did). 32 MiB by
 -- default, $CC_GC_MB to change it: small enough that an op's freed outputs come back to the
--- next call while their lines are still in the L3 cache (a loop that allocates a B=1 forward's
--- output runs within 5% of one writing into a given `out`; at 256 MiB it took 3x as long), large
--- enough that the full collections (about 2 ms each with a MambaLM's tape) cost ~3% of a training
--- step (tests/lua/memory_spec.lua).
+-- next call while their lines are still in the L3 cache (a B=1 forward that allocates its output
+-- runs as fast as one writing into a given `out`: experiments/results/
+-- cpu-20261201-1849-avx2-torch-t1.txt), large enough that a training step, whose full
+-- collections each walk the whole Lua heap and its tape, runs few of them (tests/lua/memory_spec.lua).
 local GC_STEP_BYTES = 32 * 2 ^ 20
 do
     local mb = os.getenv("CC_GC_MB")
