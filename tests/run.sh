@@ -4,6 +4,9 @@
 # Suites: c, lua, lua-full, c-san, lua-san (ASan + UBSan build), lua-base (baseline x86-64 build, conv and scan specs), emu, emu-self (the emulator's self-test), emu-conv (random CUDA conv cases vs the CPU reference), emu-scan (random CUDA selective scan cases vs the CPU reference), fuzz (the .npy libFuzzer target, then the safetensors Lua fuzzer), emu-asan, emu-self-asan, gpu, and the checking modes of the emulation (the instrumented build, CC_EMU_CHECK=all, once per order in $EMU_CHECK_ORDERS, default "forward reverse random"): emu-check-self, emu-check-conv ($EMU_CHECK_CONV_CASES, default 1000), emu-check-scan ($EMU_CHECK_SCAN_CASES, default 300), emu-check (the #cuda specs, or only those of the spec files in $EMU_CHECK_SPECS), emu-check-quick (make test's share of them), and emu-order (on the plain emulated build with CC_EMU_CHECK=sync: the conv and ops #cuda specs under CC_EMU_ORDER=reverse, the conv and scan cases under reverse and random; the cases' digests must equal emu-conv's and emu-scan's). Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
+# The suites run as from a user's shell: specs that call make (make_spec.lua) must not inherit the
+# calling make's jobserver (they would print "jobserver unavailable" warnings).
+unset MAKEFLAGS MFLAGS MAKELEVEL
 BUILD=${BUILD:-build}
 passed=0
 failed=0
