@@ -26,8 +26,8 @@ typedef struct fwd_scratch {
     float *ys;    /* channel-first out[t0 .. t0 + n) (channel-last out: MX_CG rows of MX_LT);
                      channel-last CL_LT rows of CL_CB */
     float *tr;    /* 16 x CV_TR_MAX, cv_store_transposed's */
-    uint8_t *m;   /* (W + 2) x CV_CHUNK, see build_masks */
-    int32_t *run; /* CV_CHUNK + 1 run starts, see build_masks */
+    uint8_t *m;   /* CV_SEG blocks of (W + 2) x CV_CHUNK (one per task of a segment), see build_masks */
+    int32_t *run; /* CV_SEG blocks of CV_CHUNK + 1 run starts, see build_masks */
 } fwd_scratch;
 
 /* Lays s out from base (NULL: only sizes it); returns its size in floats. */
@@ -37,8 +37,8 @@ static int64_t fwd_scratch_at(fwd_scratch *s, float *base, int cl, int64_t W)
     s->xs = cv_take(&c, cl ? (CL_LT + CC_CONV_MAX_WIDTH) * CL_CB : CV_CHUNK + CC_CONV_MAX_WIDTH);
     s->ys = cv_take(&c, cl ? CL_LT * CL_CB : (CV_CHUNK > MX_CG * MX_LT ? CV_CHUNK : MX_CG * MX_LT));
     s->tr = cv_take(&c, 16 * CV_TR_MAX);
-    s->m = (uint8_t *)cv_take(&c, ((W + 2) * CV_CHUNK + 3) / 4);
-    s->run = (int32_t *)cv_take(&c, CV_CHUNK + 1);
+    s->m = (uint8_t *)cv_take(&c, (CV_SEG * (W + 2) * CV_CHUNK + 3) / 4);
+    s->run = (int32_t *)cv_take(&c, CV_SEG * (CV_CHUNK + 1));
     return c.used;
 }
 
@@ -150,56 +150,70 @@ static void conv_masked(float *restrict y, const float *restrict x, const float 
     }
 }
 
+/* Positions [i0, i0+len) of a channel-first task (relative to t0) through f32 scratch: their xe
+   loaded, the taps (masked where seq_idx cuts them), SiLU, padding zeroed, the outputs stored. */
+static void fwd_cf_span(const cc_conv1d_args *a, const cv_row *row, int64_t c, int64_t t0, int64_t i0,
+                        int64_t len, const float *w, float bias, int64_t o, const uint8_t *m, const fwd_scratch *scr)
+{
+    int64_t W = a->W;
+    float *xs = scr->xs, *ys = scr->ys;
+    cv_load_xe(xs, a, row, c, t0 + i0 - (W - 1), len + W - 1);
+    if (!a->seq_idx || m[(W + 1) * CV_CHUNK + i0]) {
+        conv_dense(ys, xs, w, bias, len, W, a->silu);
+    } else {
+        conv_masked(ys, xs, w, bias, len, W, m + i0);
+        if (a->silu) cv_silu_row(ys, len);
+        const uint8_t *pad = m + W * CV_CHUNK + i0;
+        for (int64_t i = 0; i < len; i++) ys[i] = pad[i] ? 0.0f : ys[i];
+    }
+    cv_store_row(cv_at_mut(a->out, a->x_dtype, o + i0 * a->out_stride[2]), a->x_dtype, a->out_stride[2], ys, len);
+}
+
 /* Channel-first task: positions [t0, t0+n) of row, channels [c0, c1), one channel row at a time.
-   f32 rows with unit position stride are read and written in place (the first W-1 positions of
-   a row, whose taps reach the initial state, through a small scratch); anything else goes
-   through f32 scratch. */
+   f32 rows with unit position stride are read and written in place, except the first W-1
+   positions of a row (their taps reach the initial state) and, with seq_idx, the runs of
+   positions whose taps cross a segment boundary: those, and any other dtype or stride, go
+   through f32 scratch (fwd_cf_span). With seq_idx, m and run are the task's masks and nr runs
+   (build_masks); without, NULL. */
 static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, const fwd_scratch *scr, int nt)
+                   int64_t c0, int64_t c1, const uint8_t *m, const int32_t *run, int64_t nr,
+                   const fwd_scratch *scr, int nt)
 {
     int64_t W = a->W, ext = W - 1, n = row->len - t0;
     (void)nt;   /* streaming stores of whole rows only with AVX-512 (on AVX2 measured slower) */
     if (n > CV_CHUNK) n = CV_CHUNK;
     if (n < 0) n = 0;
-    float *xs = scr->xs, *ys = scr->ys;
-    uint8_t *m = scr->m;
-    int direct = !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1 && a->out_stride[2] == 1;
-    int64_t nr = a->seq_idx ? build_masks(a, row, t0, n, m, scr->run) : 0;
+    int in_place = a->x_dtype == CC_F32 && a->x_stride[2] == 1 && a->out_stride[2] == 1;
+    int32_t whole[2] = { 0, (int32_t)n };   /* without seq_idx: one run of unmasked positions */
+    if (!a->seq_idx) {
+        run = whole;
+        nr = 1;
+    }
+    const uint8_t *full = a->seq_idx ? m + (W + 1) * CV_CHUNK : NULL;
+    int64_t head = t0 < ext ? (ext - t0 < n ? ext - t0 : n) : 0;   /* outputs that see p < 0 */
     for (int64_t c = c0; c < c1; c++) {
         const float *w = cw->w + c * W;
         int64_t o = cv_off3(a->out_stride, row->b, c, row->start + t0);
-        if (direct) {
-            float *y = (float *)a->out + o;
-            int64_t head = t0 < ext ? (ext - t0 < n ? ext - t0 : n) : 0;   /* outputs that see p < 0 */
-            if (head > 0) {
-                cv_load_xe(xs, a, row, c, t0 - ext, head + ext);
-                conv_dense(y, xs, w, cw->b[c], head, W, a->silu);
+        for (int64_t j = 0; j < nr; j++) {
+            int64_t i0 = run[j], i1 = run[j + 1];
+            if (!in_place || (a->seq_idx && !full[i0])) {
+                fwd_cf_span(a, row, c, t0, i0, i1 - i0, w, cw->b[c], o, m, scr);
+                continue;
             }
-            const float *xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 + head - ext);
+            if (i0 < head) {
+                int64_t h = head < i1 ? head : i1;
+                fwd_cf_span(a, row, c, t0, i0, h - i0, w, cw->b[c], o, m, scr);
+                i0 = h;
+            }
+            if (i0 == i1) continue;
+            float *y = (float *)a->out + o + i0;
+            const float *xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 + i0 - ext);
 #ifdef __AVX512F__
             if (nt && W == 4 && a->silu)
-                conv_w4_silu_stream(y + head, xr, w, cw->b[c], n - head);
+                conv_w4_silu_stream(y, xr, w, cw->b[c], i1 - i0);
             else
 #endif
-                conv_dense(y + head, xr, w, cw->b[c], n - head, W, a->silu);
-        } else {
-            cv_load_xe(xs, a, row, c, t0 - ext, n + ext);
-            if (a->seq_idx) {
-                const uint8_t *pad = m + W * CV_CHUNK, *full = m + (W + 1) * CV_CHUNK;
-                for (int64_t j = 0; j < nr; j++) {
-                    int64_t i0 = scr->run[j], len = scr->run[j + 1] - i0;
-                    if (full[i0]) {
-                        conv_dense(ys + i0, xs + i0, w, cw->b[c], len, W, a->silu);
-                        continue;
-                    }
-                    conv_masked(ys + i0, xs + i0, w, cw->b[c], len, W, m + i0);
-                    if (a->silu) cv_silu_row(ys + i0, len);
-                    for (int64_t i = i0; i < i0 + len; i++) ys[i] = pad[i] ? 0.0f : ys[i];
-                }
-            } else {
-                conv_dense(ys, xs, w, cw->b[c], n, W, a->silu);
-            }
-            cv_store_row(cv_at_mut(a->out, a->x_dtype, o), a->x_dtype, a->out_stride[2], ys, n);
+                conv_dense(y, xr, w, cw->b[c], i1 - i0, W, a->silu);
         }
         if (a->final_states && t0 + n == row->len) cv_write_final_states(a, row, c);
     }
@@ -396,11 +410,20 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
             for (int64_t k = first; k < last; k++) fwd_cl(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
         } else if (out_cl) {
             for (int64_t k = first; k < last; k++) fwd_cf_cl(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
-        } else if (a->seq_idx) {   /* chunk by chunk: the tap masks are shared by the channels */
-            for (int64_t k = first; k < last; k++) fwd_cf(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
-        } else {                   /* channel by channel: one long stream per channel row */
+        } else {   /* channel by channel: one long stream per channel row; with seq_idx the tap
+                      masks of the segment's tasks built first, shared by the channels */
+            int64_t nr[CV_SEG], ms = (W + 2) * CV_CHUNK;
+            for (int64_t k = first; a->seq_idx && k < last; k++) {
+                int64_t t0 = plan->chunk[k], n = row.len - t0 < CV_CHUNK ? row.len - t0 : CV_CHUNK;
+                nr[k - first] = build_masks(a, &row, t0, n > 0 ? n : 0, scr->m + (k - first) * ms,
+                                            scr->run + (k - first) * (CV_CHUNK + 1));
+            }
             for (int64_t c = c0; c < c1; c++)
-                for (int64_t k = first; k < last; k++) fwd_cf(a, cw, &row, plan->chunk[k], c, c + 1, scr, nt);
+                for (int64_t k = first; k < last; k++) {
+                    int64_t j = k - first;
+                    fwd_cf(a, cw, &row, plan->chunk[k], c, c + 1, a->seq_idx ? scr->m + j * ms : NULL,
+                           a->seq_idx ? scr->run + j * (CV_CHUNK + 1) : NULL, a->seq_idx ? nr[j] : 0, scr, nt);
+                }
         }
         cv_stream_fence(nt);
     }

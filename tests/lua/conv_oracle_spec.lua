@@ -56,8 +56,10 @@ local function vals(t) return t and t:totable() end
 
 -- seq_idx rows of length L: segments with increasing ids; with pad, padding tokens (-1) at the
 -- start, inside and at the end of rows; a segment may continue after a padding run (the id
--- rule: a tap counts when its position has the token's id).
-local function seq_rows(B, L, pad)
+-- rule: a tap counts when its position has the token's id). A new segment starts at a token with
+-- probability p_new (default 0.25: short segments, most taps cut).
+local function seq_rows(B, L, pad, p_new)
+    p_new = p_new or 0.25
     local rows = {}
     for b = 1, B do
         local r, id = {}, math.random(0, 2)
@@ -66,7 +68,7 @@ local function seq_rows(B, L, pad)
             if pad and (u < 0.2 or (b == 2 and t == 1) or (b == 1 and t == L and L > 2)) then
                 r[t] = -1
             else
-                if u > 0.75 then id = id + 1 end
+                if u > 1 - p_new then id = id + 1 end
                 r[t] = id
             end
         end
@@ -136,7 +138,7 @@ local function check_dense(c)
             b = rand1(D, bt)
         end
     end
-    local seq = c.seq and seq_rows(B, L, c.seq == "pad")
+    local seq = c.seq and seq_rows(B, L, c.seq == "pad" or c.seq == "long pad", c.seq:match("^long") and 0.004)
     local seqd = seq and ints(seq)
     local init = c.init and rand3(B, D, ext, st, c.layout) or nil
     local act = c.silu and "silu" or nil
@@ -235,6 +237,19 @@ local function path_grid()
     return cases
 end
 
+-- seq_idx with long segments over several CV_CHUNK-long tasks: long runs of uncut taps between
+-- boundaries, which the channel-first kernel reads and writes in place for f32 rows.
+local function long_segment_grid()
+    local cases = {}
+    for i, W in ipairs({ 2, 3, 4, 6 }) do
+        for _, xt in ipairs({ "f32", i % 2 == 0 and "bf16" or "f16" }) do
+            cases[#cases + 1] = { B = 2, D = 5, L = 1300, W = W, layout = i == 3 and "cl" or "cf", xt = xt, bias = true,
+                silu = W ~= 6, init = i % 2 == 1, final = true, seq = i <= 2 and "long" or "long pad" }
+        end
+    end
+    return cases
+end
+
 local function run_cases(cases, check, keys, seed)
     for i, c in ipairs(cases) do
         it(describe_case(c, keys), function()
@@ -259,6 +274,10 @@ end)
 
 describe("conv oracle: causal_conv1d longer rows (fast paths) #cuda", function()
     run_cases(path_grid(), check_dense, DENSE_KEYS, 4000)
+end)
+
+describe("conv oracle: causal_conv1d seq_idx with long segments #cuda", function()
+    run_cases(long_segment_grid(), check_dense, DENSE_KEYS, 4500)
 end)
 
 describe("conv oracle: empty rows (L = 0, S = 0, state_len = 0) #cuda", function()
