@@ -48,6 +48,7 @@
      before (never a neighbour's tokens); bitwise copies when dtypes match. */
 #include "checks.h"
 #include "causal_conv1d.h"
+#include "conv_roof.h"
 
 /* ---- checks of the arguments the conv ops share ---- */
 
@@ -513,4 +514,24 @@ cc_status cc_causal_conv1d_varlen_states(cc_tensor *states, const cc_tensor *x, 
     }
     cc_tensor_bump_version(states);
     return CC_OK;
+}
+
+/* ---- the compute roof the conv benchmarks stand next to ---- */
+
+cc_status cc_causal_conv1d_roof(int64_t elements, int64_t width, int activation, int backward, double *checksum)
+{
+    const char *op = "causal_conv1d_roof";
+    if (elements < 0)
+        return cc_error(CC_ERR_ARGUMENT, "%s: elements: expected a count >= 0, got %lld", op, (long long)elements);
+    if (width < 1 || width > CC_CONV_MAX_WIDTH)
+        return cc_error(CC_ERR_ARGUMENT, "%s: width: expected 1 .. %d, got %lld", op, CC_CONV_MAX_WIDTH,
+                        (long long)width);
+    if (backward && width != 4)
+        return cc_error(CC_ERR_ARGUMENT, "%s: width: the backward roof has width 4 only, got %lld", op,
+                        (long long)width);
+    if (activation != CC_ACT_NONE && activation != CC_ACT_SILU)
+        return cc_error(CC_ERR_ARGUMENT, "%s: activation: expected none (0) or silu (1), got %d", op, activation);
+    if (!checksum) return cc_error(CC_ERR_ARGUMENT, "%s: checksum: expected a pointer, got NULL", op);
+    return cc_kernel_status(op, CC_CPU, cc_cpu_conv_roof(elements, width, activation == CC_ACT_SILU, backward != 0,
+                                                         checksum));
 }

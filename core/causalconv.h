@@ -143,6 +143,10 @@ cc_status cc_causal_conv1d_varlen_backward(cc_tensor *dx, cc_tensor *dweight, cc
                                            int activation);
 /* states (N, D, state_len): the last state_len tokens of each sequence, zeros before its start. */
 cc_status cc_causal_conv1d_varlen_states(cc_tensor *states, const cc_tensor *x, const cc_tensor *cu_seqlens);
+/* The CPU compute roof of the conv: `elements` elements of the fast kernels' row arithmetic at
+   this width and activation (forward, or backward: width 4 only) on L1-resident rows, on every
+   thread (benchmarks time it); *checksum keeps the work observable. */
+cc_status cc_causal_conv1d_roof(int64_t elements, int64_t width, int activation, int backward, double *checksum);
 
 /* ---- selective scan (semantics: README, "Selective scan"; the rule block of core/selective_scan.c) ----
    u, delta, z, out (Bt, Di, L); A (Di, N) f32/f64; B, C (Bt, N, L), (Bt, G, N, L) or (Di, N);

@@ -222,6 +222,11 @@ end
 run = {}
 for _, c in ipairs(by_bytes) do run[#run + 1] = c end
 for _, c in ipairs(by_elements) do run[#run + 1] = c end
+if device == "cpu" then
+    print("# roof:    conv rows also stand next to their compute roof (cc.bench.conv_roof: the fast kernels'"
+        .. " row arithmetic, L1-resident rows, all threads) as GB/s of their bytes; % bound = GB/s / the lower"
+        .. " of copy and roof")
+end
 if #by_elements > 0 then
     print("# roof:    scan rows count element-states (Bt*Di*L*N) per second, G/s, against the compute roof"
         .. " (cc.bench.scan_roof: the forward's exp + 2 FMA per element-state in registers, all threads)")
@@ -229,13 +234,31 @@ end
 
 local copy_columns = {
     { "case", -44 }, { "ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "GB/s", 7, "%.2f" },
-    { "copy GB/s", 9, "%.2f" }, { "% copy", 6, "%.0f%%" },
+    { "copy GB/s", 9, "%.2f" }, { "% copy", 6, "%.0f%%" }, { "roof GB/s", 9, "%.2f" }, { "% bound", 7, "%.0f%%" },
 }
 local roof_columns = {
     { "case", -44 }, { "ms", 9, "%.3f" }, { "spread", 6, "%.0f%%" }, { "Gel/s", 7, "%.2f" },
     { "roof Gel/s", 10, "%.2f" }, { "% roof", 6, "%.0f%%" },
 }
 local columns
+
+-- The CPU conv rows' second limit: the fast kernels' row arithmetic on L1-resident rows
+-- (cc.bench.conv_roof) for the case's element count, as the GB/s its bytes would move at that
+-- speed. Measured once per (forward or backward, width, activation); the backward roof has W = 4.
+local conv_roofs = {}
+local function conv_roof_rate(c, bytes)
+    local conv_op = c.op == "fwd" or c.op == "varlen" or (c.op == "bwd" and c.W == 4)
+    if c.device ~= "cpu" or not conv_op then return nil end
+    local key = string.format("%s %d %s", c.op == "bwd" and "bwd" or "fwd", c.W, c.act)
+    if not conv_roofs[key] then
+        local n = 2 ^ 24
+        local fn = cc.bench.conv_roof(n, { width = c.W, activation = c.act == "silu" and "silu" or nil,
+            backward = c.op == "bwd" })
+        conv_roofs[key] = n / (cc.bench.time(fn, { warmup = 2, ["repeat"] = nrep }).median * 1e-3)
+    end
+    local elements = c.op == "varlen" and c.L * c.D or c.B * c.D * c.L
+    return conv_roofs[key] * bytes / elements / 1e9
+end
 
 local results = {}
 local bar = cc.bench.progress(#run)
@@ -268,10 +291,15 @@ for i, c in ipairs(run) do
     }
     -- Each op sample against the limit sample taken next to it, then the median of those ratios.
     r.pct = 100 * (amount / limit_amount) * cc.bench.ratio(st.limit, st.op).median
+    if not per_roof then
+        r.roof_rate = conv_roof_rate(c, bench_case.bytes)
+        r.pct_bound = r.roof_rate and 100 * r.rate / math.min(r.limit_rate, r.roof_rate)
+    end
     results[i] = r
     bench_case = nil
     collectgarbage()
-    bar:print(util.row(columns, { c.name, r.ms, 100 * r.spread, r.rate, r.limit_rate, r.pct }))
+    bar:print(util.row(columns, { c.name, r.ms, 100 * r.spread, r.rate, r.limit_rate, r.pct, r.roof_rate or "-",
+        r.pct_bound or "-" }))
     bar:step()
 end
 bar:finish()
@@ -286,14 +314,17 @@ if opts.csv then
         .. string.format("\n# timing:  median of %d samples after %d warm-up calls; spread = IQR / median", nrep, warmup)
         .. "\n# command: luajit experiments/sweep.lua " .. table.concat(arg, " "))
     -- amount is bytes (unit GB/s, limit copy) or element-states (unit Gel/s, limit roof)
+    -- roof_rate, pct_bound: the CPU conv rows' compute roof in GB/s and the rate as % of the lower
+    -- of copy and roof (empty for other rows)
     f:write("case,op,B,D,L,W,N,dtype,layout,device,act,ms_median,ms_min,ms_max,spread,amount,unit,rate,",
-        "limit,limit_rate,limit_spread,pct_limit,calls_per_sample,samples,threads\n")
+        "limit,limit_rate,limit_spread,pct_limit,calls_per_sample,samples,threads,roof_rate,pct_bound\n")
     for _, r in ipairs(results) do
         local c = r.case
-        f:write(string.format("%s,%s,%d,%d,%d,%d,%d,%s,%s,%s,%s,%.6f,%.6f,%.6f,%.4f,%d,%s,%.4f,%s,%.4f,%.4f,%.2f,%d,%d,%d\n",
+        f:write(string.format("%s,%s,%d,%d,%d,%d,%d,%s,%s,%s,%s,%.6f,%.6f,%.6f,%.4f,%d,%s,%.4f,%s,%.4f,%.4f,%.2f,%d,%d,%d,%s,%s\n",
             c.name, c.op, c.B, c.D, c.L or 1, c.W, c.N or 0, c.dtype, c.layout, c.device, c.act, r.ms, r.min, r.max,
             r.spread, r.amount, r.unit, r.rate, r.limit_name, r.limit_rate, r.limit_spread, r.pct, r.inner, nrep,
-            m.threads))
+            m.threads, r.roof_rate and string.format("%.4f", r.roof_rate) or "",
+            r.pct_bound and string.format("%.2f", r.pct_bound) or ""))
     end
     f:close()
     print("# csv:     " .. opts.csv .. " (machine: " .. meta .. ")")

@@ -11,6 +11,8 @@
 --   cc.bench.memcpy(nbytes)              the same with one-thread memcpy (host memory)
 --   cc.bench.scan_roof(elements)         the selective scan's compute roof for that many
 --                                        element-states (the forward's exp + FMAs, registers only)
+--   cc.bench.conv_roof(elements, opts)   the conv's compute roof for that many elements (the
+--                                        fast kernels' row loops on rows kept in L1)
 --   cc.bench.rotation_sets(bytes, dev)   input sets to rotate so inputs are not cache-resident
 --   cc.bench.gbps(bytes, ms)             bytes / ms in GB/s (1e9 bytes)
 --   cc.bench.progress(n, opts)           a one-line progress bar (only on a terminal)
@@ -234,6 +236,22 @@ do
         if on_cuda(opts) then F.raise("bench.scan_roof: device: the compute roof is measured on cpu only") end
         local checksum = ffi.new("double[1]")
         return function() F.check(F.C.cc_selective_scan_roof(elements, checksum)) end, elements
+    end
+
+    -- The conv's compute roof for a call of `elements` elements (B*D*L): fn runs the fast CPU
+    -- kernels' row arithmetic (opts: width, default 4; activation nil | "silu"; backward, width 4
+    -- only) on rows kept in L1 (every CPU thread); returns fn, elements. A CPU figure: on cuda
+    -- it is an error.
+    local CONV_ROOF_OPTS = { { "device", "device" }, { "width", "positive" }, { "activation", "activation" },
+        { "backward", "boolean" } }
+    function bench.conv_roof(elements, opts)
+        args.number("bench.conv_roof", "elements", elements)
+        opts = args.options("bench.conv_roof", opts, CONV_ROOF_OPTS)
+        if on_cuda(opts) then F.raise("bench.conv_roof: device: the compute roof is measured on cpu only") end
+        local checksum = ffi.new("double[1]")
+        local width, act = opts.width or 4, opts.activation and F.C.CC_ACT_SILU or F.C.CC_ACT_NONE
+        local backward = opts.backward and 1 or 0
+        return function() F.check(F.C.cc_causal_conv1d_roof(elements, width, act, backward, checksum)) end, elements
     end
 
     -- memcpy of nbytes/2 bytes (nbytes moved) on one thread: a sanity check for the copy baseline.

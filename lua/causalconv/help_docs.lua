@@ -379,6 +379,9 @@ doc("bench.memcpy", "cc.bench.memcpy(nbytes) -> fn, bytes moved: one-thread memc
     "fn, bytes = cc.bench.memcpy(4096)\nfn(); bytes")
 doc("bench.scan_roof", "cc.bench.scan_roof(elements [, opts]) -> fn, elements: the selective scan forward's arithmetic on registers only (every CPU thread)",
     "-", "device (\"cpu\"; cuda is an error)", "fn, n = cc.bench.scan_roof(1000)\nfn(); n")
+doc("bench.conv_roof", "cc.bench.conv_roof(elements [, opts]) -> fn, elements: the fast CPU conv's row arithmetic on rows kept in L1 (every CPU thread)",
+    "-", "width (4), activation (nil | \"silu\"), backward (false; width 4 only), device (\"cpu\"; cuda is an error)",
+    "fn, n = cc.bench.conv_roof(4096, { activation = \"silu\" })\nfn(); n")
 doc("bench.rotation_sets", "cc.bench.rotation_sets(bytes [, device]) -> input sets to rotate so inputs are not cache-resident (twice the L3 on cpu, 256 MiB on cuda; 1..64)",
     "-", "device (\"cpu\")", "n = cc.bench.rotation_sets(2 ^ 20)\nn >= 1 and n <= 64")
 doc("bench.gbps", "cc.bench.gbps(bytes, ms) -> GB/s (1e9 bytes)", "-", "-", "cc.bench.gbps(1e9, 1000)\ncc.bench.gbps(2e6, 1)")

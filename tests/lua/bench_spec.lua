@@ -131,6 +131,32 @@ describe("bench_util.case", function()
         assert.has_error(function() cc.bench.scan_roof(-1)() end, "selective_scan_roof: elements: expected a count >= 0, got -1")
     end)
 
+    it("times the conv's compute roof (forward any width, backward width 4) and refuses bad arguments", function()
+        for _, o in ipairs({ {}, { width = 1 }, { width = 16, activation = "silu" }, { activation = "silu", backward = true },
+                             { backward = true } }) do
+            local fn, n = cc.bench.conv_roof(3 * 2048, o)
+            assert.are.equal(3 * 2048, n)
+            fn()
+        end
+        cc.bench.conv_roof(0)()
+        assert.has_error(function() cc.bench.conv_roof(-1)() end, "causal_conv1d_roof: elements: expected a count >= 0, got -1")
+        assert.has_error(function() cc.bench.conv_roof(10, { width = 17 })() end, "causal_conv1d_roof: width: expected 1 .. 16, got 17")
+        assert.has_error(function() cc.bench.conv_roof(10, { width = 3, backward = true })() end,
+            "causal_conv1d_roof: width: the backward roof has width 4 only, got 3")
+        assert.has_error(function() cc.bench.conv_roof(10, { widht = 3 }) end)
+        assert.has_error(function() cc.bench.conv_roof(10, { activation = "gelu" }) end)
+    end)
+
+    it("conv roof: SiLU costs time, the backward more than the forward (the roof runs the arithmetic)", function()
+        local function ms(o)
+            local fn = cc.bench.conv_roof(2 ^ 21, o)
+            return cc.bench.time(fn, { warmup = 1, ["repeat"] = 5 }).median
+        end
+        local plain, silu, bwd = ms({}), ms({ activation = "silu" }), ms({ activation = "silu", backward = true })
+        assert.is_true(silu > 1.5 * plain, string.format("silu %.3f ms vs none %.3f ms", silu, plain))
+        assert.is_true(bwd > silu, string.format("bwd %.3f ms vs fwd %.3f ms", bwd, silu))
+    end)
+
     it("rotates enough sets to leave the cache, within 1..64", function()
         assert.are.equal(64, cc.bench.rotation_sets(1024, "cpu"))
         assert.are.equal(1, cc.bench.rotation_sets(2 ^ 40, "cpu"))
