@@ -252,7 +252,7 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
     for (int64_t k = 0; k < W; k++) {
         if (mrow && !mrow[k * CV_CHUNK]) continue;   /* a whole row of one tap is masked at once */
         const float *wk = wt + k * D, *xk = x + k * xrs;
-        for (int64_t c = c0; c < cb; c++) y[c] += wk[c] * xk[c];
+        for (int64_t c = c0; c < cb; c++) y[c] = CV_FMA(wk[c], xk[c], y[c]);
     }
     if (silu) cv_silu_row(y + c0, cb - c0);
 }

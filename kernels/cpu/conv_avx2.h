@@ -96,8 +96,8 @@ static inline int64_t cv8_conv_silu_cl(float *y, const float *x, int64_t xrs, co
     return c;
 }
 /* Channel-first taps, any W (conv_dense's general case): y[i] = bias + w[0] x[i] + ... + w[W-1] x[i+W-1],
-   a multiply and an add per tap from the left (the plain loop's passes over y, kept in a register
-   here), then silu when set, for i < n rounded down to 8 (x holds n + W - 1 values); returns the
+   one FMA per tap from the left (the plain loop's passes over y, kept in a register here), then
+   silu when set, for i < n rounded down to 8 (x holds n + W - 1 values); returns the
    count done. */
 static inline int64_t cv8_conv_taps_cf(float *y, const float *x, const float *w, float bias, int64_t n, int64_t W,
                                        int silu)
@@ -108,10 +108,10 @@ static inline int64_t cv8_conv_taps_cf(float *y, const float *x, const float *w,
         __m256 v0 = b, v1 = b, v2 = b, v3 = b;
         for (int64_t k = 0; k < W; k++) {
             __m256 wk = _mm256_set1_ps(w[k]);
-            v0 = _mm256_add_ps(v0, _mm256_mul_ps(wk, _mm256_loadu_ps(x + i + k)));
-            v1 = _mm256_add_ps(v1, _mm256_mul_ps(wk, _mm256_loadu_ps(x + i + 8 + k)));
-            v2 = _mm256_add_ps(v2, _mm256_mul_ps(wk, _mm256_loadu_ps(x + i + 16 + k)));
-            v3 = _mm256_add_ps(v3, _mm256_mul_ps(wk, _mm256_loadu_ps(x + i + 24 + k)));
+            v0 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x + i + k), v0);
+            v1 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x + i + 8 + k), v1);
+            v2 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x + i + 16 + k), v2);
+            v3 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x + i + 24 + k), v3);
         }
         _mm256_storeu_ps(y + i, silu ? cv_silu8(v0) : v0);
         _mm256_storeu_ps(y + i + 8, silu ? cv_silu8(v1) : v1);
@@ -120,14 +120,15 @@ static inline int64_t cv8_conv_taps_cf(float *y, const float *x, const float *w,
     }
     for (; i + 8 <= n; i += 8) {
         __m256 v = b;
-        for (int64_t k = 0; k < W; k++) v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_set1_ps(w[k]), _mm256_loadu_ps(x + i + k)));
+        for (int64_t k = 0; k < W; k++) v = _mm256_fmadd_ps(_mm256_set1_ps(w[k]), _mm256_loadu_ps(x + i + k), v);
         _mm256_storeu_ps(y + i, silu ? cv_silu8(v) : v);
     }
     return i;
 }
 
 /* Channel-last taps, any W (conv_row_cl's general case, no mask): y[c] = b[c] + wt[0][c] x[0][c] + ...
-   + wt[W-1][c] x[W-1][c] in the same order (tap rows wt + k * D, x + k * xrs), then silu when set,
+   + wt[W-1][c] x[W-1][c], one FMA per tap in the same order (tap rows wt + k * D, x + k * xrs), then
+   silu when set,
    for c < cb rounded down to 8; returns the count done. */
 static inline int64_t cv8_conv_taps_cl(float *y, const float *x, int64_t xrs, const float *wt, const float *b,
                                        int64_t D, int64_t cb, int64_t W, int silu)
@@ -138,10 +139,10 @@ static inline int64_t cv8_conv_taps_cl(float *y, const float *x, int64_t xrs, co
                v3 = _mm256_loadu_ps(b + c + 24);
         for (int64_t k = 0; k < W; k++) {
             const float *wk = wt + k * D + c, *xk = x + k * xrs + c;
-            v0 = _mm256_add_ps(v0, _mm256_mul_ps(_mm256_loadu_ps(wk), _mm256_loadu_ps(xk)));
-            v1 = _mm256_add_ps(v1, _mm256_mul_ps(_mm256_loadu_ps(wk + 8), _mm256_loadu_ps(xk + 8)));
-            v2 = _mm256_add_ps(v2, _mm256_mul_ps(_mm256_loadu_ps(wk + 16), _mm256_loadu_ps(xk + 16)));
-            v3 = _mm256_add_ps(v3, _mm256_mul_ps(_mm256_loadu_ps(wk + 24), _mm256_loadu_ps(xk + 24)));
+            v0 = _mm256_fmadd_ps(_mm256_loadu_ps(wk), _mm256_loadu_ps(xk), v0);
+            v1 = _mm256_fmadd_ps(_mm256_loadu_ps(wk + 8), _mm256_loadu_ps(xk + 8), v1);
+            v2 = _mm256_fmadd_ps(_mm256_loadu_ps(wk + 16), _mm256_loadu_ps(xk + 16), v2);
+            v3 = _mm256_fmadd_ps(_mm256_loadu_ps(wk + 24), _mm256_loadu_ps(xk + 24), v3);
         }
         _mm256_storeu_ps(y + c, silu ? cv_silu8(v0) : v0);
         _mm256_storeu_ps(y + c + 8, silu ? cv_silu8(v1) : v1);
@@ -151,7 +152,7 @@ static inline int64_t cv8_conv_taps_cl(float *y, const float *x, int64_t xrs, co
     for (; c + 8 <= cb; c += 8) {
         __m256 v = _mm256_loadu_ps(b + c);
         for (int64_t k = 0; k < W; k++)
-            v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(wt + k * D + c), _mm256_loadu_ps(x + k * xrs + c)));
+            v = _mm256_fmadd_ps(_mm256_loadu_ps(wt + k * D + c), _mm256_loadu_ps(x + k * xrs + c), v);
         _mm256_storeu_ps(y + c, silu ? cv_silu8(v) : v);
     }
     return c;

@@ -56,7 +56,7 @@ static inline void conv_dense(float *restrict y, const float *restrict x, const 
         for (int64_t i = i0; i < n; i++) y[i] = bias;
         for (int64_t k = 0; k < W; k++) {
             float wk = w[k];
-            for (int64_t i = i0; i < n; i++) y[i] += wk * x[i + k];
+            for (int64_t i = i0; i < n; i++) y[i] = CV_FMA(wk, x[i + k], y[i]);
         }
         if (silu) cv_silu_row(y + i0, n - i0);
     }
