@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "checks.h"
 #ifdef CC_WITH_CUDA
 #include "cuda/cuda_backend.h"
@@ -93,14 +94,30 @@ static void cache_release_all(void)
     pthread_mutex_unlock(&cache_lock);
 }
 
+/* Blocks from this size on start on a 2 MiB boundary and ask for transparent huge pages: the
+   channel-last kernels step through rows one page or more apart, a TLB miss per row with 4 KiB
+   pages. */
+#define HUGE_PAGE_BYTES ((int64_t)2 << 20)
+#define HUGE_MIN_BYTES ((int64_t)4 << 20)
+
+static void *host_new_block(int64_t block)
+{
+    if (block < HUGE_MIN_BYTES) return aligned_alloc(64, (size_t)block);
+    void *p = aligned_alloc((size_t)HUGE_PAGE_BYTES, (size_t)block);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, (size_t)block, MADV_HUGEPAGE);   /* advice only: without THP nothing changes */
+#endif
+    return p;
+}
+
 static void *host_alloc(int64_t bytes)
 {
     int64_t block = host_block_bytes(bytes);
     void *p = block >= CACHE_MIN_BYTES ? cache_take(block) : NULL;
-    if (!p) p = aligned_alloc(64, (size_t)block);
+    if (!p) p = host_new_block(block);
     if (!p) {
         cache_release_all();
-        p = aligned_alloc(64, (size_t)block);
+        p = host_new_block(block);
     }
     return p;
 }
