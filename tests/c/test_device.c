@@ -1,5 +1,6 @@
 /* The host block cache of core/device.c: a freed large block serves the next allocation of a
    similar size, live blocks are never handed out twice, and small or far-off sizes get their own. */
+#include <stdint.h>
 #include <sys/resource.h>
 #include "test.h"
 
@@ -30,14 +31,17 @@ TEST_GROUP(host_block_cache)
     CHECK(pb == pa);
     void *pc = empty_f32(&c, big);            /* the block is in use now: a different one */
     CHECK(pc != NULL && pc != pb);
-    /* the point of the cache: a reused block is already mapped, a fresh one faults every page */
+    /* two live large blocks do not share their low 12 address bits (no 4K aliasing between them) */
+    CHECK_MSG(((uintptr_t)pb & 4095) != ((uintptr_t)pc & 4095), "blocks %p and %p share their low 12 bits", pb, pc);
+    /* the point of the cache: a reused block is already mapped, a fresh one faults its pages in
+       (every 4 KiB page, or each 2 MiB one where transparent huge pages are on) */
     long f0 = minor_faults();
     CHECK_OK(cc_tensor_fill(b, 2.0));
     long f1 = minor_faults();
     CHECK_OK(cc_tensor_fill(c, 3.0));
     long f2 = minor_faults();
     CHECK_MSG(f1 - f0 < 64, "reused block took %ld page faults", f1 - f0);
-    CHECK_MSG(f2 - f1 > 1000, "fresh block took only %ld page faults", f2 - f1);
+    CHECK_MSG(f2 - f1 > f1 - f0, "fresh block took %ld page faults, the reused one %ld", f2 - f1, f1 - f0);
     double vb = 0, vc = 0;
     CHECK_OK(cc_tensor_get(b, SHAPE(big - 1001), &vb));
     CHECK_OK(cc_tensor_get(c, SHAPE(0), &vc));
