@@ -190,10 +190,15 @@ static void fwd_cf_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
                     xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + p0 - ext);
                 else
                     cv_load_xe(xs, a, row, c, p0 - ext, lt + ext);
-                if (in_x && p0 + 2 * MX_LT <= row->len) {   /* this row's next tile: the tiles of MX_CG rows
-                                                               are more streams than the prefetchers follow */
-                    const char *xn = (const char *)a->x + 4 * cv_off3(a->x_stride, row->b, c, row->start + p0 + MX_LT);
-                    for (int64_t q = 0; q < 4 * MX_LT; q += 64) __builtin_prefetch(xn + q);
+                if (in_x) {   /* the tile MX_CG channels on (past c1: the first channels' next tile), a
+                                 group ahead: more streams than the prefetchers follow, and the row's
+                                 own next tile would be evicted from L2 before its turn */
+                    int64_t cn = c + MX_CG, pn = p0;
+                    if (cn >= c1) cn -= c1 - c0, pn += MX_LT;
+                    if (pn + MX_LT <= row->len) {
+                        const char *xn = (const char *)a->x + 4 * cv_off3(a->x_stride, row->b, cn, row->start + pn - ext);
+                        for (int64_t q = 0; q < 4 * (MX_LT + ext); q += 64) __builtin_prefetch(xn + q);
+                    }
                 }
                 if (a->seq_idx) {
                     conv_masked(y, xr, w, cw->b[c], lt, W, m + tt);
