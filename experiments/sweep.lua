@@ -57,6 +57,7 @@ local cases = {
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cl>cf" },
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cf>cl" },
     { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cf>cl" },
+    { op = "bwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "f32", layout = "cl>cf" },
     -- bf16 and f16 (computed in f32)
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cf" },
     { op = "fwd", B = 8, D = 1024, L = 2048, W = 4, dtype = "bf16", layout = "cl" },
