@@ -49,6 +49,7 @@ typedef struct bwd_scratch {
         float *dst;     /* dxe[-3 .. 0), then the staged dx row */
         float *gst;     /* staged dout row */
         float *acc;     /* 5 x CL_RS partial sums */
+        float *gtile;   /* f32 channel-first dout: CL_LT positions transposed, position rows */
     } w4;
 } bwd_scratch;
 
@@ -79,6 +80,7 @@ static int64_t bwd_scratch_at(bwd_scratch *s, float *base, int cl, int64_t W)
     s->w4.dst = cv_take(&c4, 4 * CL_RS);
     s->w4.gst = cv_take(&c4, CL_RS);
     s->w4.acc = cv_take(&c4, 5 * CL_RS);
+    s->w4.gtile = cv_take(&c4, CL_LT * CL_RS);
     return c.used > c4.used ? c.used : c4.used;
 }
 
@@ -399,6 +401,7 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
     int xin = a->x_dtype == CC_F32 && a->x_stride[1] == 1;
     int gin = a->x_dtype == CC_F32 && a->dout_stride[1] == 1;
     int din = a->x_dtype == CC_F32 && a->dx_stride[1] == 1;
+    int gcf = !gin && a->x_dtype == CC_F32 && a->dout_stride[2] == 1;   /* channel-first f32 dout: by tiles */
 #ifdef __AVX512F__
     int tin = CV_AVX512_BF16 && a->x_dtype == CC_BF16 && a->x_stride[1] == 1 && a->dout_stride[1] == 1 &&
               a->dx_stride[1] == 1;   /* bf16 rows: the tiles convert in registers */
@@ -454,6 +457,17 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
             }
             if (gin) {
                 dout = (const float *)a->dout + go;
+            } else if (gcf) {   /* CL_LT positions of dout transposed at once, rows of channels */
+                int64_t qt = t0 + (q - t0) / CL_LT * CL_LT;
+                if (q == qt) {
+                    int64_t np = len < t0 + n + 3 ? len : t0 + n + 3;
+                    np = (np < qt + CL_LT ? np : qt + CL_LT) - q;
+                    for (int64_t cs = 0; cs < cb; cs += CV_TR_MAX)
+                        cv_transpose_f32(scr->w4.gtile + (q - qt) * CL_RS + cs, CL_RS,
+                                         (const float *)a->dout + go + cs * a->dout_stride[1], a->dout_stride[1],
+                                         cb - cs < CV_TR_MAX ? cb - cs : CV_TR_MAX, np, 0);
+                }
+                dout = scr->w4.gtile + (q - qt) * CL_RS;
             } else {
                 cv_load_row(gst, cv_at(a->dout, a->x_dtype, go), a->x_dtype, a->dout_stride[1], cb);
                 dout = gst;

@@ -99,6 +99,15 @@ describe("causal_conv1d mixed layouts #cuda", function()
         end
     end)
 
+    it("the W = 4 SiLU backward of cl x with a cf dout (dout transposed by tiles): tiles, chunks, channel blocks", function()
+        math.randomseed(23)
+        cc.manual_seed(23)
+        for _, s in ipairs({ { 2, 300, 700, true }, { 1, 37, 40, false }, { 1, 8, 33, true } }) do
+            check({ B = s[1], D = s[2], L = s[3], W = 4, xl = "cl", ol = "cf", dtype = "f32", bias = true, silu = true,
+                    init = s[4], final = s[4] })
+        end
+    end)
+
     it("outputs above the streaming-store size agree with the reference kernels", function()
         cc.manual_seed(19)
         for _, lay in ipairs({ { "cf", "cl" }, { "cl", "cf" } }) do
