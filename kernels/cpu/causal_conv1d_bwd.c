@@ -10,6 +10,7 @@
    result is identical for any thread count. f64 x runs the reference kernel. */
 #include "conv_avx512.h"
 #include "conv_transpose.h"
+#include "conv_rows.h"
 
 #define CF_CB 64   /* channels per channel-first task */
 #define CL_CB 1024  /* channels per channel-last task */
@@ -228,19 +229,12 @@ static void bwd_cf_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
         s3 = CV_FMA(gq[u], xh[u + 3], s3);
         sb += gq[u];
     }
-    #pragma omp simd reduction(+:s0, s1, s2, s3, sb)
-    for (int64_t u = h; u < n; u++) {
-        s0 = CV_FMA(gq[u], xr[u], s0);
-        s1 = CV_FMA(gq[u], xr[u + 1], s1);
-        s2 = CV_FMA(gq[u], xr[u + 2], s2);
-        s3 = CV_FMA(gq[u], xr[u + 3], s3);
-        sb += gq[u];
-    }
     pc[0] = s0;
     pc[1] = s1;
     pc[2] = s2;
     pc[3] = s3;
     pc[4] = sb;
+    cv_dw_sums_w4(pc, gq, xr, h, n);
 }
 
 /* Channel-first x with a channel-last dout (the backward of the mixed forward): dout[t0 .. t0+nu) of

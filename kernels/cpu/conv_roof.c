@@ -28,17 +28,7 @@ __attribute__((noipa)) static void roof_bwd_row(float *restrict dx, float *restr
         gz = g;
     }
     for (int64_t i = 0; i < n; i++) dx[i] = CV_FMA(w0, gz[i + 3], CV_FMA(w1, gz[i + 2], CV_FMA(w2, gz[i + 1], w3 * gz[i])));
-    const float *restrict gq = gz + 3;
-    float s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], sb = s[4];
-    #pragma omp simd reduction(+:s0, s1, s2, s3, sb)
-    for (int64_t u = 0; u < n; u++) {
-        s0 = CV_FMA(gq[u], x[u], s0);
-        s1 = CV_FMA(gq[u], x[u + 1], s1);
-        s2 = CV_FMA(gq[u], x[u + 2], s2);
-        s3 = CV_FMA(gq[u], x[u + 3], s3);
-        sb += gq[u];
-    }
-    s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3, s[4] = sb;
+    cv_dw_sums_w4(s, gz + 3, x, 0, n);
 }
 
 /* conv_dense, kept a call of unknown n: with the constant ROOF_L inlined gcc warns about the tail

@@ -1,6 +1,6 @@
-/* The channel-first forward row loop of the fast CPU conv, shared by the forward kernel
-   (causal_conv1d_fwd.c) and the conv roof (conv_roof.c), so that the roof times the same
-   arithmetic the kernel runs. */
+/* Channel-first row loops of the fast CPU conv shared by the kernels (causal_conv1d_fwd.c,
+   causal_conv1d_bwd.c) and the conv roof (conv_roof.c), so that the roof times the same
+   arithmetic the kernels run. */
 #ifndef CC_CPU_CONV_ROWS_H
 #define CC_CPU_CONV_ROWS_H
 
@@ -61,6 +61,23 @@ static inline void conv_dense(float *restrict y, const float *restrict x, const 
         if (silu) cv_silu_row(y + i0, n - i0);
     }
     }
+}
+
+/* The backward's dweight and dbias sums of a channel-first W = 4 row: s[k] += sum_u g[u] x[u + k]
+   (k < 4) and s[4] += sum_u g[u] over u in [lo, hi); x holds hi + 3 values. */
+static inline void cv_dw_sums_w4(float *restrict s, const float *restrict g, const float *restrict x, int64_t lo,
+                                 int64_t hi)
+{
+    float s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], sb = s[4];
+    #pragma omp simd reduction(+:s0, s1, s2, s3, sb)
+    for (int64_t u = lo; u < hi; u++) {
+        s0 = CV_FMA(g[u], x[u], s0);
+        s1 = CV_FMA(g[u], x[u + 1], s1);
+        s2 = CV_FMA(g[u], x[u + 2], s2);
+        s3 = CV_FMA(g[u], x[u + 3], s3);
+        sb += g[u];
+    }
+    s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3, s[4] = sb;
 }
 
 #endif
