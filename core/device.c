@@ -58,8 +58,10 @@ static unsigned huge_colour;
 static void *host_new_block(int64_t block)
 {
     if (block < HUGE_MIN_BYTES) return aligned_alloc(64, (size_t)block);
-    char *p = aligned_alloc((size_t)HUGE_PAGE_BYTES, (size_t)(block + HUGE_COLOURS * HUGE_COLOUR_BYTES));
-    if (!p) return NULL;
+    void *base = NULL;   /* posix_memalign: aligned_alloc may refuse a size that is no multiple of the alignment */
+    if (posix_memalign(&base, (size_t)HUGE_PAGE_BYTES, (size_t)(block + HUGE_COLOURS * HUGE_COLOUR_BYTES)) != 0)
+        return NULL;
+    char *p = base;
 #ifdef MADV_HUGEPAGE
     madvise(p, (size_t)block, MADV_HUGEPAGE);   /* advice only: without THP nothing changes */
 #endif
