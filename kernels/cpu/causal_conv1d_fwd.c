@@ -27,19 +27,20 @@ typedef struct fwd_scratch {
     float *ys;    /* channel-first out[t0 .. t0 + n) (channel-last out: MX_CG rows of MX_LT);
                      channel-last CL_LT rows of CL_CB */
     float *tr;    /* 16 x CV_TR_MAX, cv_store_transposed's */
-    uint8_t *m;   /* CV_SEG blocks of (W + 2) x CV_CHUNK (one per task of a segment), see build_masks */
-    int32_t *run; /* CV_SEG blocks of CV_CHUNK + 1 run starts, see build_masks */
+    uint8_t *m;   /* nm blocks of (W + 2) x CV_CHUNK, see build_masks (channel-first seq_idx: one per
+                     task of a segment, nm = CV_SEG; else nm = 1) */
+    int32_t *run; /* nm blocks of CV_CHUNK + 1 run starts, see build_masks */
 } fwd_scratch;
 
-/* Lays s out from base (NULL: only sizes it); returns its size in floats. */
-static int64_t fwd_scratch_at(fwd_scratch *s, float *base, int cl, int64_t W)
+/* Lays s out from base (NULL: only sizes it) with nm mask blocks; returns its size in floats. */
+static int64_t fwd_scratch_at(fwd_scratch *s, float *base, int cl, int64_t W, int64_t nm)
 {
     cv_carve c = {base, 0};
     s->xs = cv_take(&c, cl ? (CL_LT + CC_CONV_MAX_WIDTH) * CL_CB : CV_CHUNK + CC_CONV_MAX_WIDTH);
     s->ys = cv_take(&c, cl ? CL_LT * CL_CB : (CV_CHUNK > MX_CG * MX_LT ? CV_CHUNK : MX_CG * MX_LT));
     s->tr = cv_take(&c, 16 * CV_TR_MAX);
-    s->m = (uint8_t *)cv_take(&c, (CV_SEG * (W + 2) * CV_CHUNK + 3) / 4);
-    s->run = (int32_t *)cv_take(&c, CV_SEG * (CV_CHUNK + 1));
+    s->m = (uint8_t *)cv_take(&c, (nm * (W + 2) * CV_CHUNK + 3) / 4);
+    s->run = (int32_t *)cv_take(&c, nm * (CV_CHUNK + 1));
     return c.used;
 }
 
@@ -339,7 +340,8 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
     int64_t D = a->D, W = a->W;
     int cl = cv_channel_last(a), out_cl = cv_strides_channel_last(a->out_stride);
     fwd_scratch layout;
-    int64_t per_thread = fwd_scratch_at(&layout, NULL, cl, W);
+    int64_t nm = a->seq_idx && !cl && !out_cl ? CV_SEG : 1;
+    int64_t per_thread = fwd_scratch_at(&layout, NULL, cl, W, nm);
     cv_setup s;
     if (cv_setup_make(&s, a, cl ? CL_CB : out_cl ? MX_CB : CF_CB, per_thread) != CC_OK) return CC_ERR_MEMORY;
     const cv_plan *plan = &s.plan;
@@ -352,7 +354,7 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
         int64_t sg = i / ncb, c0 = (i % ncb) * cb, c1 = c0 + cb < D ? c0 + cb : D;
         int64_t first = plan->seg[sg], last = plan->seg[sg + 1];
         fwd_scratch scr_;
-        fwd_scratch_at(&scr_, s.scratch + omp_get_thread_num() * per_thread, cl, W);
+        fwd_scratch_at(&scr_, s.scratch + omp_get_thread_num() * per_thread, cl, W, nm);
         const fwd_scratch *scr = &scr_;
         cv_row row = cv_get_row(a, plan->row[first]);
         if (cl) {
