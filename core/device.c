@@ -46,8 +46,9 @@ static int64_t host_block_bytes(int64_t bytes)
    more apart miss the TLB on every row with 4 KiB pages. Such a block is carved from a 2 MiB
    aligned allocation at a colour offset that moves by 9 cache lines per block, so that tensors
    allocated one after another do not share the low 12 address bits (the same element of x and
-   out would alias in the load / store queues: 4K aliasing, measured 10-20 % slower for bf16/f16
-   rows without the offset). */
+   out would alias in the load / store queues: 4K aliasing; without the offset the bf16/f16
+   channel-first forward ran 0.83-0.92x of 4 KiB pages on the AVX2 VM,
+   experiments/results/cpu-20261201-2055-avx2-hugepage-colour-ab.txt). */
 #define HUGE_PAGE_BYTES ((int64_t)2 << 20)
 #define HUGE_MIN_BYTES ((int64_t)4 << 20)
 #define HUGE_COLOURS 7

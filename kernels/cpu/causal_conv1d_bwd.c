@@ -257,9 +257,7 @@ static void load_dout_cl(const cc_conv1d_args *a, const cv_row *row, int64_t t0,
 static void bwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                    int64_t c0, int64_t c1, const bwd_scratch *scr, float *part)
 {
-    int64_t W = a->W, ext = W - 1, n = row->len - t0;
-    if (n > CV_CHUNK) n = CV_CHUNK;
-    if (n < 0) n = 0;
+    int64_t W = a->W, ext = W - 1, n = cv_task_len(row, t0);
     int64_t nu = row->len - t0 < n + ext ? row->len - t0 : n + ext;   /* positions with a gz */
     if (nu < 0) nu = 0;
     int64_t lo = t0 == 0 ? -ext : 0;                                  /* chunk 0 also feeds dinitial */
@@ -457,7 +455,7 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
                     int64_t np = len < t0 + n + 3 ? len : t0 + n + 3;
                     np = (np < qt + CL_LT ? np : qt + CL_LT) - q;
                     for (int64_t cs = 0; cs < cb; cs += CV_TR_MAX)
-                        cv_transpose_f32(scr->w4.gtile + (q - qt) * CL_RS + cs, CL_RS,
+                        cv_transpose_f32(scr->w4.gtile + cs, CL_RS,
                                          (const float *)a->dout + go + cs * a->dout_stride[1], a->dout_stride[1],
                                          cb - cs < CV_TR_MAX ? cb - cs : CV_TR_MAX, np, 0);
                 }
@@ -491,9 +489,7 @@ static void bwd_cl_w4(const cc_conv1d_args *a, const cv_weights *cw, const cv_ro
 static void bwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                    int64_t c0, int64_t c1, const bwd_scratch *scr, float *part, int nt)
 {
-    int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
-    if (n > CV_CHUNK) n = CV_CHUNK;
-    if (n < 0) n = 0;
+    int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = cv_task_len(row, t0);
     if (W == 4 && !a->seq_idx && (a->x_dtype == CC_F32 || (CV_AVX512_BF16 && a->silu && a->x_dtype == CC_BF16))) {   /* channel blocks whose rings and sums stay in L1 */
         for (int64_t cs = 0; cs < cb; cs += CL_SB)
             bwd_cl_w4(a, cw, row, t0, n, c0 + cs, cb - cs < CL_SB ? cb - cs : CL_SB, scr, part + cs * 5, nt);

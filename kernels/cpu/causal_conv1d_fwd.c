@@ -114,20 +114,16 @@ static void fwd_cf_span(const cc_conv1d_args *a, const cv_row *row, int64_t c, i
     cv_store_row(cv_at_mut(a->out, a->x_dtype, o + i0 * a->out_stride[2]), a->x_dtype, a->out_stride[2], ys, len);
 }
 
-/* Channel-first task: positions [t0, t0+n) of row, channels [c0, c1), one channel row at a time.
-   f32 rows with unit position stride are read and written in place, except the first W-1
-   positions of a row (their taps reach the initial state) and, with seq_idx, the runs of
-   positions whose taps cross a segment boundary: those, and any other dtype or stride, go
-   through f32 scratch (fwd_cf_span). With seq_idx, m and run are the task's masks and nr runs
-   (build_masks); without, NULL. */
-static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
-                   int64_t c0, int64_t c1, const uint8_t *m, const int32_t *run, int64_t nr,
-                   const fwd_scratch *scr, int nt)
+/* Channel-first task: positions [t0, t0+n) of channel c of row. f32 rows with unit position
+   stride are read and written in place, except the first W-1 positions of a row (their taps
+   reach the initial state) and, with seq_idx, the runs of positions whose taps cross a segment
+   boundary: those, and any other dtype or stride, go through f32 scratch (fwd_cf_span). With
+   seq_idx, m and run are the task's masks and its nr runs (build_masks); without, unused. */
+static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0, int64_t c,
+                   const uint8_t *m, const int32_t *run, int64_t nr, const fwd_scratch *scr, int nt)
 {
-    int64_t W = a->W, ext = W - 1, n = row->len - t0;
+    int64_t W = a->W, ext = W - 1, n = cv_task_len(row, t0);
     (void)nt;   /* streaming stores of whole rows only with AVX-512 (on AVX2 measured slower) */
-    if (n > CV_CHUNK) n = CV_CHUNK;
-    if (n < 0) n = 0;
     int in_place = a->x_dtype == CC_F32 && a->x_stride[2] == 1 && a->out_stride[2] == 1;
     int32_t whole[2] = { 0, (int32_t)n };   /* without seq_idx: one run of unmasked positions */
     if (!a->seq_idx) {
@@ -136,32 +132,31 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
     }
     const uint8_t *full = a->seq_idx ? m + (W + 1) * CV_CHUNK : NULL;
     int64_t head = t0 < ext ? (ext - t0 < n ? ext - t0 : n) : 0;   /* outputs that see p < 0 */
-    for (int64_t c = c0; c < c1; c++) {
-        const float *w = cw->w + c * W;
-        int64_t o = cv_off3(a->out_stride, row->b, c, row->start + t0);
-        for (int64_t j = 0; j < nr; j++) {
-            int64_t i0 = run[j], i1 = run[j + 1];
-            if (!in_place || (a->seq_idx && !full[i0])) {
-                fwd_cf_span(a, row, c, t0, i0, i1 - i0, w, cw->b[c], o, m, scr);
-                continue;
-            }
-            if (i0 < head) {
-                int64_t h = head < i1 ? head : i1;
-                fwd_cf_span(a, row, c, t0, i0, h - i0, w, cw->b[c], o, m, scr);
-                i0 = h;
-            }
-            if (i0 == i1) continue;
-            float *y = (float *)a->out + o + i0;
-            const float *xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 + i0 - ext);
-#ifdef __AVX512F__
-            if (nt && W == 4 && a->silu)
-                conv_w4_silu_stream(y, xr, w, cw->b[c], i1 - i0);
-            else
-#endif
-                conv_dense(y, xr, w, cw->b[c], i1 - i0, W, a->silu);
+    const float *w = cw->w + c * W;
+    float bias = cw->b[c];
+    int64_t o = cv_off3(a->out_stride, row->b, c, row->start + t0);
+    for (int64_t j = 0; j < nr; j++) {
+        int64_t i0 = run[j], i1 = run[j + 1];
+        if (!in_place || (a->seq_idx && !full[i0])) {
+            fwd_cf_span(a, row, c, t0, i0, i1 - i0, w, bias, o, m, scr);
+            continue;
         }
-        if (a->final_states && t0 + n == row->len) cv_write_final_states(a, row, c);
+        if (i0 < head) {
+            int64_t h = head < i1 ? head : i1;
+            fwd_cf_span(a, row, c, t0, i0, h - i0, w, bias, o, m, scr);
+            i0 = h;
+        }
+        if (i0 == i1) continue;
+        float *y = (float *)a->out + o + i0;
+        const float *xr = (const float *)a->x + cv_off3(a->x_stride, row->b, c, row->start + t0 + i0 - ext);
+#ifdef __AVX512F__
+        if (nt && W == 4 && a->silu)
+            conv_w4_silu_stream(y, xr, w, bias, i1 - i0);
+        else
+#endif
+            conv_dense(y, xr, w, bias, i1 - i0, W, a->silu);
     }
+    if (a->final_states && t0 + n == row->len) cv_write_final_states(a, row, c);
 }
 
 /* Channel-first x, channel-last out: positions [t0, t0+n) of row, channels [c0, c1), in tiles of
@@ -171,9 +166,7 @@ static void fwd_cf(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *
 static void fwd_cf_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                       int64_t c0, int64_t c1, const fwd_scratch *scr, int nt)
 {
-    int64_t W = a->W, ext = W - 1, n = row->len - t0;
-    if (n > CV_CHUNK) n = CV_CHUNK;
-    if (n < 0) n = 0;
+    int64_t W = a->W, ext = W - 1, n = cv_task_len(row, t0);
     float *xs = scr->xs, *ys = scr->ys;
     uint8_t *m = scr->m;
     int in_x = !a->seq_idx && a->x_dtype == CC_F32 && a->x_stride[2] == 1;
@@ -271,9 +264,7 @@ static void conv_row_cl(float *restrict y, const float *restrict x, int64_t xrs,
 static void fwd_cl(const cc_conv1d_args *a, const cv_weights *cw, const cv_row *row, int64_t t0,
                    int64_t c0, int64_t c1, const fwd_scratch *scr, int nt)
 {
-    int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = row->len - t0;
-    if (n > CV_CHUNK) n = CV_CHUNK;
-    if (n < 0) n = 0;
+    int64_t W = a->W, ext = W - 1, D = a->D, cb = c1 - c0, n = cv_task_len(row, t0);
     float *xs = scr->xs, *ys = scr->ys;
     uint8_t *m = scr->m;
     int x_in = a->x_dtype == CC_F32 && a->x_stride[1] == 1, direct = x_in && a->out_stride[1] == 1;
@@ -363,18 +354,14 @@ int cc_cpu_causal_conv1d_forward(const cc_conv1d_args *a)
             for (int64_t k = first; k < last; k++) fwd_cf_cl(a, cw, &row, plan->chunk[k], c0, c1, scr, nt);
         } else {   /* channel by channel: one long stream per channel row; with seq_idx the tap
                       masks of the segment's tasks built first, shared by the channels */
-            int64_t nr[CV_SEG], ms = (W + 2) * CV_CHUNK;
-            for (int64_t k = first; a->seq_idx && k < last; k++) {
-                int64_t t0 = plan->chunk[k], n = row.len - t0 < CV_CHUNK ? row.len - t0 : CV_CHUNK;
-                nr[k - first] = build_masks(a, &row, t0, n > 0 ? n : 0, scr->m + (k - first) * ms,
-                                            scr->run + (k - first) * (CV_CHUNK + 1));
-            }
+            int64_t nr[CV_SEG] = { 0 }, ms = a->seq_idx ? (W + 2) * CV_CHUNK : 0, rs = a->seq_idx ? CV_CHUNK + 1 : 0;
+            for (int64_t k = first; a->seq_idx && k < last; k++)
+                nr[k - first] = build_masks(a, &row, plan->chunk[k], cv_task_len(&row, plan->chunk[k]),
+                                            scr->m + (k - first) * ms, scr->run + (k - first) * rs);
             for (int64_t c = c0; c < c1; c++)
-                for (int64_t k = first; k < last; k++) {
-                    int64_t j = k - first;
-                    fwd_cf(a, cw, &row, plan->chunk[k], c, c + 1, a->seq_idx ? scr->m + j * ms : NULL,
-                           a->seq_idx ? scr->run + j * (CV_CHUNK + 1) : NULL, a->seq_idx ? nr[j] : 0, scr, nt);
-                }
+                for (int64_t k = first; k < last; k++)
+                    fwd_cf(a, cw, &row, plan->chunk[k], c, scr->m + (k - first) * ms, scr->run + (k - first) * rs,
+                           nr[k - first], scr, nt);
         }
         cv_stream_fence(nt);
     }

@@ -55,6 +55,13 @@ typedef struct cv_plan {
     int64_t *seg;
 } cv_plan;
 
+/* Positions of the task starting at t0 of row: CV_CHUNK, fewer at the row's end, 0 for an empty row. */
+static inline int64_t cv_task_len(const cv_row *row, int64_t t0)
+{
+    int64_t n = row->len - t0;
+    return n > CV_CHUNK ? CV_CHUNK : n < 0 ? 0 : n;
+}
+
 static inline void cv_plan_free(cv_plan *p)
 {
     free(p->row);
